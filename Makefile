@@ -1,0 +1,50 @@
+# stockagents: `make run` sets up .venv and runs the main job on the offline defaults;
+# `make test` sets up .venv with the dev tools and runs lint, types, layers and tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: run test install install-dev lint typecheck layers pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch==2.13.0 (a CPU build) is installed first by the training extras that need it;
+# the foundation runs without torch.
+$(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/stockagents data symbols
+	$(BIN)/stockagents analyze AAPL
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+layers: install-dev
+	$(BIN)/lint-imports
+
+pytest: install-dev
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck layers pytest
+
+bench: install-dev
+	$(BIN)/python bench/analyze.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

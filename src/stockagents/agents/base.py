@@ -1,0 +1,145 @@
+"""What every agent shares: construction from the guide's arguments, the observation it
+reads, its version string, and the helpers that turn component scores into a ``Signal``.
+
+Expert agents implement ``analyze_observation``; they know nothing about data sources
+beyond the ``Observation`` they are handed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from stockagents.core.config import AppConfig, format_validation_error
+from stockagents.core.errors import AgentError, ConfigError
+from stockagents.core.types import AgentName, Signal, SignalLabel
+from stockagents.data.base import to_date
+from stockagents.data.factory import DataSources, build_sources
+from stockagents.features.observation import Observation, ObservationBuilder
+
+__all__ = [
+    "EXPERT_VERSION",
+    "JuniorAgent",
+    "clip",
+    "label_for",
+    "reject_model_path",
+    "resolve_config",
+]
+
+#: Version string recorded for the rule-based agents; bump when a rule changes.
+EXPERT_VERSION = "expert-1"
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def clip(value: float, low: float = -1.0, high: float = 1.0) -> float:
+    """``value`` limited to ``[low, high]``."""
+    return max(low, min(high, value))
+
+
+def label_for(score: float, threshold: float) -> SignalLabel:
+    """bullish / bearish when ``|score|`` exceeds ``threshold``, else neutral."""
+    if score > threshold:
+        return SignalLabel.BULLISH
+    if score < -threshold:
+        return SignalLabel.BEARISH
+    return SignalLabel.NEUTRAL
+
+
+def resolve_config(model: type[C], config: C | Mapping[str, Any] | None, origin: str) -> C:
+    """Validate an agent's ``config`` argument (a model, a dict or None for defaults)."""
+    if config is None:
+        return model()
+    if isinstance(config, model):
+        return config
+    try:
+        return model.model_validate(dict(config))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, model, origin)) from None
+
+
+def reject_model_path(model_path: str | Path | None, agent: str) -> None:
+    if model_path is not None:
+        raise AgentError(
+            f"{agent}: model_path={str(model_path)!r} needs the LLM runtime, which this "
+            "version does not include; leave model_path empty to use the expert rules"
+        )
+
+
+class JuniorAgent(ABC, Generic[C]):
+    """A junior analyst: one symbol, one date, one ``Signal``."""
+
+    name: ClassVar[AgentName]
+    config_model: ClassVar[type[Any]]
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        config: C | Mapping[str, Any] | None = None,
+        sources: DataSources | None = None,
+    ) -> None:
+        reject_model_path(model_path, type(self).__name__)
+        self.config: C = resolve_config(self.config_model, config, f"{self.name} agent config")
+        self.version = EXPERT_VERSION
+        self._sources = sources
+        self._builder: ObservationBuilder | None = None
+
+    def _observations(self) -> ObservationBuilder:
+        if self._builder is None:
+            sources = self._sources or build_sources(AppConfig().data)
+            self._builder = ObservationBuilder(sources)
+        return self._builder
+
+    def analyze(
+        self,
+        symbol: str,
+        lookback_days: int = 7,
+        as_of: dt.date | str | None = None,
+    ) -> Signal:
+        """Analyse ``symbol`` with data up to the close of ``as_of`` (default: last bar)."""
+        day = to_date(as_of) if as_of is not None else None
+        observation = self._observations().build(symbol, day, news_lookback_days=lookback_days)
+        return self.analyze_observation(observation)
+
+    @abstractmethod
+    def analyze_observation(self, observation: Observation) -> Signal:
+        """The signal for an already built observation."""
+
+    def _signal(
+        self,
+        observation: Observation,
+        score: float,
+        confidence: float,
+        threshold: float,
+        reasoning: str,
+        key_factors: list[str],
+    ) -> Signal:
+        score = round(clip(score), 4)
+        return Signal(
+            agent=self.name,
+            symbol=observation.symbol,
+            as_of=observation.as_of,
+            signal=label_for(score, threshold),
+            score=score,
+            confidence=round(clip(confidence, 0.0, 1.0), 4),
+            reasoning=reasoning,
+            key_factors=key_factors,
+        )
+
+    def _unavailable(self, observation: Observation, reason: str) -> Signal:
+        """Neutral with zero confidence, saying why there was nothing to analyse."""
+        return Signal(
+            agent=self.name,
+            symbol=observation.symbol,
+            as_of=observation.as_of,
+            signal=SignalLabel.NEUTRAL,
+            score=0.0,
+            confidence=0.0,
+            reasoning=f"No {self.name} view: {reason}.",
+            key_factors=[f"{self.name} data unavailable"],
+        )

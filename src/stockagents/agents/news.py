@@ -1,0 +1,50 @@
+"""The news analyst's expert rules.
+
+The score is the recency-weighted headline sentiment of the digest (stories published
+by the close of ``as_of`` within ``lookback_days``), scaled by 1.5 and clipped to
+[-1, 1]. Confidence is ``(1 - exp(-count / 3)) * consistency``, where consistency is
+``0.5 + 0.5 * |positive - negative| / (positive + negative)``: many stories that agree
+give high confidence, one story or a split tape give little. With no source or no
+stories the signal is neutral with zero confidence and says why.
+"""
+
+from __future__ import annotations
+
+import math
+
+from stockagents.agents.base import JuniorAgent
+from stockagents.core.config import NewsAgentConfig
+from stockagents.core.types import Signal
+from stockagents.features.observation import Observation
+
+__all__ = ["NewsAgent"]
+
+
+class NewsAgent(JuniorAgent[NewsAgentConfig]):
+    """Reads the news digest; see the module docstring for the rules."""
+
+    name = "news"
+    config_model = NewsAgentConfig
+
+    def analyze_observation(self, observation: Observation) -> Signal:
+        digest = observation.news
+        if digest is None or digest.count == 0:
+            return self._unavailable(observation, observation.news_reason or "no news")
+        score = 1.5 * digest.weighted_sentiment
+        polar = digest.positive + digest.negative
+        consistency = 0.5 + 0.5 * abs(digest.positive - digest.negative) / polar if polar else 0.3
+        confidence = (1.0 - math.exp(-digest.count / 3.0)) * consistency
+        factors = [
+            f"{digest.count} stories: {digest.positive} positive, {digest.negative} negative"
+        ]
+        factors += [f"+ {h}" for h in digest.top_positive[:2]]
+        factors += [f"- {h}" for h in digest.top_negative[:2]]
+        tone = "positive" if score > 0 else "negative" if score < 0 else "mixed"
+        reasoning = (
+            f"News flow for {observation.symbol} is {tone}: recency-weighted sentiment "
+            f"{digest.weighted_sentiment:+.2f} (mean {digest.mean_sentiment:+.2f}) over "
+            f"{digest.count} stories up to the close of {observation.as_of}."
+        )
+        return self._signal(
+            observation, score, confidence, self.config.signal_threshold, reasoning, factors
+        )

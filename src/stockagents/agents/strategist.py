@@ -1,0 +1,157 @@
+"""The strategist's expert rules: three signals, market and portfolio context -> Decision.
+
+1. **Composite.** ``s = sum(w_i * confidence_i * score_i) / sum(w_i)`` over the configured
+   weights; a missing or invalid signal contributes nothing, so missing inputs pull the
+   composite toward zero and lower confidence, and the reasoning names them.
+2. **Action.** BUY when ``s >= buy_threshold``, SELL when ``s <= -sell_threshold``,
+   otherwise HOLD (an existing position is kept).
+3. **Confidence.** For BUY/SELL, ``min(1, |s| / 0.5)`` times an agreement factor (0.6 when
+   a confident analyst, confidence > 0.3, points the other way); for HOLD,
+   ``coverage * (1 - |s| / threshold)``.
+4. **Size.** ``max_position * confidence * min(1, target_daily_vol / (ATR / price))``: less
+   in volatile names. SELL in a long-only book (``allow_short: false``) means exit to
+   flat, with size 0.
+5. **Risk levels.** Stop-loss ``stop_atr_multiple`` ATRs and take-profit
+   ``take_profit_atr_multiple`` ATRs from the close, on the side of the position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stockagents.agents.base import EXPERT_VERSION, clip, reject_model_path, resolve_config
+from stockagents.core.config import StrategistConfig
+from stockagents.core.types import Action, Decision, PortfolioContext, Signal
+from stockagents.features.observation import Observation
+
+__all__ = ["StrategistAgent"]
+
+_CONFLICT_CONFIDENCE = 0.3
+
+
+class StrategistAgent:
+    """The senior strategist; see the module docstring for the rules."""
+
+    name = "strategist"
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        config: StrategistConfig | Mapping[str, Any] | None = None,
+    ) -> None:
+        reject_model_path(model_path, type(self).__name__)
+        self.config = resolve_config(StrategistConfig, config, "strategist config")
+        self.version = EXPERT_VERSION
+
+    def decide(
+        self,
+        observation: Observation,
+        signals: Mapping[str, Signal],
+        portfolio: PortfolioContext | None = None,
+    ) -> Decision:
+        """The decision for ``observation.symbol`` given the analysts' ``signals``."""
+        cfg = self.config
+        portfolio = portfolio or PortfolioContext()
+        weights: dict[str, float] = {str(n): w for n, w in cfg.weights.items() if w > 0}
+        total = sum(weights.values())
+        used: dict[str, Signal] = {
+            name: signals[name]
+            for name in weights
+            if name in signals and signals[name].valid and signals[name].confidence > 0
+        }
+        missing = [name for name in weights if name not in used]
+        composite = sum(weights[n] * s.confidence * s.score for n, s in used.items()) / total
+        coverage = sum(weights[n] for n in used) / total
+        factors = [
+            f"{n}: {s.signal.value} (score {s.score:+.2f}, confidence {s.confidence:.2f})"
+            for n, s in used.items()
+        ]
+        if missing:
+            factors.append("no input from " + ", ".join(missing))
+
+        if composite >= cfg.buy_threshold:
+            action = Action.BUY
+        elif composite <= -cfg.sell_threshold:
+            action = Action.SELL
+        else:
+            action = Action.HOLD
+
+        conflict = action != Action.HOLD and any(
+            s.confidence > _CONFLICT_CONFIDENCE and s.score * composite < 0 for s in used.values()
+        )
+        if action == Action.HOLD:
+            threshold = cfg.buy_threshold if composite >= 0 else cfg.sell_threshold
+            confidence = coverage * clip(1 - abs(composite) / threshold, 0, 1)
+        else:
+            confidence = min(1.0, abs(composite) / 0.5) * (0.6 if conflict else 1.0)
+        if conflict:
+            factors.append("analysts disagree: confidence reduced")
+
+        price = observation.price
+        atr = observation.technical.get("atr_14")
+        daily_vol = atr / price if atr else None
+        vol_scale = min(1.0, cfg.target_daily_vol / daily_vol) if daily_vol else 0.5
+        size = 0.0
+        stop = take = None
+        opens_position = action == Action.BUY or (action == Action.SELL and cfg.allow_short)
+        if opens_position:
+            size = cfg.max_position * confidence * vol_scale
+            if atr:
+                side = 1.0 if action == Action.BUY else -1.0
+                stop = price - side * cfg.stop_atr_multiple * atr
+                take = price + side * cfg.take_profit_atr_multiple * atr
+                if stop <= 0 or take <= 0:
+                    stop = take = None
+        if daily_vol:
+            factors.append(f"ATR {daily_vol:.1%} of price: size scaled by {vol_scale:.2f}")
+
+        reasoning = self._explain(observation, composite, action, used, missing, portfolio)
+        return Decision(
+            symbol=observation.symbol,
+            as_of=observation.as_of,
+            action=action,
+            position_size=round(clip(size, 0.0, 1.0), 4),
+            confidence=round(clip(confidence, 0.0, 1.0), 4),
+            stop_loss=round(stop, 4) if stop is not None else None,
+            take_profit=round(take, 4) if take is not None else None,
+            horizon_days=cfg.horizon_days,
+            reasoning=reasoning,
+            key_factors=factors,
+        )
+
+    def _explain(
+        self,
+        observation: Observation,
+        composite: float,
+        action: Action,
+        used: Mapping[str, Signal],
+        missing: Sequence[str],
+        portfolio: PortfolioContext,
+    ) -> str:
+        cfg = self.config
+        parts = [
+            f"Weighted composite {composite:+.3f} from "
+            + (", ".join(f"{n} {s.signal.value}" for n, s in used.items()) or "no analyst")
+            + "."
+        ]
+        if missing:
+            parts.append(
+                "Missing: " + ", ".join(missing) + "; the composite rests on the rest and is "
+                "weaker for it."
+            )
+        if action == Action.BUY:
+            parts.append(f"It clears the buy threshold {cfg.buy_threshold:.2f}: BUY.")
+        elif action == Action.SELL:
+            what = "open a short" if cfg.allow_short else "exit to flat (long-only)"
+            parts.append(f"It is below -{cfg.sell_threshold:.2f}: SELL, {what}.")
+        else:
+            keep = (
+                f"keep the current {portfolio.position:+.0%} position"
+                if portfolio.position
+                else "stay flat"
+            )
+            parts.append(f"It is inside the thresholds: HOLD, {keep}.")
+        parts.append(f"Close {observation.price:.2f} on {observation.data_date}.")
+        return " ".join(parts)

@@ -1,0 +1,1 @@
+"""The ``stockagents`` command line: one module per verb, errors turned into one line."""

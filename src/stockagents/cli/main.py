@@ -1,0 +1,79 @@
+"""Entry point of the ``stockagents`` console script.
+
+The only place (with the server) that configures logging and catches every exception:
+a ``StockAgentsError`` becomes ``error: <message>`` and exit code 1, anything else a
+one-line ``unexpected error`` and exit code 2 (set ``STOCKAGENTS_DEBUG=1`` for the
+traceback). Nothing already written is lost: commands write their outputs atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from stockagents.cli import analyze as analyze_cmd
+from stockagents.cli import data as data_cmd
+from stockagents.core.errors import StockAgentsError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="stockagents",
+    help="A team of language-model agents for stock analysis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("analyze")(analyze_cmd.analyze)
+app.add_typer(data_cmd.app, name="data")
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(show_time=False, show_path=False, console=None)],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code instead of raising (except under debug)."""
+    debug = os.environ.get("STOCKAGENTS_DEBUG") == "1"
+    try:
+        app(args=argv, prog_name="stockagents")
+    except SystemExit as exc:  # typer's standalone mode: usage errors, --help, Exit
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except StockAgentsError as exc:
+        if debug:
+            raise
+        first, *rest = str(exc).splitlines() or [type(exc).__name__]
+        print(f"error: {first}", file=sys.stderr)  # noqa: T201
+        for line in rest:
+            print(f"       {line}", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)  # noqa: T201
+        return 130
+    except Exception as exc:  # the CLI edge: one line, never a traceback
+        if debug:
+            raise
+        print(  # noqa: T201
+            f"error: unexpected {type(exc).__name__}: {exc} "
+            "(set STOCKAGENTS_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

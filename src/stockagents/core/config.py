@@ -1,0 +1,241 @@
+"""Typed configuration: one pydantic model per YAML section, and the one loader.
+
+``load_config(path)`` reads a YAML file, validates it once, and returns an ``AppConfig``
+that callers pass down explicitly; nothing reads config from globals. Validation errors
+become a ``ConfigError`` whose message names the file, the field and the fix (each
+field's description says what a valid value is). Secrets never live here: see
+``stockagents.core.settings``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stockagents.core.errors import ConfigError
+
+__all__ = [
+    "AgentsConfig",
+    "AppConfig",
+    "CoordinatorConfig",
+    "DataConfig",
+    "FundamentalAgentConfig",
+    "FundamentalsConfig",
+    "NewsAgentConfig",
+    "NewsConfig",
+    "PricesConfig",
+    "StrategistConfig",
+    "TechnicalAgentConfig",
+    "format_validation_error",
+    "load_config",
+    "load_yaml",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PricesConfig(_Section):
+    provider: Literal["sample", "csv", "yfinance"] = Field(
+        default="sample",
+        description="one of 'sample' (the offline sample shipped with the package), "
+        "'csv' (a directory of per-symbol CSV/Parquet files) or 'yfinance'",
+    )
+    csv_dir: Path | None = Field(
+        default=None, description="the directory of SYMBOL.csv / SYMBOL.parquet files"
+    )
+    cache_dir: Path = Field(
+        default=Path(".cache/stockagents"),
+        description="a writable directory for downloaded data",
+    )
+
+    @model_validator(mode="after")
+    def _csv_needs_dir(self) -> PricesConfig:
+        if self.provider == "csv" and self.csv_dir is None:
+            raise ValueError("provider 'csv' needs csv_dir: set data.prices.csv_dir to a directory")
+        return self
+
+
+class NewsConfig(_Section):
+    provider: Literal["none", "jsonl"] = Field(
+        default="none", description="'none' or 'jsonl' (a JSONL file or directory of them)"
+    )
+    path: Path | None = Field(default=None, description="the JSONL news file or directory")
+
+    @model_validator(mode="after")
+    def _jsonl_needs_path(self) -> NewsConfig:
+        if self.provider == "jsonl" and self.path is None:
+            raise ValueError("provider 'jsonl' needs path: set data.news.path to a file")
+        return self
+
+
+class FundamentalsConfig(_Section):
+    provider: Literal["none", "file"] = Field(
+        default="none", description="'none' or 'file' (a JSON or CSV file of filings)"
+    )
+    path: Path | None = Field(default=None, description="the JSON or CSV fundamentals file")
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> FundamentalsConfig:
+        if self.provider == "file" and self.path is None:
+            raise ValueError("provider 'file' needs path: set data.fundamentals.path to a file")
+        return self
+
+
+class DataConfig(_Section):
+    prices: PricesConfig = PricesConfig()
+    news: NewsConfig = NewsConfig()
+    fundamentals: FundamentalsConfig = FundamentalsConfig()
+
+
+class _AgentSection(_Section):
+    model_path: Path | None = Field(
+        default=None, description="a model directory; empty means the rule-based expert"
+    )
+    fp16: bool = Field(default=False, description="true or false (model-backed agents only)")
+
+
+class TechnicalAgentConfig(_AgentSection):
+    signal_threshold: float = Field(
+        default=0.15, gt=0, lt=1, description="a number in (0, 1): |score| above it is a signal"
+    )
+
+
+class NewsAgentConfig(_AgentSection):
+    lookback_days: int = Field(default=7, ge=1, le=365, description="an integer of days, 1-365")
+    half_life_days: float = Field(default=2.0, gt=0, description="a positive number of days")
+    signal_threshold: float = Field(default=0.1, gt=0, lt=1, description="a number in (0, 1)")
+
+
+class FundamentalAgentConfig(_AgentSection):
+    max_filing_age_days: int = Field(
+        default=550, ge=30, description="an integer of days: older filings are ignored"
+    )
+    signal_threshold: float = Field(default=0.15, gt=0, lt=1, description="a number in (0, 1)")
+
+
+class StrategistConfig(_AgentSection):
+    weights: dict[Literal["technical", "news", "fundamental"], float] = Field(
+        default={"technical": 0.45, "news": 0.25, "fundamental": 0.30},
+        description="non-negative weights for technical, news and fundamental",
+    )
+    buy_threshold: float = Field(default=0.12, gt=0, lt=1, description="a number in (0, 1)")
+    sell_threshold: float = Field(default=0.12, gt=0, lt=1, description="a number in (0, 1)")
+    max_position: float = Field(
+        default=0.25, gt=0, le=1, description="a fraction of equity in (0, 1]"
+    )
+    target_daily_vol: float = Field(
+        default=0.02, gt=0, le=0.5, description="a daily volatility such as 0.02 (2%)"
+    )
+    stop_atr_multiple: float = Field(default=2.0, gt=0, description="a positive ATR multiple")
+    take_profit_atr_multiple: float = Field(
+        default=3.0, gt=0, description="a positive ATR multiple"
+    )
+    horizon_days: int = Field(default=5, ge=1, le=252, description="an integer of trading days")
+    allow_short: bool = Field(default=False, description="true to open shorts on SELL")
+
+    @model_validator(mode="after")
+    def _weights_valid(self) -> StrategistConfig:
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("weights must be non-negative with a positive sum")
+        return self
+
+
+class AgentsConfig(_Section):
+    technical: TechnicalAgentConfig = TechnicalAgentConfig()
+    news: NewsAgentConfig = NewsAgentConfig()
+    fundamental: FundamentalAgentConfig = FundamentalAgentConfig()
+    strategist: StrategistConfig = StrategistConfig()
+
+
+class CoordinatorConfig(_Section):
+    parallel: bool = Field(default=True, description="true to run the analysts concurrently")
+    max_stale_days: int = Field(
+        default=5,
+        ge=0,
+        description="how many calendar days as_of may lie past the last price bar",
+    )
+
+
+class AppConfig(_Section):
+    data: DataConfig = DataConfig()
+    agents: AgentsConfig = AgentsConfig()
+    coordinator: CoordinatorConfig = CoordinatorConfig()
+
+
+def _describe(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """The description of the field at ``loc``, walking nested models."""
+    current: Any = model
+    description = ""
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not isinstance(part, str) or fields is None or part not in fields:
+            break
+        info = fields[part]
+        description = info.description or ""
+        current = info.annotation
+    return description
+
+
+def format_validation_error(
+    error: ValidationError, model: type[BaseModel], origin: str | Path
+) -> str:
+    """One readable message per problem: ``origin: field: what is wrong; expected ...``."""
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        msg = item["msg"].removeprefix("Value error, ")
+        got = item.get("input")
+        if item["type"] == "extra_forbidden":
+            fix = "remove it or check its spelling"
+        elif item["type"] == "value_error":
+            fix = "see config/README.md"
+        else:
+            expected = _describe(model, loc)
+            fix = f"expected {expected}" if expected else "see the documented defaults"
+        shown = "" if isinstance(got, dict) or item["type"] == "missing" else f" (got {got!r})"
+        lines.append(f"{origin}: {field}: {msg}{shown}; {fix}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with a ConfigError naming the file when it is not one."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found; check the path") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{file}: invalid YAML{where}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping of sections at the top level")
+    return data
+
+
+def load_config(source: str | Path | dict[str, Any] | AppConfig | None = None) -> AppConfig:
+    """Validate a config from a YAML path, a dict or an ``AppConfig``; None gives defaults."""
+    if source is None:
+        return AppConfig()
+    if isinstance(source, AppConfig):
+        return source
+    origin: str | Path = "config"
+    if isinstance(source, (str, Path)):
+        origin = source
+        source = load_yaml(source)
+    try:
+        return AppConfig.model_validate(source)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, AppConfig, origin)) from None

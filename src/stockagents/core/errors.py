@@ -1,0 +1,78 @@
+"""The one exception tree of stockagents.
+
+Every error the package raises on purpose is a ``StockAgentsError``; callers catch the
+branch that matches how they react, and the CLI / API edge turns any of them into one
+clear line and an exit code or HTTP status::
+
+    StockAgentsError
+    ├── ConfigError            a config file or setting is malformed; the message names
+    │                          the file, the field and the fix
+    ├── DataError              data could not be read or is not usable
+    │   ├── UnknownSymbolError the symbol has no data; the message lists what is there
+    │   ├── DateOutOfRangeError the requested date is outside the data
+    │   └── DataFormatError    a data file is malformed (columns, NaNs, types)
+    ├── ProviderUnavailableError an optional provider or extra is not installed/configured
+    └── AgentError             an agent could not produce a signal or decision
+
+Messages are written for the user: they say what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+__all__ = [
+    "AgentError",
+    "ConfigError",
+    "DataError",
+    "DataFormatError",
+    "DateOutOfRangeError",
+    "ProviderUnavailableError",
+    "StockAgentsError",
+    "UnknownSymbolError",
+]
+
+
+class StockAgentsError(Exception):
+    """Base class of every error stockagents raises on purpose."""
+
+
+class ConfigError(StockAgentsError):
+    """A config file or setting is malformed."""
+
+
+class DataError(StockAgentsError):
+    """Data could not be read or is not usable."""
+
+
+class UnknownSymbolError(DataError):
+    """The symbol has no data in the configured price source."""
+
+    def __init__(self, symbol: str, available: list[str], source: str, hint: str = "") -> None:
+        self.symbol = symbol
+        self.available = available
+        self.source = source
+        shown = ", ".join(available) if available else "none"
+        message = f"unknown symbol {symbol!r} in the {source} price source (available: {shown})"
+        close = difflib.get_close_matches(symbol.upper(), available, n=1, cutoff=0.75)
+        if close:
+            message += f"; did you mean {close[0]}?"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
+
+
+class DateOutOfRangeError(DataError):
+    """The requested date lies outside the data."""
+
+
+class DataFormatError(DataError):
+    """A data file is malformed."""
+
+
+class ProviderUnavailableError(StockAgentsError):
+    """An optional provider is not installed or not configured."""
+
+
+class AgentError(StockAgentsError):
+    """An agent could not produce its output."""

@@ -1,0 +1,83 @@
+"""Prices from Yahoo Finance through the optional ``yfinance`` package, with a disk cache.
+
+Only used when ``data.prices.provider`` is ``yfinance``. Histories are downloaded
+adjusted (``auto_adjust=True``), normalised like any other source, and cached as
+Parquet under ``cache_dir/yfinance/`` for ``max_age_hours``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stockagents.core.errors import DataError, ProviderUnavailableError
+from stockagents.data.base import PriceProvider
+from stockagents.data.validation import normalize_ohlcv
+
+__all__ = ["YFinancePriceProvider"]
+
+logger = logging.getLogger(__name__)
+
+Downloader = Callable[[str], pd.DataFrame]
+
+
+def _yfinance_download(symbol: str) -> pd.DataFrame:
+    try:
+        yf: Any = importlib.import_module("yfinance")
+    except ImportError:
+        raise ProviderUnavailableError(
+            "the yfinance price provider needs the yfinance package: "
+            "pip install 'stockagents[yfinance]'"
+        ) from None
+    frame: pd.DataFrame = yf.Ticker(symbol).history(period="max", auto_adjust=True)
+    return frame
+
+
+class YFinancePriceProvider(PriceProvider):
+    """Daily bars from Yahoo Finance; ``download`` is a seam for tests."""
+
+    name = "yfinance"
+
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        max_age_hours: float = 12.0,
+        download: Downloader | None = None,
+    ) -> None:
+        super().__init__()
+        self.cache_dir = Path(cache_dir) / "yfinance"
+        self.max_age_hours = max_age_hours
+        self._download = download or _yfinance_download
+
+    def symbols(self) -> list[str]:
+        if not self.cache_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.cache_dir.glob("*.parquet"))
+
+    def _load(self, symbol: str) -> pd.DataFrame:
+        cached = self.cache_dir / f"{symbol}.parquet"
+        if cached.is_file() and time.time() - cached.stat().st_mtime < self.max_age_hours * 3600:
+            return pd.read_parquet(cached)
+        try:
+            raw = self._download(symbol)
+        except ProviderUnavailableError:
+            raise
+        except Exception as exc:  # network or upstream failure, reported in one line
+            raise DataError(f"yfinance: download of {symbol} failed ({exc})") from None
+        if raw is None or raw.empty:
+            raise self.unknown(symbol)
+        frame = normalize_ohlcv(raw, f"yfinance:{symbol}")
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp")
+            frame.to_parquet(tmp)
+            tmp.replace(cached)
+        except OSError as exc:
+            logger.warning("could not cache %s under %s: %s", symbol, self.cache_dir, exc)
+        return frame

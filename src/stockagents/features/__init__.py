@@ -1,0 +1,1 @@
+"""Technical indicators, news digest and fundamental ratios, computed from point-in-time data."""

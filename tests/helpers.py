@@ -1,0 +1,31 @@
+"""Helpers shared by tests: synthetic bars and price directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def make_bars(closes: list[float] | np.ndarray, start: str = "2020-01-01") -> pd.DataFrame:
+    """Consistent OHLCV bars around a close path, on business days."""
+    close = np.asarray(closes, dtype=float)
+    index = pd.bdate_range(start, periods=len(close), name="date")
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    high = np.maximum(open_, close) * 1.005
+    low = np.minimum(open_, close) * 0.995
+    volume = np.full(len(close), 1_000_000.0)
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
+
+
+def write_price_dir(directory: Path, frames: dict[str, pd.DataFrame]) -> Path:
+    """Write ``frames`` as ``SYMBOL.csv`` files (the csv provider's layout)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for symbol, frame in frames.items():
+        frame.reset_index().assign(date=lambda f: f["date"].dt.strftime("%Y-%m-%d")).to_csv(
+            directory / f"{symbol}.csv", index=False
+        )
+    return directory

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stockagents.core.errors import DateOutOfRangeError, UnknownSymbolError
+from stockagents.core.types import Recommendation
+from stockagents.data.factory import DataSources
+from stockagents.orchestration import SystemCoordinator
+from stockagents.orchestration.coordinator import SystemCoordinator as GuidePath
+
+
+def test_guide_snippet_works() -> None:
+    # The guide's "Verify Deployment" snippet, with the package's import path.
+    assert GuidePath is SystemCoordinator
+    coordinator = SystemCoordinator()
+    result = coordinator.analyze_symbol("AAPL")
+    assert result["recommendation"] in {"BUY", "SELL", "HOLD"}
+    assert 0.0 <= result["confidence"] <= 1.0
+    assert f"{result['confidence']:.2f}"
+    coordinator.close()
+
+
+def test_default_date_is_last_bar_and_result_says_so(coordinator: SystemCoordinator) -> None:
+    rec = coordinator.analyze_symbol("AAPL")
+    assert rec.as_of == rec.data_date == dt.date(2023, 9, 21)
+    assert rec.data_source == "sample"
+    assert any("not today's market" in w for w in rec.warnings)
+    assert rec.model_versions == {
+        "news": "expert-1",
+        "technical": "expert-1",
+        "fundamental": "expert-1",
+        "strategist": "expert-1",
+    }
+    assert set(rec.signals) == {"news", "technical", "fundamental"}
+    assert rec.timings_ms["total_ms"] > 0
+
+
+def test_explicit_date_has_no_staleness_warning(coordinator: SystemCoordinator) -> None:
+    rec = coordinator.analyze_symbol("NVDA", as_of="2021-11-01")
+    assert rec.as_of == dt.date(2021, 11, 1)
+    assert not any("today's market" in w for w in rec.warnings)
+
+
+def test_analysts_run_concurrently(
+    sample_sources: DataSources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coordinator = SystemCoordinator(sources=sample_sources)
+    barrier = threading.Barrier(3, timeout=5)
+    threads: set[str] = set()
+    for agent in coordinator.analysts.values():
+        original = agent.analyze_observation
+
+        def wrapped(obs: Any, _orig: Any = original) -> Any:
+            threads.add(threading.current_thread().name)
+            barrier.wait()  # deadlocks (and times out) unless all three run at once
+            return _orig(obs)
+
+        monkeypatch.setattr(agent, "analyze_observation", wrapped)
+    rec = coordinator.analyze_symbol("AAPL", as_of="2023-06-30")
+    coordinator.close()
+    assert len(threads) == 3
+    sequential = SystemCoordinator({"coordinator": {"parallel": False}}, sources=sample_sources)
+    again = sequential.analyze_symbol("AAPL", as_of="2023-06-30")
+    assert _stable(rec) == _stable(again)
+
+
+def test_bad_input_raises_clear_errors(coordinator: SystemCoordinator) -> None:
+    with pytest.raises(UnknownSymbolError, match="available: AAPL"):
+        coordinator.analyze_symbol("TSLA")
+    with pytest.raises(DateOutOfRangeError):
+        coordinator.analyze_symbol("AAPL", as_of="1999-01-01")
+    with pytest.raises(DateOutOfRangeError, match="YYYY-MM-DD"):
+        coordinator.analyze_symbol("AAPL", as_of="30/06/2023")
+
+
+def test_config_from_yaml_path(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("agents:\n  strategist:\n    buy_threshold: 0.01\n    max_position: 0.05\n")
+    with SystemCoordinator(file) as coordinator:
+        assert coordinator.config.agents.strategist.max_position == 0.05
+        rec = coordinator.analyze_symbol("AAPL", as_of="2023-06-30")
+    assert rec.decision.position_size <= 0.05
+
+
+def _stable(rec: Recommendation) -> dict[str, Any]:
+    """Everything but timings and the source's name."""
+    return rec.model_dump(exclude={"timings_ms", "data_source"})
