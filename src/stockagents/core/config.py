@@ -20,6 +20,7 @@ from stockagents.core.errors import ConfigError
 __all__ = [
     "AgentsConfig",
     "AppConfig",
+    "BacktestConfig",
     "CoordinatorConfig",
     "DataConfig",
     "FundamentalAgentConfig",
@@ -27,6 +28,7 @@ __all__ = [
     "NewsAgentConfig",
     "NewsConfig",
     "PricesConfig",
+    "SplitConfig",
     "StrategistConfig",
     "TechnicalAgentConfig",
     "format_validation_error",
@@ -161,10 +163,48 @@ class CoordinatorConfig(_Section):
     )
 
 
+class BacktestConfig(_Section):
+    initial_cash: float = Field(default=100_000.0, gt=0, description="a positive cash amount")
+    commission_bps: float = Field(
+        default=5.0, ge=0, le=1000, description="commission in basis points of traded value"
+    )
+    slippage_bps: float = Field(
+        default=5.0, ge=0, le=1000, description="slippage in basis points, against each fill"
+    )
+    max_position: float = Field(
+        default=1.0, gt=0, le=1, description="the largest weight one symbol may have, in (0, 1]"
+    )
+    max_gross_exposure: float = Field(
+        default=1.0, gt=0, le=2, description="the cap on the sum of absolute weights, in (0, 2]"
+    )
+    allow_short: bool = Field(default=False, description="true to let SELL open shorts")
+    fractional_shares: bool = Field(default=True, description="false to trade whole shares only")
+    use_stops: bool = Field(
+        default=True, description="true to honour the decisions' stop-loss and take-profit"
+    )
+    risk_free_rate: float = Field(
+        default=0.0, ge=0, le=0.2, description="an annual rate such as 0.02, for Sharpe"
+    )
+
+
+class SplitConfig(_Section):
+    test_days: int = Field(default=90, ge=1, description="trading days in the test segment")
+    validation_days: int = Field(
+        default=60, ge=0, description="trading days in the validation segment"
+    )
+    embargo_days: int = Field(
+        default=20,
+        ge=0,
+        description="trading days left out between segments; at least the longest horizon",
+    )
+
+
 class AppConfig(_Section):
     data: DataConfig = DataConfig()
     agents: AgentsConfig = AgentsConfig()
     coordinator: CoordinatorConfig = CoordinatorConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    splits: SplitConfig = SplitConfig()
 
 
 def _describe(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:

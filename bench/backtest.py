@@ -1,0 +1,159 @@
+"""Benchmark: our engine against backtesting.py on the same SMA crossover.
+
+Same data (the six sample symbols, whole history), same rules: buy with 99.99% of equity
+in whole shares at the next open when SMA10 crosses above SMA30, close at the next open
+when it crosses below, 10 bps commission on entry and exit, no slippage, open positions
+marked at the last close. Prints final equities side by side and bar-decisions per
+second; with ``--collect`` also trajectory-collection throughput with the expert agents.
+
+Run: ``python bench/backtest.py [--repeats 3] [--collect]``. Targets: equities agree
+within 1e-6 relative; our engine at least half backtesting.py's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from backtesting import Backtest, Strategy
+from backtesting.lib import crossover
+
+from stockagents.backtest.engine import run_backtest
+from stockagents.core.config import BacktestConfig
+from stockagents.data.sample import SAMPLE_SYMBOLS, SamplePriceProvider
+
+FAST, SLOW, COMMISSION, SIZE = 10, 30, 0.001, 0.9999
+
+
+def _sma(values: np.ndarray, n: int) -> np.ndarray:
+    return pd.Series(values).rolling(n).mean().to_numpy()
+
+
+class SmaCross(Strategy):  # type: ignore[misc]
+    def init(self) -> None:
+        self.fast = self.I(_sma, self.data.Close, FAST)
+        self.slow = self.I(_sma, self.data.Close, SLOW)
+
+    def next(self) -> None:
+        if crossover(self.fast, self.slow) and not self.position:
+            self.buy(size=SIZE)
+        elif crossover(self.slow, self.fast) and self.position:
+            self.position.close()
+
+
+def crossover_targets(bars: pd.DataFrame) -> pd.DataFrame:
+    close = bars["close"]
+    fast, slow = close.rolling(FAST).mean(), close.rolling(SLOW).mean()
+    up = (fast.shift(1) < slow.shift(1)) & (fast > slow)
+    down = (slow.shift(1) < fast.shift(1)) & (slow > fast)
+    target = pd.Series(np.nan, index=bars.index)
+    target[up] = SIZE
+    target[down] = 0.0
+    return target.to_frame("X")
+
+
+def ours(bars: pd.DataFrame) -> float:
+    config = BacktestConfig(
+        commission_bps=COMMISSION * 1e4, slippage_bps=0, fractional_shares=False, use_stops=False
+    )
+    result = run_backtest({"X": bars}, targets=crossover_targets(bars), config=config)
+    return float(result.equity.iloc[-1])
+
+
+def theirs(bars: pd.DataFrame) -> float:
+    data = bars.rename(columns=str.capitalize)
+    bt = Backtest(data, SmaCross, cash=100_000, commission=COMMISSION, finalize_trades=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats = bt.run()
+    return float(stats["Equity Final [$]"])
+
+
+def _timed(fn, bars: pd.DataFrame, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    times, value = [], 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = fn(bars)
+        times.append(time.perf_counter() - start)
+    return value, statistics.median(times)
+
+
+def collection_throughput(symbols: int, days: int) -> None:
+    from stockagents.backtest.collect import collect_trajectories
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary = collect_trajectories(
+            list(SAMPLE_SYMBOLS[:symbols]),
+            start=pd.Timestamp("2022-01-01").date(),
+            end=None,
+            output=Path(tmp),
+            max_days=days,
+            backend="serial",
+            progress=False,
+        )
+        serial = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary_p = collect_trajectories(
+            list(SAMPLE_SYMBOLS[:symbols]),
+            start=pd.Timestamp("2022-01-01").date(),
+            end=None,
+            output=Path(tmp),
+            max_days=days,
+            backend="process",
+            progress=False,
+        )
+        pooled = time.perf_counter() - start
+    print(
+        f"collection, serial:  {summary.inserted} steps in {serial:.2f} s = "
+        f"{summary.inserted / serial:,.0f} steps/s"
+    )
+    print(
+        f"collection, process pool: {summary_p.inserted} steps in {pooled:.2f} s = "
+        f"{summary_p.inserted / pooled:,.0f} steps/s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--collect", action="store_true", help="also time trajectory collection")
+    args = parser.parse_args()
+    provider = SamplePriceProvider()
+    total_ours = total_theirs = 0.0
+    bars_total = 0
+    worst = 0.0
+    print(f"{'symbol':8}{'ours':>18}{'backtesting.py':>18}{'rel diff':>12}")
+    for symbol in SAMPLE_SYMBOLS:
+        bars = provider.prices(symbol, as_of=provider.date_range(symbol)[1])
+        eq_ours, t_ours = _timed(ours, bars, args.repeats)
+        eq_theirs, t_theirs = _timed(theirs, bars, args.repeats)
+        rel = abs(eq_ours - eq_theirs) / eq_theirs
+        worst = max(worst, rel)
+        total_ours += t_ours
+        total_theirs += t_theirs
+        bars_total += len(bars)
+        print(f"{symbol:8}{eq_ours:18,.6f}{eq_theirs:18,.6f}{rel:12.2e}")
+    speed_ours = bars_total / total_ours
+    speed_theirs = bars_total / total_theirs
+    print(
+        f"worst relative equity difference: {worst:.2e} (target < 1e-6: "
+        f"{'met' if worst < 1e-6 else 'NOT met'})"
+    )
+    print(
+        f"bar-decisions/s: ours {speed_ours:,.0f}, backtesting.py {speed_theirs:,.0f}, "
+        f"ratio {speed_ours / speed_theirs:.2f} (target >= 0.5)"
+    )
+    if args.collect:
+        collection_throughput(symbols=3, days=120)
+
+
+if __name__ == "__main__":
+    main()

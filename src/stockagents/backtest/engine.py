@@ -1,0 +1,383 @@
+"""The backtest engine: daily bars, next-open fills, costs, stops, cash accounting.
+
+Rules (each pinned by a test):
+
+- A decision made with data up to the close of day t is filled at the **open of the
+  symbol's next bar**; a decision on the last bar is never filled.
+- A decision becomes a target weight: BUY -> ``min(position_size, max_position)`` long;
+  SELL -> the same short when ``allow_short``, else flat; HOLD -> unchanged. The target
+  is turned into shares against equity at the close of t (the decision's information),
+  and targets are scaled down together when their gross sum exceeds
+  ``max_gross_exposure``. Rebalances smaller than ``rebalance_band`` of equity are skipped.
+- Every fill pays slippage (the price moves ``slippage_bps`` against the order) and a
+  commission of ``commission_bps`` of the traded value. Sells are filled before buys, and
+  a long-only buy is cut to the cash available.
+- Stop-loss and take-profit are checked on each bar after the entry fill against the
+  bar's low/high; a bar that opens beyond the level fills at the open (a gap), otherwise
+  at the level. When both could trigger in one bar, the stop is assumed first.
+- Equity is cash plus positions marked at the close. Open positions at the end stay open
+  (marked, not sold); trades are round trips from flat to flat.
+
+The engine is deterministic and knows nothing about agents or metrics; policies are
+callables, and ``stockagents.evaluation.metrics`` turns a result into numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from stockagents.core.config import BacktestConfig
+from stockagents.core.errors import DataError
+from stockagents.core.types import Action, Decision, PortfolioContext
+
+__all__ = ["BacktestResult", "Policy", "Trade", "run_backtest"]
+
+#: ``policy(symbol, day, portfolio) -> Decision | None``, called after the close of ``day``.
+Policy = Callable[[str, dt.date, PortfolioContext], Decision | None]
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One round trip in one symbol, from flat to flat (or open at the end)."""
+
+    symbol: str
+    side: str
+    entry_date: dt.date
+    entry_price: float
+    exit_date: dt.date | None
+    exit_price: float | None
+    max_shares: float
+    pnl: float
+    costs: float
+    exit_reason: str
+
+
+@dataclass
+class BacktestResult:
+    """What a backtest produced; ``stockagents.evaluation`` turns it into metrics."""
+
+    equity: pd.Series
+    positions: pd.DataFrame
+    weights: pd.DataFrame
+    trades: list[Trade]
+    config: BacktestConfig
+    total_costs: float
+    traded_notional: float
+    decisions: int
+    fills: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def returns(self) -> pd.Series:
+        """Daily simple returns of equity, the first against the initial cash."""
+        values = np.concatenate([[self.config.initial_cash], self.equity.to_numpy()])
+        return pd.Series(values[1:] / values[:-1] - 1.0, index=self.equity.index, name="returns")
+
+    @property
+    def closed_trades(self) -> list[Trade]:
+        return [t for t in self.trades if t.exit_date is not None]
+
+    def trades_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([t.__dict__ for t in self.trades])
+
+
+@dataclass
+class _Position:
+    shares: float = 0.0
+    stop: float | None = None
+    take: float | None = None
+    entry_date: dt.date | None = None
+    entry_price: float = 0.0
+    max_shares: float = 0.0
+    cash_flow: float = 0.0
+    costs: float = 0.0
+
+
+class _Book:
+    """Cash, positions and the round-trip ledger."""
+
+    def __init__(self, config: BacktestConfig, symbols: list[str]) -> None:
+        self.config = config
+        self.cash = config.initial_cash
+        self.positions = {s: _Position() for s in symbols}
+        self.trades: list[Trade] = []
+        self.total_costs = 0.0
+        self.notional = 0.0
+        self.fills: list[dict[str, object]] = []
+        self.slip = config.slippage_bps / 1e4
+        self.comm = config.commission_bps / 1e4
+
+    def fill(self, symbol: str, day: dt.date, shares: float, price: float, reason: str) -> None:
+        """Trade ``shares`` (signed) at reference ``price``; slippage moves it against us."""
+        if shares == 0:
+            return
+        pos = self.positions[symbol]
+        fill_price = price * (1 + self.slip) if shares > 0 else price * (1 - self.slip)
+        value = shares * fill_price
+        commission = abs(value) * self.comm
+        slippage_cost = abs(shares) * abs(fill_price - price)
+        self.cash -= value + commission
+        self.total_costs += commission + slippage_cost
+        self.notional += abs(value)
+        self.fills.append(
+            {
+                "date": day,
+                "symbol": symbol,
+                "shares": shares,
+                "price": fill_price,
+                "commission": commission,
+                "reason": reason,
+            }
+        )
+        if pos.shares == 0:
+            pos.entry_date, pos.entry_price = day, fill_price
+            pos.cash_flow, pos.costs, pos.max_shares = 0.0, 0.0, 0.0
+        pos.cash_flow -= value + commission
+        pos.costs += commission + slippage_cost
+        pos.shares += shares
+        if abs(pos.shares) < 1e-9:
+            pos.shares = 0.0
+        pos.max_shares = max(pos.max_shares, abs(pos.shares))
+        if pos.shares == 0:
+            self._close(symbol, day, fill_price, reason)
+
+    def _close(self, symbol: str, day: dt.date, price: float, reason: str) -> None:
+        pos = self.positions[symbol]
+        assert pos.entry_date is not None
+        side = "long" if pos.cash_flow < 0 or pos.entry_price <= 0 else "short"
+        self.trades.append(
+            Trade(
+                symbol,
+                side,
+                pos.entry_date,
+                pos.entry_price,
+                day,
+                price,
+                pos.max_shares,
+                pos.cash_flow,
+                pos.costs,
+                reason,
+            )
+        )
+        self.positions[symbol] = _Position()
+
+    def open_trades(self, day: dt.date, closes: Mapping[str, float]) -> list[Trade]:
+        out = []
+        for symbol, pos in self.positions.items():
+            if pos.shares != 0 and pos.entry_date is not None:
+                mark = pos.cash_flow + pos.shares * closes[symbol]
+                out.append(
+                    Trade(
+                        symbol,
+                        "long" if pos.shares > 0 else "short",
+                        pos.entry_date,
+                        pos.entry_price,
+                        None,
+                        None,
+                        pos.max_shares,
+                        mark,
+                        pos.costs,
+                        "open",
+                    )
+                )
+        return out
+
+
+def _frames_to_arrays(
+    prices: Mapping[str, pd.DataFrame], start: dt.date | None, end: dt.date | None
+) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    if not prices:
+        raise DataError("a backtest needs at least one symbol with prices")
+    index = pd.DatetimeIndex(sorted(set().union(*(f.index for f in prices.values()))))
+    if start is not None:
+        index = index[index >= pd.Timestamp(start)]
+    if end is not None:
+        index = index[index <= pd.Timestamp(end)]
+    if len(index) < 2:
+        raise DataError(f"a backtest needs at least two bars between {start} and {end}")
+    arrays = {}
+    for column in ("open", "high", "low", "close"):
+        arrays[column] = np.column_stack(
+            [f[column].reindex(index).to_numpy(dtype=float) for f in prices.values()]
+        )
+    return index, arrays
+
+
+def _target_weight(decision: Decision, config: BacktestConfig) -> float | None:
+    size = min(decision.position_size, config.max_position)
+    if decision.action == Action.BUY:
+        return size
+    if decision.action == Action.SELL:
+        return -size if config.allow_short else 0.0
+    return None
+
+
+def run_backtest(
+    prices: Mapping[str, pd.DataFrame],
+    policy: Policy | None = None,
+    config: BacktestConfig | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    targets: pd.DataFrame | None = None,
+    rebalance_band: float = 0.02,
+) -> BacktestResult:
+    """Simulate ``policy`` (or a frame of target weights) on ``prices``.
+
+    ``targets`` (dates x symbols; NaN means hold) is the fast path for vectorised
+    strategies; ``policy`` is called for every symbol with a bar after each close.
+    """
+    if (policy is None) == (targets is None):
+        raise ValueError("pass exactly one of policy or targets")
+    config = config or BacktestConfig()
+    symbols = list(prices)
+    index, a = _frames_to_arrays(prices, start, end)
+    opens, highs, lows, closes = a["open"], a["high"], a["low"], a["close"]
+    target_arr = None
+    if targets is not None:
+        target_arr = targets.reindex(index=index, columns=symbols).to_numpy(dtype=float)
+    days = [ts.date() for ts in index]
+    book = _Book(config, symbols)
+    n, k = len(index), len(symbols)
+    shares_hist = np.zeros((n, k))
+    equity_hist = np.zeros(n)
+    pending: dict[int, tuple[float, float, float | None, float | None]] = {}
+    last_close = np.full(k, np.nan)
+    decisions = 0
+
+    for i in range(n):
+        day = days[i]
+        # 1. Fills at the open of this bar for decisions made at the previous close.
+        ready = [j for j in pending if not math.isnan(opens[i, j])]
+        orders = []
+        for j in ready:
+            weight, ref_equity, stop, take = pending.pop(j)
+            pos = book.positions[symbols[j]]
+            fill_ref = opens[i, j]
+            est = fill_ref * (
+                1 + book.slip * (1 if weight * ref_equity > pos.shares * fill_ref else -1)
+            )
+            wanted = weight * ref_equity / (est * (1 + book.comm))
+            if not config.fractional_shares:
+                wanted = math.floor(wanted) if wanted >= 0 else -math.floor(-wanted)
+            delta = wanted - pos.shares
+            if abs(delta * fill_ref) < rebalance_band * ref_equity and wanted != 0:
+                delta = 0.0
+            orders.append((j, delta, stop, take))
+        for j, delta, stop, take in sorted(orders, key=lambda o: o[1]):  # sells first
+            symbol = symbols[j]
+            if delta > 0 and not config.allow_short:
+                affordable = book.cash / (opens[i, j] * (1 + book.slip) * (1 + book.comm))
+                affordable = max(0.0, affordable)
+                if not config.fractional_shares:
+                    affordable = math.floor(affordable)
+                delta = min(delta, affordable)
+            book.fill(symbol, day, delta, opens[i, j], "signal")
+            pos = book.positions[symbol]
+            if pos.shares != 0 and (stop is not None or take is not None):
+                pos.stop, pos.take = stop, take
+        # 2. Stops and take-profits on this bar (including positions opened at its open).
+        if config.use_stops:
+            for j, symbol in enumerate(symbols):
+                pos = book.positions[symbol]
+                if pos.shares == 0 or math.isnan(opens[i, j]):
+                    continue
+                entered_now = any(j == o[0] and o[1] != 0 for o in orders)
+                level, reason = _exit_level(pos, opens[i, j], highs[i, j], lows[i, j], entered_now)
+                if level is not None:
+                    book.fill(symbol, day, -pos.shares, level, reason)
+        # 3. Mark to market at the close.
+        valid = ~np.isnan(closes[i])
+        last_close[valid] = closes[i, valid]
+        held = np.array([book.positions[s].shares for s in symbols])
+        marks = np.where(np.isnan(last_close), 0.0, last_close)
+        equity = book.cash + float(held @ marks)
+        shares_hist[i] = held
+        equity_hist[i] = equity
+        # 4. Decisions after the close, filled at the next open.
+        for j, symbol in enumerate(symbols):
+            if not valid[j]:
+                continue
+            if target_arr is not None:
+                weight = target_arr[i, j]
+                if not math.isnan(weight):
+                    if not config.allow_short:
+                        weight = max(0.0, weight)
+                    weight = max(-config.max_position, min(config.max_position, weight))
+                    pending[j] = (weight, equity, None, None)
+                    decisions += 1
+                continue
+            assert policy is not None
+            pos = book.positions[symbol]
+            context = PortfolioContext(
+                position=max(-1.0, min(1.0, pos.shares * closes[i, j] / equity))
+                if equity > 0
+                else 0.0,
+                entry_price=pos.entry_price if pos.shares else None,
+                days_held=(day - pos.entry_date).days if pos.shares and pos.entry_date else 0,
+            )
+            decision = policy(symbol, day, context)
+            if decision is None:
+                continue
+            decisions += 1
+            target = _target_weight(decision, config)
+            if target is not None:
+                pending[j] = (target, equity, decision.stop_loss, decision.take_profit)
+        if pending:
+            current = {j: held[j] * marks[j] / equity if equity > 0 else 0.0 for j in range(k)}
+            _cap_gross(pending, current, config.max_gross_exposure)
+
+    final_closes = {s: float(last_close[j]) for j, s in enumerate(symbols)}
+    trades = book.trades + book.open_trades(days[-1], final_closes)
+    equity_series = pd.Series(equity_hist, index=index, name="equity")
+    positions = pd.DataFrame(shares_hist, index=index, columns=symbols)
+    marks_frame = pd.DataFrame(closes, index=index, columns=symbols).ffill().fillna(0.0)
+    weights = positions * marks_frame
+    weights = weights.div(equity_series.replace(0.0, np.nan), axis=0).fillna(0.0)
+    return BacktestResult(
+        equity=equity_series,
+        positions=positions,
+        weights=weights,
+        trades=trades,
+        config=config,
+        total_costs=book.total_costs,
+        traded_notional=book.notional,
+        decisions=decisions,
+        fills=book.fills,
+    )
+
+
+def _exit_level(
+    pos: _Position, open_: float, high: float, low: float, entered_now: bool
+) -> tuple[float | None, str]:
+    """The price a stop or take-profit fills at on this bar, gap-aware; None if untouched."""
+    long = pos.shares > 0
+    stop, take = pos.stop, pos.take
+    if not entered_now:  # a gap through the level fills at the open
+        if stop is not None and (open_ <= stop if long else open_ >= stop):
+            return open_, "stop_gap"
+        if take is not None and (open_ >= take if long else open_ <= take):
+            return open_, "take_profit_gap"
+    if stop is not None and (low <= stop if long else high >= stop):
+        return stop, "stop"
+    if take is not None and (high >= take if long else low <= take):
+        return take, "take_profit"
+    return None, ""
+
+
+def _cap_gross(
+    pending: dict[int, tuple[float, float, float | None, float | None]],
+    current: Mapping[int, float],
+    cap: float,
+) -> None:
+    """Scale pending targets so that they and the untouched positions stay within ``cap``."""
+    kept = sum(abs(w) for j, w in current.items() if j not in pending)
+    gross = sum(abs(p[0]) for p in pending.values())
+    if gross > 0 and kept + gross > cap + 1e-12:
+        scale = max(0.0, cap - kept) / gross
+        for j, (w, eq, stop, take) in pending.items():
+            pending[j] = (w * scale, eq, stop, take)

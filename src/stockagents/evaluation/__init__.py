@@ -1,0 +1,1 @@
+"""Measuring results: the one metrics module, plots and reports."""

@@ -1,0 +1,265 @@
+"""The one metrics module: every Sharpe, drawdown, win rate and profit factor in the
+project is computed here.
+
+Conventions (pinned by tests against empyrical-reloaded on the same returns):
+
+- **Returns** are simple per-period (daily) returns of equity, ``r_t = E_t / E_{t-1} - 1``.
+- **Periods per year**: 252. A year of returns is 252 observations.
+- **Risk-free rate** is an annual rate; its per-period equivalent is
+  ``(1 + rf) ** (1 / 252) - 1``, subtracted from each return for Sharpe and Sortino.
+- **Total return** compounds: ``prod(1 + r) - 1``.
+- **CAGR**: ``(1 + total) ** (252 / n) - 1`` for ``n`` returns.
+- **Volatility**: sample standard deviation (``ddof=1``) times ``sqrt(252)``.
+- **Sharpe**: ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(252)``; NaN when the deviation is 0.
+- **Sortino**: ``mean(r - rf) * 252 / (sqrt(mean(min(r - rf, 0) ** 2)) * sqrt(252))``.
+- **Max drawdown**: the most negative ``E_t / max_{s <= t} E_s - 1`` on the equity curve
+  that starts at 1 before the first return (so a first-day loss counts); its duration is
+  the longest run of periods spent below a previous peak.
+- **Calmar**: ``CAGR / |max drawdown|``; NaN without a drawdown.
+- **Trade statistics** use closed trades' P&L net of costs: win rate = wins / trades;
+  profit factor = gross wins / |gross losses| (inf with no losses, NaN with no trades);
+  expectancy = mean P&L per trade.
+- **Exposure**: the share of periods with a non-zero position. **Turnover**: traded
+  notional divided by mean equity, per year.
+- **Signal quality**: hit rate is the share of non-zero scores whose sign matches the
+  forward return's sign (zero returns count as misses); IC is the Pearson and rank IC the
+  Spearman correlation of scores with forward returns; the Brier score compares the
+  stated confidence with whether the direction was right.
+
+Nothing here knows about backtests, agents or models: inputs are arrays and series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PERIODS_PER_YEAR",
+    "annual_volatility",
+    "brier_score",
+    "cagr",
+    "calmar_ratio",
+    "compute_metrics",
+    "drawdown_series",
+    "hit_rate",
+    "information_coefficient",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "profit_factor",
+    "rank_information_coefficient",
+    "sharpe_ratio",
+    "signal_metrics",
+    "sortino_ratio",
+    "total_return",
+    "trade_statistics",
+]
+
+PERIODS_PER_YEAR = 252
+
+ArrayLike = Sequence[float] | np.ndarray | pd.Series
+
+
+def _arr(values: ArrayLike) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    clean: np.ndarray = array[~np.isnan(array)]
+    return clean
+
+
+def _per_period_rf(risk_free: float, periods: int) -> float:
+    return float((1.0 + risk_free) ** (1.0 / periods) - 1.0)
+
+
+def total_return(returns: ArrayLike) -> float:
+    """Compounded return over the whole series."""
+    r = _arr(returns)
+    return float(np.prod(1.0 + r) - 1.0) if r.size else math.nan
+
+
+def cagr(returns: ArrayLike, periods: int = PERIODS_PER_YEAR) -> float:
+    """Compound annual growth rate."""
+    r = _arr(returns)
+    if not r.size:
+        return math.nan
+    ending = float(np.prod(1.0 + r))
+    return float(ending ** (periods / r.size) - 1.0) if ending > 0 else -1.0
+
+
+def annual_volatility(returns: ArrayLike, periods: int = PERIODS_PER_YEAR) -> float:
+    """Annualised sample standard deviation of returns."""
+    r = _arr(returns)
+    return float(np.std(r, ddof=1) * math.sqrt(periods)) if r.size > 1 else math.nan
+
+
+def sharpe_ratio(
+    returns: ArrayLike, risk_free: float = 0.0, periods: int = PERIODS_PER_YEAR
+) -> float:
+    """Annualised Sharpe ratio; ``risk_free`` is an annual rate."""
+    r = _arr(returns) - _per_period_rf(risk_free, periods)
+    if r.size < 2:
+        return math.nan
+    std = float(np.std(r, ddof=1))
+    return float(np.mean(r) / std * math.sqrt(periods)) if std > 0 else math.nan
+
+
+def sortino_ratio(
+    returns: ArrayLike, risk_free: float = 0.0, periods: int = PERIODS_PER_YEAR
+) -> float:
+    """Annualised Sortino ratio; downside deviation from the risk-free target."""
+    r = _arr(returns) - _per_period_rf(risk_free, periods)
+    if r.size < 2:
+        return math.nan
+    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) * math.sqrt(periods)
+    if downside == 0:
+        return math.inf if np.mean(r) > 0 else math.nan
+    return float(np.mean(r) * periods / downside)
+
+
+def drawdown_series(returns: ArrayLike) -> np.ndarray:
+    """Drawdown after each period, from an equity curve starting at 1."""
+    r = _arr(returns)
+    equity = np.concatenate([[1.0], np.cumprod(1.0 + r)])
+    peaks = np.maximum.accumulate(equity)
+    return np.asarray((equity / peaks - 1.0)[1:])
+
+
+def max_drawdown(returns: ArrayLike) -> float:
+    """Most negative drawdown (a number <= 0)."""
+    dd = drawdown_series(returns)
+    return float(min(0.0, dd.min())) if dd.size else math.nan
+
+
+def max_drawdown_duration(returns: ArrayLike) -> int:
+    """Longest run of periods spent below a previous equity peak."""
+    longest = current = 0
+    for value in drawdown_series(returns):
+        current = current + 1 if value < 0 else 0
+        longest = max(longest, current)
+    return longest
+
+
+def calmar_ratio(returns: ArrayLike, periods: int = PERIODS_PER_YEAR) -> float:
+    """CAGR over the absolute max drawdown."""
+    dd = max_drawdown(returns)
+    return cagr(returns, periods) / abs(dd) if dd < 0 else math.nan
+
+
+def profit_factor(pnl: ArrayLike) -> float:
+    """Gross profit over gross loss of closed trades."""
+    p = _arr(pnl)
+    if not p.size:
+        return math.nan
+    losses = -p[p < 0].sum()
+    gains = p[p > 0].sum()
+    return float(gains / losses) if losses > 0 else (math.inf if gains > 0 else math.nan)
+
+
+def trade_statistics(pnl: ArrayLike) -> dict[str, float]:
+    """Win rate, profit factor, average win and loss, expectancy, number of trades."""
+    p = _arr(pnl)
+    wins, losses = p[p > 0], p[p < 0]
+    return {
+        "trades": float(p.size),
+        "win_rate": float(wins.size / p.size) if p.size else math.nan,
+        "profit_factor": profit_factor(p),
+        "avg_win": float(wins.mean()) if wins.size else math.nan,
+        "avg_loss": float(losses.mean()) if losses.size else math.nan,
+        "expectancy": float(p.mean()) if p.size else math.nan,
+    }
+
+
+def compute_metrics(
+    returns: ArrayLike,
+    trade_pnl: ArrayLike = (),
+    exposure: ArrayLike | None = None,
+    traded_notional: float = 0.0,
+    mean_equity: float | None = None,
+    risk_free: float = 0.0,
+    periods: int = PERIODS_PER_YEAR,
+) -> dict[str, float]:
+    """Every performance metric of one return series (and its trades), by name.
+
+    ``exposure`` is the gross exposure per period (any non-zero counts as exposed);
+    ``traded_notional`` the total value traded, for turnover.
+    """
+    r = _arr(returns)
+    metrics: dict[str, float] = {
+        "total_return": total_return(r),
+        "cagr": cagr(r, periods),
+        "annual_volatility": annual_volatility(r, periods),
+        "sharpe": sharpe_ratio(r, risk_free, periods),
+        "sortino": sortino_ratio(r, risk_free, periods),
+        "max_drawdown": max_drawdown(r),
+        "max_drawdown_duration": float(max_drawdown_duration(r)),
+        "calmar": calmar_ratio(r, periods),
+        "periods": float(r.size),
+    }
+    metrics.update(trade_statistics(trade_pnl))
+    if exposure is not None:
+        e = np.asarray(exposure, dtype=float)
+        metrics["exposure"] = float(np.mean(np.abs(e) > 1e-12)) if e.size else math.nan
+    if mean_equity and r.size:
+        metrics["turnover"] = traded_notional / mean_equity / (r.size / periods)
+    return metrics
+
+
+def hit_rate(scores: ArrayLike, forward_returns: ArrayLike) -> float:
+    """Share of non-zero scores whose sign matches the forward return's."""
+    s = np.asarray(scores, dtype=float)
+    f = np.asarray(forward_returns, dtype=float)
+    mask = (s != 0) & ~np.isnan(s) & ~np.isnan(f)
+    if not mask.any():
+        return math.nan
+    return float(np.mean(np.sign(s[mask]) == np.sign(f[mask])))
+
+
+def _paired(scores: ArrayLike, forward_returns: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=float)
+    f = np.asarray(forward_returns, dtype=float)
+    mask = ~np.isnan(s) & ~np.isnan(f)
+    return s[mask], f[mask]
+
+
+def information_coefficient(scores: ArrayLike, forward_returns: ArrayLike) -> float:
+    """Pearson correlation of scores with forward returns."""
+    s, f = _paired(scores, forward_returns)
+    if s.size < 3 or np.std(s) == 0 or np.std(f) == 0:
+        return math.nan
+    return float(np.corrcoef(s, f)[0, 1])
+
+
+def rank_information_coefficient(scores: ArrayLike, forward_returns: ArrayLike) -> float:
+    """Spearman correlation (average ranks for ties) of scores with forward returns."""
+    s, f = _paired(scores, forward_returns)
+    if s.size < 3:
+        return math.nan
+    return information_coefficient(pd.Series(s).rank().to_numpy(), pd.Series(f).rank().to_numpy())
+
+
+def brier_score(confidence: ArrayLike, correct: ArrayLike) -> float:
+    """Mean squared gap between stated confidence and the 0/1 outcome."""
+    c = np.asarray(confidence, dtype=float)
+    y = np.asarray(correct, dtype=float)
+    mask = ~np.isnan(c) & ~np.isnan(y)
+    return float(np.mean((c[mask] - y[mask]) ** 2)) if mask.any() else math.nan
+
+
+def signal_metrics(
+    scores: ArrayLike, confidence: ArrayLike, forward_returns: ArrayLike
+) -> dict[str, Any]:
+    """Hit rate, IC, rank IC and Brier score of one agent's signals."""
+    s = np.asarray(scores, dtype=float)
+    f = np.asarray(forward_returns, dtype=float)
+    directional = (s != 0) & ~np.isnan(f)
+    correct = np.where(directional, (np.sign(s) == np.sign(f)).astype(float), np.nan)
+    return {
+        "n": int(np.sum(~np.isnan(s) & ~np.isnan(f))),
+        "hit_rate": hit_rate(s, f),
+        "ic": information_coefficient(s, f),
+        "rank_ic": rank_information_coefficient(s, f),
+        "brier": brier_score(confidence, correct),
+    }

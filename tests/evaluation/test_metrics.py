@@ -1,0 +1,111 @@
+"""The metrics module against empyrical-reloaded on the same returns (1e-9 relative)."""
+
+from __future__ import annotations
+
+import math
+
+import empyrical
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from stockagents.data.sample import SAMPLE_SYMBOLS, SamplePriceProvider
+from stockagents.evaluation import metrics as m
+
+REL = 1e-9
+
+
+def _sample_returns(symbol: str) -> pd.Series:
+    provider = SamplePriceProvider()
+    close = provider.prices(symbol, as_of=provider.date_range(symbol)[1])["close"]
+    return close.pct_change().dropna()
+
+
+SERIES = {
+    **{s: _sample_returns(s) for s in SAMPLE_SYMBOLS},
+    "noise": pd.Series(np.random.default_rng(0).normal(0.0004, 0.015, 600)),
+    "short": pd.Series([0.01, -0.02, 0.005, 0.03, -0.01]),
+}
+
+
+@pytest.mark.parametrize("name", list(SERIES))
+@pytest.mark.parametrize("rf", [0.0, 0.03])
+def test_ratios_match_empyrical(name: str, rf: float) -> None:
+    r = SERIES[name]
+    rf_daily = (1 + rf) ** (1 / 252) - 1
+    assert m.sharpe_ratio(r, risk_free=rf) == pytest.approx(
+        empyrical.sharpe_ratio(r, risk_free=rf_daily), rel=REL
+    )
+    assert m.sortino_ratio(r, risk_free=rf) == pytest.approx(
+        empyrical.sortino_ratio(r, required_return=rf_daily), rel=REL
+    )
+
+
+@pytest.mark.parametrize("name", list(SERIES))
+def test_levels_match_empyrical(name: str) -> None:
+    r = SERIES[name]
+    assert m.total_return(r) == pytest.approx(empyrical.cum_returns_final(r), rel=REL)
+    assert m.cagr(r) == pytest.approx(empyrical.annual_return(r), rel=REL)
+    assert m.annual_volatility(r) == pytest.approx(empyrical.annual_volatility(r), rel=REL)
+    assert m.max_drawdown(r) == pytest.approx(empyrical.max_drawdown(r), rel=REL)
+    assert m.calmar_ratio(r) == pytest.approx(empyrical.calmar_ratio(r), rel=REL)
+
+
+def test_first_day_loss_is_a_drawdown() -> None:
+    assert m.max_drawdown([-0.1, 0.05]) == pytest.approx(-0.1)
+    assert m.max_drawdown_duration([-0.1, 0.05, 0.06, -0.01]) == 2
+
+
+def test_drawdown_duration_by_hand() -> None:
+    r = [0.1, -0.05, -0.05, 0.02, 0.2, -0.01, 0.02]
+    # Below the 1.1 peak for 3 periods, then a new high, then 1 period below.
+    assert m.max_drawdown_duration(r) == 3
+
+
+def test_trade_statistics_by_hand() -> None:
+    stats = m.trade_statistics([100.0, -50.0, 25.0, -25.0])
+    assert stats["trades"] == 4
+    assert stats["win_rate"] == 0.5
+    assert stats["profit_factor"] == pytest.approx(125 / 75)
+    assert stats["avg_win"] == pytest.approx(62.5)
+    assert stats["avg_loss"] == pytest.approx(-37.5)
+    assert stats["expectancy"] == pytest.approx(12.5)
+    assert m.profit_factor([10.0]) == math.inf
+    assert math.isnan(m.trade_statistics([])["win_rate"])
+
+
+def test_degenerate_inputs_are_nan_not_errors() -> None:
+    assert math.isnan(m.sharpe_ratio([0.01, 0.01, 0.01]))
+    assert math.isnan(m.sharpe_ratio([]))
+    assert math.isnan(m.calmar_ratio([0.01, 0.02]))
+
+
+def test_compute_metrics_keys_and_turnover() -> None:
+    r = SERIES["noise"]
+    out = m.compute_metrics(
+        r,
+        trade_pnl=[1.0, -0.5],
+        exposure=[0, 1, 1, 0],
+        traded_notional=252_000.0,
+        mean_equity=100_000.0,
+    )
+    assert out["sharpe"] == m.sharpe_ratio(r)
+    assert out["exposure"] == 0.5
+    assert out["turnover"] == pytest.approx(252_000 / 100_000 / (600 / 252))
+    assert out["trades"] == 2
+
+
+def test_signal_metrics_against_scipy() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(-1, 1, 300)
+    forward = 0.02 * scores + rng.normal(0, 0.02, 300)
+    conf = rng.uniform(0, 1, 300)
+    out = m.signal_metrics(scores, conf, forward)
+    assert out["ic"] == pytest.approx(scipy_stats.pearsonr(scores, forward)[0], rel=REL)
+    assert out["rank_ic"] == pytest.approx(scipy_stats.spearmanr(scores, forward)[0], rel=REL)
+    expected_hit = np.mean(np.sign(scores) == np.sign(forward))
+    assert out["hit_rate"] == pytest.approx(expected_hit)
+    correct = (np.sign(scores) == np.sign(forward)).astype(float)
+    assert out["brier"] == pytest.approx(np.mean((conf - correct) ** 2))
+    assert out["n"] == 300
