@@ -29,8 +29,8 @@ run: install
 	$(BIN)/stockagents analyze AAPL
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench training
+	$(BIN)/ruff format --check src tests bench training
 
 typecheck: install-dev
 	$(BIN)/mypy
@@ -45,6 +45,7 @@ test: lint typecheck layers pytest
 
 bench: install-dev
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/backtest.py --collect
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -110,6 +110,10 @@ class JuniorAgent(ABC, Generic[C]):
     def analyze_observation(self, observation: Observation) -> Signal:
         """The signal for an already built observation."""
 
+    @abstractmethod
+    def input_payload(self, observation: Observation) -> dict[str, Any]:
+        """What this agent reads from ``observation``, as JSON-ready data (its prompt's facts)."""
+
     def _signal(
         self,
         observation: Observation,

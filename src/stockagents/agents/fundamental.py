@@ -15,6 +15,7 @@ filings older than ``max_filing_age_days`` are not used at all.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from stockagents.agents.base import JuniorAgent, clip
 from stockagents.core.config import FundamentalAgentConfig
@@ -68,6 +69,15 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
 
     name = "fundamental"
     config_model = FundamentalAgentConfig
+
+    def input_payload(self, observation: Observation) -> dict[str, Any]:
+        ratios = observation.fundamentals
+        return {
+            "symbol": observation.symbol,
+            "as_of": observation.as_of.isoformat(),
+            "ratios": ratios.model_dump(mode="json") if ratios is not None else None,
+            "unavailable": observation.fundamentals_reason,
+        }
 
     def analyze_observation(self, observation: Observation) -> Signal:
         ratios = observation.fundamentals

@@ -11,6 +11,7 @@ stories the signal is neutral with zero confidence and says why.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from stockagents.agents.base import JuniorAgent
 from stockagents.core.config import NewsAgentConfig
@@ -25,6 +26,15 @@ class NewsAgent(JuniorAgent[NewsAgentConfig]):
 
     name = "news"
     config_model = NewsAgentConfig
+
+    def input_payload(self, observation: Observation) -> dict[str, Any]:
+        digest = observation.news
+        return {
+            "symbol": observation.symbol,
+            "as_of": observation.as_of.isoformat(),
+            "news": digest.model_dump(mode="json") if digest is not None else None,
+            "unavailable": observation.news_reason,
+        }
 
     def analyze_observation(self, observation: Observation) -> Signal:
         digest = observation.news

@@ -45,6 +45,28 @@ class StrategistAgent:
         self.config = resolve_config(StrategistConfig, config, "strategist config")
         self.version = EXPERT_VERSION
 
+    def input_payload(
+        self,
+        observation: Observation,
+        signals: Mapping[str, Signal],
+        portfolio: PortfolioContext | None = None,
+    ) -> dict[str, Any]:
+        """What the strategist reads: the signals, market and portfolio context."""
+        t = observation.technical
+        return {
+            "symbol": observation.symbol,
+            "as_of": observation.as_of.isoformat(),
+            "signals": {n: s.model_dump(mode="json") for n, s in signals.items()},
+            "market": {
+                "close": observation.price,
+                "atr_14": t.get("atr_14"),
+                "atr_pct": t.get("atr_pct"),
+                "adx_14": t.get("adx_14"),
+                "dist_52w_high": t.get("dist_52w_high"),
+            },
+            "portfolio": (portfolio or PortfolioContext()).model_dump(mode="json"),
+        }
+
     def decide(
         self,
         observation: Observation,

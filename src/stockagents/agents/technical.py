@@ -24,6 +24,7 @@ indicators are still warming up (fewer than 200 bars).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from stockagents.agents.base import JuniorAgent, clip, label_for
 from stockagents.core.config import TechnicalAgentConfig
@@ -169,6 +170,15 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
 
     name = "technical"
     config_model = TechnicalAgentConfig
+
+    def input_payload(self, observation: Observation) -> dict[str, Any]:
+        return {
+            "symbol": observation.symbol,
+            "as_of": observation.as_of.isoformat(),
+            "close": observation.price,
+            "bars": observation.bars,
+            "indicators": observation.technical,
+        }
 
     def analyze_observation(self, observation: Observation) -> Signal:
         scores, weights, factors = technical_components(observation)

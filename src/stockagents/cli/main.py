@@ -17,6 +17,8 @@ import typer
 from rich.logging import RichHandler
 
 from stockagents.cli import analyze as analyze_cmd
+from stockagents.cli import backtest as backtest_cmd
+from stockagents.cli import collect as collect_cmd
 from stockagents.cli import data as data_cmd
 from stockagents.core.errors import StockAgentsError
 
@@ -30,6 +32,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("analyze")(analyze_cmd.analyze)
+app.command("backtest")(backtest_cmd.backtest)
+app.command("collect")(collect_cmd.collect)
 app.add_typer(data_cmd.app, name="data")
 
 

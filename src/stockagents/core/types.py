@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "Action",
+    "AgentIO",
     "AgentName",
     "Decision",
+    "ExperienceStep",
     "FundamentalsSnapshot",
     "NewsItem",
     "PortfolioContext",
@@ -171,3 +173,35 @@ class PortfolioContext(_Frozen):
     )
     entry_price: float | None = Field(default=None, gt=0.0)
     days_held: int = Field(default=0, ge=0)
+
+
+class AgentIO(_Frozen):
+    """What one agent was given and what it answered, verbatim."""
+
+    prompt: str = Field(description="The agent's full input (chat prompt, or the expert's input).")
+    output: str = Field(description="The agent's raw output (JSON text).")
+    valid: bool = True
+
+
+class ExperienceStep(_Frozen):
+    """One decision step of a collection run: a row of the experience library.
+
+    ``forward_returns`` maps a horizon in trading days to the return from the open after
+    ``as_of`` to the close ``h`` bars after it (None past the end of the data); they are
+    labels, never shown to an agent.
+    """
+
+    run_id: str
+    symbol: str
+    as_of: dt.date
+    data_date: dt.date
+    price: float
+    agents: dict[str, AgentIO]
+    decision: Decision
+    forward_returns: dict[int, float | None]
+    horizon_return: float | None = Field(
+        default=None, description="Return over the decision's own horizon."
+    )
+    cost: float = Field(ge=0.0, description="Round-trip cost as a fraction of value.")
+    reward: float | None = None
+    model_versions: dict[str, str]

@@ -8,6 +8,7 @@ providers: ``sample`` (shipped), ``csv`` (a local directory), ``yfinance`` (opti
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 
@@ -74,6 +75,15 @@ class PriceProvider(ABC):
         """First and last dates with a bar for ``symbol``."""
         index = self._history(symbol).index
         return index[0].date(), index[-1].date()
+
+    def fingerprint(self, symbols: list[str]) -> str:
+        """A SHA-256 over the bars of ``symbols``: what a manifest records as the data."""
+        digest = hashlib.sha256()
+        for symbol in sorted(symbols):
+            frame = self._history(symbol)
+            digest.update(symbol.encode())
+            digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        return digest.hexdigest()
 
     def prices(self, symbol: str, as_of: dt.date, start: dt.date | None = None) -> pd.DataFrame:
         """Bars of ``symbol`` dated on or before ``as_of`` (and on or after ``start``)."""

@@ -116,6 +116,15 @@ class SystemCoordinator:
         ``as_of=None`` means the last date the price source has; the result's
         ``data_date`` and ``data_source`` say which data was used.
         """
+        return self.analyze_with_observation(symbol, as_of, portfolio)[1]
+
+    def analyze_with_observation(
+        self,
+        symbol: str,
+        as_of: dt.date | str | None = None,
+        portfolio: PortfolioContext | None = None,
+    ) -> tuple[Observation, Recommendation]:
+        """``analyze_symbol`` that also returns the observation the agents read."""
         started = time.perf_counter()
         day = to_date(as_of) if as_of is not None else None
         observation = self.observations.build(symbol, day)
@@ -140,7 +149,7 @@ class SystemCoordinator:
             total_ms=round((done - started) * 1000, 3),
         )
         logger.debug("analysed %s at %s in %.1f ms", symbol, observation.as_of, timings["total_ms"])
-        return Recommendation(
+        return observation, Recommendation(
             symbol=observation.symbol,
             as_of=observation.as_of,
             data_date=observation.data_date,

@@ -1,0 +1,358 @@
+"""Trajectory collection: run the coordinator over trading dates and store every step.
+
+For each symbol and each (every ``k``-th) trading date in the range, the coordinator
+analyses the symbol with what was known at that close; the step stores every agent's
+input and output, the decision, forward returns at 1, 5, 10 and 20 days (from the next
+open, computed from bars after ``as_of`` that no agent saw), the round-trip cost and a
+baseline reward: ``direction * horizon_return - |direction| * cost`` with direction +1 for
+BUY, -1 for SELL and 0 for HOLD. The RL stage shapes its own rewards from these columns.
+
+Work is cut into chunks per symbol; each chunk is written in one transaction, so a run
+that is killed keeps every finished chunk, and running again with the same output
+directory inserts only what is missing. Symbols are spread over a process pool (default),
+run in this process (``serial``), or on Ray (``ray``, when installed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from stockagents import __version__
+from stockagents.backtest.experience import ExperienceLibrary
+from stockagents.core.config import AppConfig, load_config
+from stockagents.core.errors import DataError, ProviderUnavailableError, UnknownSymbolError
+from stockagents.core.types import Action, AgentIO, ExperienceStep
+from stockagents.data.factory import build_sources
+from stockagents.data.splits import FORWARD_HORIZONS
+from stockagents.features.observation import MIN_BARS
+from stockagents.orchestration import SystemCoordinator
+
+__all__ = ["Backend", "CollectionSummary", "collect_trajectories", "forward_returns"]
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["process", "serial", "ray"]
+DB_NAME = "experience_library.db"
+CHUNK_DAYS = 25
+
+_COORDINATORS: dict[str, SystemCoordinator] = {}
+
+
+@dataclass
+class CollectionSummary:
+    """What a collection run did."""
+
+    run_id: str
+    output: Path
+    symbols: list[str]
+    skipped: dict[str, str]
+    planned: int
+    inserted: int
+    already_present: int
+    seconds: float
+    actions: dict[str, int] = field(default_factory=dict)
+    status: str = "complete"
+
+    @property
+    def db_path(self) -> Path:
+        return self.output / DB_NAME
+
+
+def forward_returns(
+    bars: pd.DataFrame, day: dt.date, horizons: Sequence[int]
+) -> tuple[dict[int, float | None], pd.Timestamp]:
+    """Returns from the open after ``day`` to the close ``h`` bars after it.
+
+    ``bars`` holds the whole history; these are labels, never agent inputs.
+    """
+    index = bars.index
+    pos = int(index.searchsorted(pd.Timestamp(day), side="right")) - 1
+    out: dict[int, float | None] = {}
+    if pos + 1 >= len(index):
+        return {h: None for h in horizons}, index[pos]
+    entry = float(bars["open"].iloc[pos + 1])
+    closes = bars["close"].to_numpy()
+    for h in horizons:
+        out[h] = float(closes[pos + h] / entry - 1.0) if pos + h < len(index) else None
+    return out, index[pos]
+
+
+def _coordinator(config_json: str) -> SystemCoordinator:
+    coordinator = _COORDINATORS.get(config_json)
+    if coordinator is None:
+        coordinator = SystemCoordinator(json.loads(config_json))
+        _COORDINATORS[config_json] = coordinator
+    return coordinator
+
+
+def collect_chunk(
+    config_json: str, run_id: str, symbol: str, days: list[str]
+) -> list[ExperienceStep]:
+    """Analyse ``symbol`` on ``days`` and build the steps (runs in a worker)."""
+    coordinator = _coordinator(config_json)
+    prices = coordinator.sources.prices
+    bars = prices.prices(symbol, as_of=prices.date_range(symbol)[1])
+    bt = coordinator.config.backtest
+    cost = 2 * (bt.commission_bps + bt.slippage_bps) / 1e4
+    steps = []
+    for text in days:
+        day = dt.date.fromisoformat(text)
+        observation, rec = coordinator.analyze_with_observation(symbol, day)
+        decision = rec.decision
+        horizons = sorted({*FORWARD_HORIZONS, decision.horizon_days})
+        fwd, _ = forward_returns(bars, day, horizons)
+        horizon_return = fwd[decision.horizon_days]
+        direction = {Action.BUY: 1, Action.SELL: -1, Action.HOLD: 0}[decision.action]
+        reward = (
+            direction * horizon_return - abs(direction) * cost
+            if horizon_return is not None
+            else None
+        )
+        agents = {
+            name: AgentIO(
+                prompt=json.dumps(agent.input_payload(observation), default=str),
+                output=rec.signals[name].model_dump_json(),
+                valid=rec.signals[name].valid,
+            )
+            for name, agent in coordinator.analysts.items()
+        }
+        agents["strategist"] = AgentIO(
+            prompt=json.dumps(
+                coordinator.strategist.input_payload(observation, rec.signals), default=str
+            ),
+            output=decision.model_dump_json(),
+            valid=decision.valid,
+        )
+        steps.append(
+            ExperienceStep(
+                run_id=run_id,
+                symbol=symbol,
+                as_of=day,
+                data_date=rec.data_date,
+                price=rec.price,
+                agents=agents,
+                decision=decision,
+                forward_returns={h: fwd[h] for h in FORWARD_HORIZONS},
+                horizon_return=horizon_return,
+                cost=cost,
+                reward=reward,
+                model_versions=rec.model_versions,
+            )
+        )
+    return steps
+
+
+def _plan(
+    config: AppConfig,
+    symbols: Sequence[str],
+    start: dt.date | None,
+    end: dt.date | None,
+    every: int,
+    max_days: int | None,
+) -> tuple[dict[str, list[dt.date]], dict[str, str], str]:
+    sources = build_sources(config.data)
+    plan: dict[str, list[dt.date]] = {}
+    skipped: dict[str, str] = {}
+    for raw in symbols:
+        symbol = raw.strip().upper()
+        try:
+            first, last = sources.prices.date_range(symbol)
+        except UnknownSymbolError:
+            reason = f"no data in the {sources.prices.name} price source"
+            close = difflib.get_close_matches(symbol, sources.prices.symbols(), n=1, cutoff=0.75)
+            if close:
+                reason += f" (did you mean {close[0]}?)"
+            skipped[symbol] = reason
+            logger.warning("skipping %s: %s", symbol, reason)
+            continue
+        index = sources.prices.prices(symbol, as_of=last).index
+        eligible = index[MIN_BARS - 1 :]
+        if start is not None:
+            eligible = eligible[eligible >= pd.Timestamp(start)]
+        if end is not None:
+            if pd.Timestamp(end) > index[-1]:
+                logger.warning("%s: data ends %s, before the requested end %s", symbol, last, end)
+            eligible = eligible[eligible <= pd.Timestamp(end)]
+        days = [ts.date() for ts in eligible[::every]]
+        if max_days is not None:
+            days = days[:max_days]
+        if not days:
+            skipped[symbol] = f"no trading days between {start} and {end} (data {first} to {last})"
+            logger.warning("skipping %s: %s", symbol, skipped[symbol])
+            continue
+        plan[symbol] = days
+    if not plan:
+        available = ", ".join(sources.prices.symbols()) or "none"
+        details = "; ".join(f"{s}: {why}" for s, why in skipped.items())
+        raise DataError(
+            f"nothing to collect ({details}); available symbols: {available}, "
+            f"dates {start or 'start'} to {end or 'end'}"
+        )
+    return plan, skipped, sources.prices.fingerprint(list(plan))
+
+
+def _chunks(
+    plan: dict[str, list[dt.date]], done: set[tuple[str, dt.date]]
+) -> Iterator[tuple[str, list[str]]]:
+    for symbol, days in plan.items():
+        todo = [d.isoformat() for d in days if (symbol, d) not in done]
+        for i in range(0, len(todo), CHUNK_DAYS):
+            yield symbol, todo[i : i + CHUNK_DAYS]
+
+
+def _write_manifest(output: Path, manifest: dict[str, Any]) -> None:
+    path = output / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _run_ray(
+    tasks: list[tuple[str, list[str]]], config_json: str, run_id: str, workers: int
+) -> Iterator[list[ExperienceStep]]:
+    try:
+        import ray  # type: ignore[import-not-found]
+    except ImportError:
+        raise ProviderUnavailableError(
+            "--backend ray needs Ray: pip install 'ray[default]'"
+        ) from None
+    ray.init(ignore_reinit_error=True, num_cpus=workers, include_dashboard=False)
+    remote = ray.remote(collect_chunk)
+    pending = [remote.remote(config_json, run_id, symbol, days) for symbol, days in tasks]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
+
+
+def _run_pool(
+    tasks: list[tuple[str, list[str]]], config_json: str, run_id: str, workers: int
+) -> Iterator[list[ExperienceStep]]:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures: set[Future[list[ExperienceStep]]] = {
+            pool.submit(collect_chunk, config_json, run_id, symbol, days) for symbol, days in tasks
+        }
+        try:
+            while futures:
+                done, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def collect_trajectories(
+    symbols: Sequence[str],
+    start: dt.date | None,
+    end: dt.date | None,
+    output: Path,
+    config: AppConfig | None = None,
+    every: int = 1,
+    max_days: int | None = None,
+    backend: Backend = "process",
+    workers: int | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+) -> CollectionSummary:
+    """Collect decision steps into ``output/experience_library.db`` (resumable)."""
+    if every < 1:
+        raise DataError("every must be at least 1")
+    config = load_config(config)
+    started = time.perf_counter()
+    plan, skipped, data_hash = _plan(config, symbols, start, end, every, max_days)
+    output.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or output.name
+    library = ExperienceLibrary(output / DB_NAME)
+    done = library.existing(run_id)
+    planned = sum(len(d) for d in plan.values())
+    present = sum(1 for s, days in plan.items() for d in days if (s, d) in done)
+    config_json = config.model_dump_json()
+    model_versions = SystemCoordinator(config).model_versions
+    manifest: dict[str, Any] = {
+        "kind": "trajectories",
+        "run_id": run_id,
+        "stockagents_version": __version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "symbols": list(plan),
+        "skipped": skipped,
+        "start": str(start) if start else None,
+        "end": str(end) if end else None,
+        "every": every,
+        "backend": backend,
+        "config": json.loads(config_json),
+        "model_versions": model_versions,
+        "data": {"source": config.data.prices.provider, "sha256": data_hash},
+        "database": DB_NAME,
+    }
+    library.start_run(
+        run_id, {k: manifest[k] for k in ("symbols", "start", "end", "every", "model_versions")}
+    )
+    tasks = list(_chunks(plan, done))
+    workers = max(1, min(workers or (os.cpu_count() or 1), len(plan)))
+    inserted = 0
+    status = "interrupted"
+    bar = Progress(
+        TextColumn("collecting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+    )
+    try:
+        with bar:
+            task_id = bar.add_task("steps", total=planned, completed=present)
+            if backend == "serial" or (backend == "process" and workers == 1):
+                results: Iterator[list[ExperienceStep]] = (
+                    collect_chunk(config_json, run_id, s, d) for s, d in tasks
+                )
+            elif backend == "ray":
+                results = _run_ray(tasks, config_json, run_id, workers)
+            else:
+                results = _run_pool(tasks, config_json, run_id, workers)
+            for steps in results:
+                inserted += library.add_steps(steps)
+                bar.advance(task_id, len(steps))
+        status = "complete"
+    finally:
+        library.finish_run(run_id, status)
+        counts = library.frame(run_id=run_id)
+        manifest.update(
+            status=status,
+            updated_at=dt.datetime.now(dt.UTC).isoformat(),
+            counts={
+                "steps": len(counts),
+                "by_symbol": {str(k): int(v) for k, v in counts["symbol"].value_counts().items()},
+                "actions": {str(k): int(v) for k, v in counts["action"].value_counts().items()},
+            },
+        )
+        _write_manifest(output, manifest)
+        library.close()
+    actions = Counter(manifest["counts"]["actions"])
+    return CollectionSummary(
+        run_id=run_id,
+        output=output,
+        symbols=list(plan),
+        skipped=skipped,
+        planned=planned,
+        inserted=inserted,
+        already_present=present,
+        seconds=time.perf_counter() - started,
+        actions=dict(actions),
+        status=status,
+    )

@@ -1,0 +1,174 @@
+"""``stockagents backtest``: the agents against buy-and-hold, with and without costs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+
+from stockagents import __version__
+from stockagents.backtest.benchmark import buy_and_hold
+from stockagents.backtest.engine import run_backtest
+from stockagents.backtest.policy import CoordinatorPolicy
+from stockagents.cli.options import (
+    ConfigOption,
+    ModelsOption,
+    check_models,
+    parse_date,
+    split_symbols,
+    timestamped,
+)
+from stockagents.core.errors import DataError, UnknownSymbolError
+from stockagents.core.types import Decision, PortfolioContext
+from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
+from stockagents.features.observation import MIN_BARS
+from stockagents.orchestration import SystemCoordinator
+
+__all__ = ["backtest"]
+
+_SHOWN = [
+    ("total_return", "{:+.2%}"),
+    ("cagr", "{:+.2%}"),
+    ("sharpe", "{:.2f}"),
+    ("sortino", "{:.2f}"),
+    ("max_drawdown", "{:.2%}"),
+    ("calmar", "{:.2f}"),
+    ("annual_volatility", "{:.2%}"),
+    ("win_rate", "{:.1%}"),
+    ("profit_factor", "{:.2f}"),
+    ("trades", "{:.0f}"),
+    ("exposure", "{:.1%}"),
+    ("turnover", "{:.2f}"),
+    ("total_costs", "{:,.2f}"),
+    ("final_equity", "{:,.2f}"),
+]
+
+
+def _fmt(value: float, pattern: str) -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else pattern.format(value)
+    )
+
+
+def backtest(
+    symbols_args: Annotated[list[str] | None, typer.Argument(help="Symbols.")] = None,
+    symbols: Annotated[
+        list[str] | None, typer.Option("--symbols", "-s", help="Symbols, space or comma separated.")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", "--start-date", help="YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option("--end", "--end-date", help="YYYY-MM-DD")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result directory.")] = None,
+    models: ModelsOption = "expert",
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+) -> None:
+    """Backtest the agents on SYMBOLS; print metrics and write an equity-curve PNG."""
+    check_models(models)
+    wanted = split_symbols(symbols, symbols_args)
+    if not wanted:
+        raise DataError("no symbols given; pass --symbols AAPL NVDA ...")
+    first_day, last_day = parse_date(start, "--start"), parse_date(end, "--end")
+    coordinator = SystemCoordinator(config)
+    provider = coordinator.sources.prices
+    prices: dict[str, pd.DataFrame] = {}
+    eligible: dict[str, dt.date] = {}
+    err = Console(stderr=True)
+    for symbol in wanted:
+        try:
+            _, last = provider.date_range(symbol)
+        except UnknownSymbolError as exc:
+            err.print(f"[yellow]skipping {symbol}:[/yellow] {escape(str(exc))}")
+            continue
+        bars = provider.prices(symbol, as_of=last)
+        if len(bars) < MIN_BARS:
+            err.print(f"[yellow]skipping {symbol}: fewer than {MIN_BARS} bars[/yellow]")
+            continue
+        prices[symbol] = bars
+        eligible[symbol] = bars.index[MIN_BARS - 1].date()
+    if not prices:
+        raise DataError(
+            f"none of {', '.join(wanted)} has data; available: {', '.join(provider.symbols())}"
+        )
+    cfg = coordinator.config.backtest
+    policy = CoordinatorPolicy(coordinator)
+    index = pd.DatetimeIndex(sorted(set().union(*(f.index for f in prices.values()))))
+    window = index[
+        (index >= pd.Timestamp(first_day or index[0]))
+        & (index <= pd.Timestamp(last_day or index[-1]))
+    ]
+    if len(window) < 2:
+        raise DataError(f"fewer than two trading days between {first_day} and {last_day}")
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("backtesting", total=len(window) * len(prices))
+
+        def guarded(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
+            progress.advance(task)
+            return policy(symbol, day, portfolio) if day >= eligible[symbol] else None
+
+        with_costs = run_backtest(prices, guarded, cfg, first_day, last_day)
+    no_cost_cfg = cfg.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
+    without_costs = run_backtest(prices, policy.replay, no_cost_cfg, first_day, last_day)
+    benchmark = buy_and_hold(prices, cfg, first_day, last_day)
+    coordinator.close()
+
+    results = {
+        "agents": backtest_metrics(with_costs),
+        "agents (no costs)": backtest_metrics(without_costs),
+        "buy & hold": backtest_metrics(benchmark),
+    }
+    run_dir = output or timestamped("backtest_results", "bt")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    span = f"{with_costs.equity.index[0].date()} to {with_costs.equity.index[-1].date()}"
+    plot = plot_equity(
+        {"agents": with_costs, "agents (no costs)": without_costs, "buy & hold": benchmark},
+        run_dir / "equity_curve.png",
+        f"{', '.join(prices)}: {span}",
+    )
+    with_costs.trades_frame().to_csv(run_dir / "trades.csv", index=False)
+    manifest: dict[str, Any] = {
+        "kind": "backtest",
+        "stockagents_version": __version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "symbols": list(prices),
+        "period": span,
+        "models": models,
+        "model_versions": coordinator.model_versions,
+        "config": coordinator.config.model_dump(mode="json"),
+        "data": {"source": provider.name, "sha256": provider.fingerprint(list(prices))},
+        "metrics": results,
+    }
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2, default=str))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"period": span, "output": str(run_dir), "metrics": results}, indent=2, default=str
+            )
+        )
+        return
+    table = Table(title=f"backtest {', '.join(prices)}, {span}")
+    table.add_column("metric")
+    for name in results:
+        table.add_column(name, justify="right")
+    for key, pattern in _SHOWN:
+        table.add_row(key, *(_fmt(results[name].get(key, math.nan), pattern) for name in results))
+    console = Console()
+    console.print(table)
+    console.print(
+        f"costs: {cfg.commission_bps:g} bps commission + {cfg.slippage_bps:g} bps slippage "
+        "per fill;"
+        " fills at the next open"
+    )
+    console.print(f"equity curve: {plot}")

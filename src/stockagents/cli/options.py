@@ -1,0 +1,61 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stockagents.core.errors import AgentError, DateOutOfRangeError
+
+__all__ = [
+    "ConfigOption",
+    "ModelsOption",
+    "check_models",
+    "parse_date",
+    "split_symbols",
+    "timestamped",
+]
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="A YAML config file.")]
+ModelsOption = Annotated[
+    str,
+    typer.Option(
+        "--models", help="The model set: 'expert' (the rule-based agents) or a directory."
+    ),
+]
+
+
+def split_symbols(*groups: list[str] | None) -> list[str]:
+    """Symbols from repeated or comma-separated options and positional arguments, in order."""
+    seen: dict[str, None] = {}
+    for group in groups:
+        for item in group or []:
+            for part in item.split(","):
+                if part.strip():
+                    seen[part.strip().upper()] = None
+    return list(seen)
+
+
+def parse_date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise DateOutOfRangeError(f"{name}: invalid date {value!r}; use YYYY-MM-DD") from None
+
+
+def check_models(models: str) -> None:
+    """Only the expert model set exists until the LLM runtime lands."""
+    if models != "expert":
+        raise AgentError(
+            f"--models {models}: model-backed agents need the LLM runtime, which this version "
+            "does not include; use --models expert"
+        )
+
+
+def timestamped(root: str, prefix: str) -> Path:
+    return Path(root) / f"{prefix}_{dt.datetime.now():%Y%m%d_%H%M%S}"

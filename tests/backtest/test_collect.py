@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from stockagents.backtest.collect import collect_trajectories, forward_returns
+from stockagents.backtest.experience import ExperienceLibrary
+from stockagents.core.errors import DataError
+from stockagents.data.sample import SamplePriceProvider
+from tests.helpers import make_bars
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_forward_returns_from_next_open() -> None:
+    bars = make_bars([10, 11, 12, 13, 14, 15])
+    day = bars.index[1].date()
+    fwd, bar = forward_returns(bars, day, [1, 2, 5])
+    entry = bars["open"].iloc[2]
+    assert bar == bars.index[1]
+    assert fwd[1] == pytest.approx(bars["close"].iloc[2] / entry - 1)
+    assert fwd[2] == pytest.approx(bars["close"].iloc[3] / entry - 1)
+    assert fwd[5] is None  # past the end of the data
+    last, _ = forward_returns(bars, bars.index[-1].date(), [1])
+    assert last == {1: None}
+
+
+def test_collection_rows(tmp_path: Path) -> None:
+    summary = collect_trajectories(
+        ["aapl", "TSLA", "GOOGL"],
+        dt.date(2023, 8, 1),
+        dt.date(2023, 12, 31),
+        tmp_path / "run",
+        backend="serial",
+        progress=False,
+    )
+    assert summary.symbols == ["AAPL"]
+    assert "did you mean GOOG?" in summary.skipped["GOOGL"]
+    assert "TSLA" in summary.skipped
+    days = SamplePriceProvider().prices("AAPL", dt.date(2023, 9, 21)).loc["2023-08-01":].index
+    assert summary.planned == summary.inserted == len(days)
+    frame = ExperienceLibrary(summary.db_path).frame(run_id="run")
+    assert list(frame["as_of"]) == [d.date() for d in days]
+    row = frame.iloc[0]
+    assert set(row["agents"]) == {"news", "technical", "fundamental", "strategist"}
+    technical_input = json.loads(row["agents"]["technical"]["prompt"])
+    assert technical_input["as_of"] == "2023-08-01"
+    assert "rsi_14" in technical_input["indicators"]
+    bars = SamplePriceProvider().prices("AAPL", dt.date(2023, 9, 21))
+    i = bars.index.get_loc(pd.Timestamp("2023-08-01"))
+    expected = bars["close"].iloc[i + 5] / bars["open"].iloc[i + 1] - 1
+    assert row["fwd_ret_5"] == pytest.approx(expected)
+    direction = {"BUY": 1, "SELL": -1, "HOLD": 0}[row["action"]]
+    assert row["reward"] == pytest.approx(
+        direction * row["horizon_return"] - abs(direction) * row["cost"]
+    )
+    assert (
+        frame.iloc[-1]["fwd_ret_1"] != frame.iloc[-1]["fwd_ret_1"]
+        or frame.iloc[-1]["fwd_ret_1"] is None
+    )
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["counts"]["steps"] == len(days)
+    assert len(manifest["data"]["sha256"]) == 64
+
+
+def test_process_pool_matches_serial(tmp_path: Path) -> None:
+    kwargs = {"start": dt.date(2023, 6, 1), "end": dt.date(2023, 7, 31), "progress": False}
+    serial = collect_trajectories(
+        ["AAPL", "NVDA"], output=tmp_path / "s", backend="serial", **kwargs
+    )
+    pooled = collect_trajectories(
+        ["AAPL", "NVDA"], output=tmp_path / "p", backend="process", workers=2, **kwargs
+    )
+    assert serial.inserted == pooled.inserted > 0
+    drop = ["id", "run_id"]
+    a = ExperienceLibrary(serial.db_path).frame().drop(columns=drop)
+    b = ExperienceLibrary(pooled.db_path).frame().drop(columns=drop)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_nothing_to_collect_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nothing to collect.*available symbols: AAPL"):
+        collect_trajectories(["MSFT"], None, None, tmp_path / "x", progress=False)
+
+
+def test_every_and_max_days(tmp_path: Path) -> None:
+    summary = collect_trajectories(
+        ["NVDA"],
+        dt.date(2023, 1, 1),
+        None,
+        tmp_path / "r",
+        every=5,
+        max_days=7,
+        backend="serial",
+        progress=False,
+    )
+    frame = ExperienceLibrary(summary.db_path).frame()
+    assert len(frame) == 7
+    days = SamplePriceProvider().prices("NVDA", dt.date(2023, 9, 21)).loc["2023-01-01":].index
+    assert list(frame["as_of"]) == [d.date() for d in days[::5][:7]]
+
+
+def test_rerun_inserts_nothing_twice(tmp_path: Path) -> None:
+    kwargs = {"start": dt.date(2023, 9, 1), "end": None, "backend": "serial", "progress": False}
+    first = collect_trajectories(["AAPL"], output=tmp_path / "r", **kwargs)
+    again = collect_trajectories(["AAPL"], output=tmp_path / "r", **kwargs)
+    assert again.inserted == 0
+    assert again.already_present == first.inserted
+
+
+@pytest.mark.slow
+def test_killed_collection_resumes_with_every_row_once(tmp_path: Path) -> None:
+    output = tmp_path / "killed"
+    args = [
+        sys.executable,
+        str(REPO / "training" / "rl" / "backtester.py"),
+        "--symbols",
+        "AAPL",
+        "AMZN",
+        "GOOG",
+        "META",
+        "NFLX",
+        "NVDA",
+        "--start-date",
+        "2018-01-01",
+        "--end-date",
+        "2019-12-31",
+        "--backend",
+        "serial",
+        "--output",
+        str(output),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = output / "experience_library.db"
+    deadline = time.monotonic() + 60
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
+            except sqlite3.OperationalError:
+                stored = 0
+            if stored >= 50:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "collection finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
+        first_rows = conn.execute(
+            "SELECT id, symbol, as_of FROM steps ORDER BY id LIMIT 20"
+        ).fetchall()
+    planned_total = sum(
+        len(SamplePriceProvider().prices(s, dt.date(2019, 12, 31)).loc["2018-01-01":])
+        for s in ("AAPL", "AMZN", "GOOG", "META", "NFLX", "NVDA")
+    )
+    assert 0 < before < planned_total
+    summary = collect_trajectories(
+        ["AAPL", "AMZN", "GOOG", "META", "NFLX", "NVDA"],
+        dt.date(2018, 1, 1),
+        dt.date(2019, 12, 31),
+        output,
+        backend="process",
+        workers=2,
+        progress=False,
+    )
+    assert summary.already_present == before
+    assert summary.inserted == planned_total - before
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == planned_total
+        dupes = conn.execute(
+            "SELECT COUNT(*) FROM (SELECT symbol, as_of FROM steps GROUP BY run_id, symbol, as_of "
+            "HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
+        assert dupes == 0
+        assert (
+            conn.execute("SELECT id, symbol, as_of FROM steps ORDER BY id LIMIT 20").fetchall()
+            == first_rows
+        )
+    assert json.loads((output / "manifest.json").read_text())["status"] == "complete"
