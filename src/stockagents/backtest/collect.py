@@ -226,7 +226,7 @@ def _run_ray(
     tasks: list[tuple[str, list[str]]], config_json: str, run_id: str, workers: int
 ) -> Iterator[list[ExperienceStep]]:
     try:
-        import ray  # type: ignore[import-not-found]
+        import ray
     except ImportError:
         raise ProviderUnavailableError(
             "--backend ray needs Ray: pip install 'ray[default]'"
