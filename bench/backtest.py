@@ -152,7 +152,7 @@ def main() -> None:
         f"ratio {speed_ours / speed_theirs:.2f} (target >= 0.5)"
     )
     if args.collect:
-        collection_throughput(symbols=3, days=120)
+        collection_throughput(symbols=6, days=500)
 
 
 if __name__ == "__main__":
