@@ -24,3 +24,15 @@ def test_buy_and_hold_equal_weight_next_open() -> None:
     costly = buy_and_hold(prices, BacktestConfig(), dt.date(2023, 1, 3), dt.date(2023, 9, 21))
     assert costly.total_costs > 0
     assert costly.equity.iloc[-1] < result.equity.iloc[-1]
+
+
+def test_buy_and_hold_buys_late_starters() -> None:
+    provider = SamplePriceProvider()
+    early = provider.prices("AAPL", dt.date(2023, 9, 21)).loc["2023-06-01":]
+    late = provider.prices("NVDA", dt.date(2023, 9, 21)).loc["2023-07-03":]
+    result = buy_and_hold(
+        {"AAPL": early, "NVDA": late}, BacktestConfig(commission_bps=0, slippage_bps=0)
+    )
+    filled = {f["symbol"]: f["date"] for f in result.fills}
+    assert filled == {"AAPL": dt.date(2023, 6, 2), "NVDA": dt.date(2023, 7, 5)}
+    assert result.weights.iloc[-1].sum() > 0.95

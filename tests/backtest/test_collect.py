@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ import pytest
 
 from stockagents.backtest.collect import collect_trajectories, forward_returns
 from stockagents.backtest.experience import ExperienceLibrary
-from stockagents.core.errors import DataError
+from stockagents.core.config import load_config
+from stockagents.core.errors import DataError, ProviderUnavailableError
 from stockagents.data.sample import SamplePriceProvider
 from tests.helpers import make_bars
 
@@ -191,3 +193,72 @@ def test_killed_collection_resumes_with_every_row_once(tmp_path: Path) -> None:
             == first_rows
         )
     assert json.loads((output / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    kwargs = {"start": dt.date(2023, 9, 1), "end": None, "backend": "serial", "progress": False}
+    collect_trajectories(["AAPL"], output=tmp_path / "r", **kwargs)
+    changed = load_config({"agents": {"strategist": {"buy_threshold": 0.3}}})
+    with pytest.raises(DataError, match=r"other settings \(config_sha256 differ\)"):
+        collect_trajectories(["AAPL"], output=tmp_path / "r", config=changed, **kwargs)
+    with pytest.raises(DataError, match="symbols differ"):
+        collect_trajectories(["AAPL", "NVDA"], output=tmp_path / "r", **kwargs)
+    assert ExperienceLibrary(tmp_path / "r" / "experience_library.db").count() > 0
+
+
+def test_steps_carry_their_segment(tmp_path: Path) -> None:
+    summary = collect_trajectories(
+        ["NFLX"], dt.date(2022, 10, 3), None, tmp_path / "seg", backend="serial", progress=False
+    )
+    frame = ExperienceLibrary(summary.db_path).frame()
+    splits = json.loads((tmp_path / "seg" / "manifest.json").read_text())["splits"]
+    test_start = dt.date.fromisoformat(splits["test"]["start"])
+    assert set(frame.loc[frame["as_of"] >= test_start, "segment"]) == {"test"}
+    assert set(frame["segment"].dropna()) == {"train", "validation", "test"}
+    embargo = frame[frame["segment"].isna()]
+    assert len(embargo) == 40  # two 20-day embargoes inside the range
+    counts = json.loads((tmp_path / "seg" / "manifest.json").read_text())["counts"]
+    assert counts["by_segment"]["test"] == 90
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"every": 0}, "every must be at least 1"),
+        ({"max_days": 0}, "max_days must be at least 1"),
+        ({"workers": 0}, "workers must be at least 1"),
+    ],
+)
+def test_bad_arguments_write_nothing(tmp_path: Path, kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        collect_trajectories(["AAPL"], None, None, tmp_path / "x", progress=False, **kwargs)
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_ray_writes_nothing(tmp_path: Path) -> None:
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("Ray is installed here; this checks the message when it is not")
+    with pytest.raises(ProviderUnavailableError, match=r"pip install 'ray\[default\]'"):
+        collect_trajectories(["AAPL"], None, None, tmp_path / "x", backend="ray", progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_malformed_file_is_skipped_not_fatal(tmp_path: Path) -> None:
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    make_bars([100 + i for i in range(80)]).reset_index().to_csv(prices / "GOOD.csv", index=False)
+    (prices / "BAD.csv").write_text("date,open,high,low,close,volume\nnotadate,1,2,0.5,1,10\n")
+    config = load_config({"data": {"prices": {"provider": "csv", "csv_dir": str(prices)}}})
+    summary = collect_trajectories(
+        ["GOOD", "BAD"],
+        None,
+        None,
+        tmp_path / "run",
+        config=config,
+        backend="serial",
+        progress=False,
+    )
+    assert summary.symbols == ["GOOD"]
+    assert "BAD.csv" in summary.skipped["BAD"]
+    assert "unreadable date" in summary.skipped["BAD"]
+    assert summary.inserted == 80 - 29

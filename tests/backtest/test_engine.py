@@ -67,25 +67,30 @@ def test_no_look_ahead_after_fill_day() -> None:
     provider = SamplePriceProvider()
     bars = provider.prices("AAPL", as_of=dt.date(2020, 12, 31)).loc["2020-01-01":]
 
-    def policy(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
-        window = bars.loc[: pd.Timestamp(day), "close"]
-        up = window.iloc[-1] > window.iloc[-20:].mean()
-        return _decision(day, "BUY" if up else "SELL", 0.5, stop_loss=window.iloc[-1] * 0.95)
+    def policy_on(frame: pd.DataFrame):  # type: ignore[no-untyped-def]
+        # The policy reads the same frame the engine trades, up to the decision's close.
+        def policy(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
+            window = frame.loc[: pd.Timestamp(day), "close"]
+            up = window.iloc[-1] > window.iloc[-20:].mean()
+            stop = window.iloc[-1] * 0.95
+            return _decision(day, "BUY" if up else "SELL", 0.5, stop_loss=stop)
 
-    base = run_backtest({"X": bars}, policy)
+        return policy
+
+    base = run_backtest({"X": bars}, policy_on(bars))
     for cut in (50, 120, 200):
         t1 = bars.index[cut + 1]
         garbage = bars.copy()
         rng = np.random.default_rng(cut)
         later = garbage.index > t1
-        garbage.loc[later, ["open", "high", "low", "close"]] = rng.uniform(
-            1, 1000, (int(later.sum()), 4)
-        )
-        other = run_backtest({"X": garbage}, policy)
+        garbage.loc[later, ["open", "close"]] = rng.uniform(1, 1000, (int(later.sum()), 2))
+        garbage.loc[later, "high"] = garbage.loc[later, ["open", "close"]].max(axis=1) * 1.1
+        garbage.loc[later, "low"] = garbage.loc[later, ["open", "close"]].min(axis=1) * 0.9
+        other = run_backtest({"X": garbage}, policy_on(garbage))
         assert base.equity.loc[:t1].equals(other.equity.loc[:t1])
-        assert [f for f in base.fills if f["date"] <= t1.date()] == [
-            f for f in other.fills if f["date"] <= t1.date()
-        ]
+        early = [f for f in base.fills if f["date"] <= t1.date()]
+        assert early == [f for f in other.fills if f["date"] <= t1.date()]
+        assert not base.equity.equals(other.equity)  # the garbage does matter later
 
 
 def test_costs_reduce_equity_by_exactly_what_was_charged() -> None:
@@ -216,3 +221,67 @@ def test_deterministic() -> None:
     b = run_backtest(bars, targets=targets)
     assert a.equity.equals(b.equity)
     assert a.fills == b.fills
+
+
+def test_trade_side_is_the_position_side() -> None:
+    bars = _bars([(100, 101, 99, 100), (100, 101, 99, 100), (90, 91, 89, 90), (90, 91, 89, 90)])
+    d = [ts.date() for ts in bars.index]
+    days = {d[0]: _decision(d[0]), d[1]: _decision(d[1], "SELL", 0.5)}
+    (trade,) = run_backtest({"X": bars}, _on(days), NO_COSTS).closed_trades
+    assert trade.side == "long"  # a losing long is still a long
+    assert trade.pnl == pytest.approx(1000 * (90 - 100))  # 1,000 shares at 100, out at 90
+
+
+def test_flip_closes_one_trade_and_drops_old_stop() -> None:
+    flat = (100, 101, 99, 100)
+    bars = _bars([flat, flat, flat, (100, 101, 94, 100), flat])
+    d = [ts.date() for ts in bars.index]
+    days = {d[0]: _decision(d[0], stop_loss=95.0), d[1]: _decision(d[1], "SELL", 1.0)}
+    config = NO_COSTS.model_copy(update={"allow_short": True})
+    result = run_backtest({"X": bars}, _on(days), config)
+    sides = [t.side for t in result.trades]
+    assert sides == ["long", "short"]  # the long closed, the short is still open
+    assert result.trades[0].exit_date == d[2]
+    # The long's 95 stop must not cover the short on d[3], whose low is 94.
+    assert all(f["reason"] == "signal" for f in result.fills)
+    assert result.positions["X"].iloc[-1] < 0
+
+
+def test_short_stop_and_target() -> None:
+    bars = _bars([(100, 101, 99, 100), (100, 101, 99, 100), (101, 106, 100, 104)])
+    d0 = bars.index[0].date()
+    config = NO_COSTS.model_copy(update={"allow_short": True})
+    decision = _decision(d0, "SELL", 0.5, stop_loss=105.0, take_profit=90.0)
+    result = run_backtest({"X": bars}, _on({d0: decision}), config)
+    assert (result.fills[-1]["reason"], result.fills[-1]["price"]) == ("stop", 105.0)
+    (trade,) = result.closed_trades
+    assert trade.side == "short"
+    assert trade.pnl == pytest.approx(-trade.max_shares * 5.0)
+
+
+def test_entry_bar_open_beyond_stop_exits_at_open() -> None:
+    bars = _bars([(100, 106, 99, 105), (100, 101, 98, 100), (100, 101, 99, 100)])
+    d0 = bars.index[0].date()
+    result = run_backtest({"X": bars}, _on({d0: _decision(d0, stop_loss=102.0)}), NO_COSTS)
+    assert [f["reason"] for f in result.fills] == ["signal", "stop_gap"]
+    assert result.fills[-1]["price"] == 100.0  # never the untraded 102
+
+
+def test_gap_through_stop_before_a_top_up() -> None:
+    flat = (100, 101, 99, 100)
+    bars = _bars([flat, flat, (90, 91, 89, 90), (90, 91, 89, 90)])
+    d = [ts.date() for ts in bars.index]
+    days = {d[0]: _decision(d[0], size=0.5, stop_loss=95.0), d[1]: _decision(d[1], size=1.0)}
+    result = run_backtest({"X": bars}, _on(days), NO_COSTS)
+    reasons = [(f["reason"], f["price"]) for f in result.fills]
+    assert reasons[1] == ("stop_gap", 90.0)  # the held position exits at the gapped open
+    assert all(price != 95.0 for _, price in reasons)
+
+
+def test_later_buy_keeps_the_tighter_stop() -> None:
+    flat = (100, 101, 99, 100)
+    bars = _bars([flat, flat, flat, (98, 99, 96.5, 97), flat])
+    d = [ts.date() for ts in bars.index]
+    days = {d[0]: _decision(d[0], stop_loss=97.0), d[1]: _decision(d[1], stop_loss=93.0)}
+    result = run_backtest({"X": bars}, _on(days), NO_COSTS)
+    assert (result.fills[-1]["reason"], result.fills[-1]["price"]) == ("stop", 97.0)

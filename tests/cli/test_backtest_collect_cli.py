@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from stockagents.backtest.experience import ExperienceLibrary
 from stockagents.cli.main import main
 from stockagents.data.sample import SamplePriceProvider
+
+
+def _reject(token: str) -> None:
+    raise AssertionError(f"non-standard JSON constant {token}")
 
 
 def test_backtest_writes_metrics_plot_and_manifest(
@@ -31,13 +37,16 @@ def test_backtest_writes_metrics_plot_and_manifest(
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    data = json.loads(captured.out)
+    data = json.loads(captured.out, parse_constant=_reject)  # strict: no NaN or Infinity
     metrics = data["metrics"]
     assert set(metrics) == {"agents", "agents (no costs)", "buy & hold"}
-    assert metrics["agents"]["total_costs"] >= 0
+    assert metrics["agents"]["decisions"] > 0
+    assert metrics["agents"]["total_costs"] > 0  # the agents traded in this window
     assert metrics["agents (no costs)"]["total_costs"] == 0
-    if metrics["agents"]["trades"] > 0:
-        assert metrics["agents"]["final_equity"] < metrics["agents (no costs)"]["final_equity"]
+    assert metrics["agents"]["final_equity"] < metrics["agents (no costs)"]["final_equity"]
+    assert metrics["buy & hold"]["win_rate"] is None  # no closed trade: null, not NaN
+    for name in ("manifest.json", "metrics.json"):
+        json.loads((out / name).read_text(), parse_constant=_reject)
     png = (out / "equity_curve.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     manifest = json.loads((out / "manifest.json").read_text())
@@ -95,8 +104,7 @@ def test_collect_guide_flags(capsys: pytest.CaptureFixture[str], tmp_path: Path)
         .prices("AAPL", SamplePriceProvider().date_range("AAPL")[1])
         .loc["2023-09-01":]
     )
-    assert f"{days}" in captured.out
-    assert (out / "experience_library.db").exists()
+    assert ExperienceLibrary(out / "experience_library.db").count() == days
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
 
@@ -123,3 +131,35 @@ def test_collect_ray_missing_is_clear(capsys: pytest.CaptureFixture[str], tmp_pa
     )
     assert code == 1
     assert "pip install 'ray[default]'" in capsys.readouterr().err
+
+
+def test_backtest_start_after_end(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["backtest", "AAPL", "--start", "2023-06-01", "--end", "2023-01-01"])
+    assert code == 1
+    assert "--start 2023-06-01 is after --end 2023-01-01" in capsys.readouterr().err
+
+
+def test_backtest_skips_a_malformed_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    (prices / "BAD.csv").write_text("date,open,high,low,close,volume\n2023-01-02,1,2,0.5,,10\n")
+    good = SamplePriceProvider().prices("NFLX", dt.date(2023, 9, 21)).loc["2023-01-01":]
+    good.reset_index().assign(date=lambda f: f["date"].dt.strftime("%Y-%m-%d")).to_csv(
+        prices / "NFLX.csv", index=False
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data:\n  prices:\n    provider: csv\n    csv_dir: {prices}\n")
+    code = main(
+        ["backtest", "BAD", "NFLX", "--config", str(config), "--output", str(tmp_path / "o")]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "skipping BAD" in captured.err
+    assert "BAD.csv" in captured.err
+    code = main(["data", "symbols", "--config", str(config), "--json"])
+    rows = {r["symbol"]: r for r in json.loads(capsys.readouterr().out)["symbols"]}
+    assert code == 0
+    assert "missing or non-numeric" in rows["BAD"]["error"]
+    assert rows["NFLX"]["first"] == "2023-01-03"

@@ -79,3 +79,14 @@ def test_empty_file_is_defaults(tmp_path: Path) -> None:
     file = tmp_path / "empty.yaml"
     file.write_text("")
     assert load_config(file) == AppConfig()
+
+
+def test_embargo_must_cover_the_strategist_horizon() -> None:
+    with pytest.raises(ConfigError, match=r"splits.embargo_days \(20\).*30 days"):
+        load_config({"agents": {"strategist": {"horizon_days": 30}}})
+    with pytest.raises(ConfigError, match=r"splits\.embargo_days"):
+        load_config({"splits": {"embargo_days": 2}})
+    ok = load_config(
+        {"agents": {"strategist": {"horizon_days": 30}}, "splits": {"embargo_days": 30}}
+    )
+    assert ok.splits.embargo_days == 30

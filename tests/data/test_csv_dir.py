@@ -85,3 +85,19 @@ def test_unknown_symbol_lists_files(tmp_path: Path) -> None:
     _write(tmp_path / "XYZ.csv", HEADER + ROWS[0] + "\n")
     with pytest.raises(UnknownSymbolError, match=r"available: XYZ"):
         CsvPriceProvider(tmp_path).prices("MSFT", as_of=dt.date(2024, 1, 1))
+
+
+def test_dates_in_other_forms(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "TZ.csv",
+        "date,open,high,low,close,volume\n"
+        "2023-01-03T00:00:00-05:00,1,2,0.5,1,10\n"
+        "2023-06-02T00:00:00-04:00,1,2,0.5,1,10\n"
+        "20230605,1,2,0.5,1,10\n",
+    )
+    bars = CsvPriceProvider(tmp_path).prices("TZ", as_of=dt.date(2024, 1, 1))
+    assert [d.date() for d in bars.index] == [
+        dt.date(2023, 1, 3),
+        dt.date(2023, 6, 2),
+        dt.date(2023, 6, 5),
+    ]

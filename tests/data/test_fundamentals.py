@@ -12,11 +12,12 @@ from stockagents.data.fundamentals import FileFundamentalsProvider
 def test_filings_visible_only_from_filing_date(fixtures_dir: Path) -> None:
     provider = FileFundamentalsProvider(fixtures_dir / "fundamentals.json")
     assert provider.skipped_undated == 1
-    # The FY2022 report (period end 2022-09-24) was filed 2022-10-28.
-    before = provider.filings("AAPL", as_of=dt.date(2022, 10, 27))
-    assert [s.period_end for s in before] == [dt.date(2021, 9, 25)]
-    on = provider.filings("aapl", as_of=dt.date(2022, 10, 28))
-    assert [s.period_end for s in on] == [dt.date(2021, 9, 25), dt.date(2022, 9, 24)]
+    # The FY2022 report (period end 2022-09-24) was filed 2022-10-28: not known at that
+    # day's close (it may have come after it), known the next day.
+    on = provider.filings("AAPL", as_of=dt.date(2022, 10, 28))
+    assert [s.period_end for s in on] == [dt.date(2021, 9, 25)]
+    after = provider.filings("aapl", as_of=dt.date(2022, 10, 29))
+    assert [s.period_end for s in after] == [dt.date(2021, 9, 25), dt.date(2022, 9, 24)]
     assert provider.filings("MSFT", as_of=dt.date(2023, 1, 1)) == []
 
 
@@ -29,6 +30,7 @@ def test_csv_form(tmp_path: Path) -> None:
     )
     provider = FileFundamentalsProvider(path)
     filings = provider.filings("ABC", as_of=dt.date(2023, 3, 1))
+    assert provider.filings("ABC", as_of=dt.date(2023, 2, 15)) == []
     assert len(filings) == 1
     assert filings[0].revenue == 100
     assert provider.skipped_undated == 1

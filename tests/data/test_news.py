@@ -75,6 +75,7 @@ def test_no_news_provider_says_why() -> None:
         ("2023-06-30T12:00:00Z", dt.datetime(2023, 6, 30, 12, tzinfo=dt.UTC)),
         ("2023-06-30T08:00:00-04:00", dt.datetime(2023, 6, 30, 12, tzinfo=dt.UTC)),
         (0, dt.datetime(1970, 1, 1, tzinfo=dt.UTC)),
+        ("2023-06-30", dt.datetime(2023, 6, 30, 23, 59, 59, tzinfo=dt.UTC)),
         ("", None),
         (None, None),
         ("yesterday", None),

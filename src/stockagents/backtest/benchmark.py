@@ -1,7 +1,7 @@
 """Buy-and-hold: the benchmark in every report.
 
-Equal weights across the symbols, bought at the open after the first date (the same
-next-open rule and costs as any strategy), then held to the end.
+Equal weights across the symbols, each bought at the open after its first bar in the
+window (the same next-open rule and costs as any strategy), then held to the end.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def buy_and_hold(
     if start is not None:
         index = index[index >= pd.Timestamp(start)]
     targets = pd.DataFrame(np.nan, index=index, columns=list(prices))
-    if len(index):
-        targets.iloc[0] = 1.0 / len(prices)
+    for symbol, frame in prices.items():
+        own = frame.index[frame.index.isin(index)]
+        if len(own):
+            targets.loc[own[0], symbol] = 1.0 / len(prices)
     return run_backtest(prices, targets=targets, config=config, start=start, end=end)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
+import importlib.util
 import json
 import logging
 import multiprocessing
 import os
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -34,11 +35,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stockagents import __version__
 from stockagents.backtest.experience import ExperienceLibrary
-from stockagents.core.config import AppConfig, load_config
+from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
 from stockagents.core.errors import DataError, ProviderUnavailableError, UnknownSymbolError
+from stockagents.core.jsonio import dumps, write_json
 from stockagents.core.types import Action, AgentIO, ExperienceStep
 from stockagents.data.factory import build_sources
-from stockagents.data.splits import FORWARD_HORIZONS
+from stockagents.data.splits import FORWARD_HORIZONS, DateSplits, compute_splits
 from stockagents.features.observation import MIN_BARS
 from stockagents.orchestration import SystemCoordinator
 
@@ -125,15 +127,15 @@ def collect_chunk(
         )
         agents = {
             name: AgentIO(
-                prompt=json.dumps(agent.input_payload(observation), default=str),
+                prompt=dumps(agent.input_payload(observation), indent=None),
                 output=rec.signals[name].model_dump_json(),
                 valid=rec.signals[name].valid,
             )
             for name, agent in coordinator.analysts.items()
         }
         agents["strategist"] = AgentIO(
-            prompt=json.dumps(
-                coordinator.strategist.input_payload(observation, rec.signals), default=str
+            prompt=dumps(
+                coordinator.strategist.input_payload(observation, rec.signals), indent=None
             ),
             output=decision.model_dump_json(),
             valid=decision.valid,
@@ -164,10 +166,11 @@ def _plan(
     end: dt.date | None,
     every: int,
     max_days: int | None,
-) -> tuple[dict[str, list[dt.date]], dict[str, str], str]:
+) -> tuple[dict[str, list[dt.date]], dict[str, str], str, list[dt.date]]:
     sources = build_sources(config.data)
     plan: dict[str, list[dt.date]] = {}
     skipped: dict[str, str] = {}
+    calendar: set[dt.date] = set()
     for raw in symbols:
         symbol = raw.strip().upper()
         try:
@@ -180,7 +183,12 @@ def _plan(
             skipped[symbol] = reason
             logger.warning("skipping %s: %s", symbol, reason)
             continue
+        except DataError as exc:  # a malformed file: name it, collect the others
+            skipped[symbol] = str(exc)
+            logger.warning("skipping %s: %s", symbol, exc)
+            continue
         index = sources.prices.prices(symbol, as_of=last).index
+        calendar.update(ts.date() for ts in index)
         eligible = index[MIN_BARS - 1 :]
         if start is not None:
             eligible = eligible[eligible >= pd.Timestamp(start)]
@@ -192,7 +200,10 @@ def _plan(
         if max_days is not None:
             days = days[:max_days]
         if not days:
-            skipped[symbol] = f"no trading days between {start} and {end} (data {first} to {last})"
+            skipped[symbol] = (
+                f"no trading days from {start or 'the start'} to {end or 'the end'} "
+                f"(data {first} to {last})"
+            )
             logger.warning("skipping %s: %s", symbol, skipped[symbol])
             continue
         plan[symbol] = days
@@ -203,7 +214,7 @@ def _plan(
             f"nothing to collect ({details}); available symbols: {available}, "
             f"dates {start or 'start'} to {end or 'end'}"
         )
-    return plan, skipped, sources.prices.fingerprint(list(plan))
+    return plan, skipped, sources.prices.fingerprint(list(plan)), sorted(calendar)
 
 
 def _chunks(
@@ -215,11 +226,18 @@ def _chunks(
             yield symbol, todo[i : i + CHUNK_DAYS]
 
 
+def _splits(calendar: list[dt.date], config: AppConfig) -> DateSplits | None:
+    """The date splits of the run's calendar; None (with a warning) when it is too short."""
+    horizon = max(LONGEST_LABEL_HORIZON, config.agents.strategist.horizon_days)
+    try:
+        return compute_splits(calendar, config.splits, max_horizon=horizon)
+    except DataError as exc:
+        logger.warning("steps get no train/validation/test segment: %s", exc)
+        return None
+
+
 def _write_manifest(output: Path, manifest: dict[str, Any]) -> None:
-    path = output / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(path)
+    write_json(output / "manifest.json", manifest)
 
 
 def _run_ray(
@@ -270,39 +288,64 @@ def collect_trajectories(
     run_id: str | None = None,
     progress: bool = True,
 ) -> CollectionSummary:
-    """Collect decision steps into ``output/experience_library.db`` (resumable)."""
+    """Collect decision steps into ``output/experience_library.db`` (resumable).
+
+    Running again with the same ``output`` resumes: only missing steps are computed.
+    A resume with other settings (config, symbols, dates, data) is refused, so one run
+    never mixes steps made in different ways.
+    """
     if every < 1:
-        raise DataError("every must be at least 1")
+        raise DataError(f"every must be at least 1 (got {every})")
+    if max_days is not None and max_days < 1:
+        raise DataError(f"max_days must be at least 1 (got {max_days})")
+    if workers is not None and workers < 1:
+        raise DataError(f"workers must be at least 1 (got {workers})")
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise ProviderUnavailableError("--backend ray needs Ray: pip install 'ray[default]'")
     config = load_config(config)
     started = time.perf_counter()
-    plan, skipped, data_hash = _plan(config, symbols, start, end, every, max_days)
+    plan, skipped, data_hash, calendar = _plan(config, symbols, start, end, every, max_days)
+    splits = _splits(calendar, config)
+    config_json = config.model_dump_json()
+    model_versions = SystemCoordinator(config).model_versions
+    signature = {
+        "symbols": list(plan),
+        "start": str(start) if start else None,
+        "end": str(end) if end else None,
+        "every": every,
+        "max_days": max_days,
+        "config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
+        "data_sha256": data_hash,
+        "model_versions": model_versions,
+    }
     output.mkdir(parents=True, exist_ok=True)
     run_id = run_id or output.name
     library = ExperienceLibrary(output / DB_NAME)
+    previous = library.run_info(run_id)
+    if previous is not None and previous != signature:
+        changed = sorted(k for k in signature if previous.get(k) != signature[k])
+        library.close()
+        raise DataError(
+            f"{output}: run {run_id!r} was collected with other settings "
+            f"({', '.join(changed)} differ); resume with the same ones or use a new --output"
+        )
     done = library.existing(run_id)
     planned = sum(len(d) for d in plan.values())
     present = sum(1 for s, days in plan.items() for d in days if (s, d) in done)
-    config_json = config.model_dump_json()
-    model_versions = SystemCoordinator(config).model_versions
     manifest: dict[str, Any] = {
         "kind": "trajectories",
         "run_id": run_id,
         "stockagents_version": __version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "symbols": list(plan),
+        **signature,
         "skipped": skipped,
-        "start": str(start) if start else None,
-        "end": str(end) if end else None,
-        "every": every,
         "backend": backend,
         "config": json.loads(config_json),
-        "model_versions": model_versions,
         "data": {"source": config.data.prices.provider, "sha256": data_hash},
+        "splits": splits.to_dict() if splits is not None else None,
         "database": DB_NAME,
     }
-    library.start_run(
-        run_id, {k: manifest[k] for k in ("symbols", "start", "end", "every", "model_versions")}
-    )
+    library.start_run(run_id, signature)
     tasks = list(_chunks(plan, done))
     workers = max(1, min(workers or (os.cpu_count() or 1), len(plan)))
     inserted = 0
@@ -326,24 +369,28 @@ def collect_trajectories(
             else:
                 results = _run_pool(tasks, config_json, run_id, workers)
             for steps in results:
+                if splits is not None:
+                    steps = [
+                        step.model_copy(update={"segment": splits.segment_of(step.as_of)})
+                        for step in steps
+                    ]
                 inserted += library.add_steps(steps)
                 bar.advance(task_id, len(steps))
         status = "complete"
     finally:
         library.finish_run(run_id, status)
-        counts = library.frame(run_id=run_id)
         manifest.update(
             status=status,
             updated_at=dt.datetime.now(dt.UTC).isoformat(),
             counts={
-                "steps": len(counts),
-                "by_symbol": {str(k): int(v) for k, v in counts["symbol"].value_counts().items()},
-                "actions": {str(k): int(v) for k, v in counts["action"].value_counts().items()},
+                "steps": library.count(run_id),
+                "by_symbol": library.counts(run_id, "symbol"),
+                "actions": library.counts(run_id, "action"),
+                "by_segment": library.counts(run_id, "segment"),
             },
         )
         _write_manifest(output, manifest)
         library.close()
-    actions = Counter(manifest["counts"]["actions"])
     return CollectionSummary(
         run_id=run_id,
         output=output,
@@ -353,6 +400,6 @@ def collect_trajectories(
         inserted=inserted,
         already_present=present,
         seconds=time.perf_counter() - started,
-        actions=dict(actions),
+        actions=dict(manifest["counts"]["actions"]),
         status=status,
     )

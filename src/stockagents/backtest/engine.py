@@ -12,9 +12,13 @@ Rules (each pinned by a test):
 - Every fill pays slippage (the price moves ``slippage_bps`` against the order) and a
   commission of ``commission_bps`` of the traded value. Sells are filled before buys, and
   a long-only buy is cut to the cash available.
-- Stop-loss and take-profit are checked on each bar after the entry fill against the
-  bar's low/high; a bar that opens beyond the level fills at the open (a gap), otherwise
-  at the level. When both could trigger in one bar, the stop is assumed first.
+- Stop-loss and take-profit: at each open, a held position whose level the open gapped
+  through exits at the open; then orders fill; then every position (new ones included)
+  exits at the open if it lies beyond a level already, or at the level when the bar's
+  low/high reaches it. When both could trigger in one bar, the stop is assumed first. A
+  new position takes its decision's levels; a later decision on the same side keeps the
+  tighter stop and the latest target. An order that flips long to short (or back) closes
+  one round trip and opens another.
 - Equity is cash plus positions marked at the close. Open positions at the end stay open
   (marked, not sold); trades are round trips from flat to flat.
 
@@ -93,6 +97,7 @@ class _Position:
     take: float | None = None
     entry_date: dt.date | None = None
     entry_price: float = 0.0
+    side: str = ""
     max_shares: float = 0.0
     cash_flow: float = 0.0
     costs: float = 0.0
@@ -113,7 +118,18 @@ class _Book:
         self.comm = config.commission_bps / 1e4
 
     def fill(self, symbol: str, day: dt.date, shares: float, price: float, reason: str) -> None:
-        """Trade ``shares`` (signed) at reference ``price``; slippage moves it against us."""
+        """Trade ``shares`` (signed) at reference ``price``; slippage moves it against us.
+
+        An order that crosses zero (long to short or back) is split: the first part
+        closes the round trip, the rest opens a new one with no stop or target.
+        """
+        held = self.positions[symbol].shares
+        if held != 0 and held * (held + shares) < 0:
+            self._fill(symbol, day, -held, price, reason)
+            shares += held
+        self._fill(symbol, day, shares, price, reason)
+
+    def _fill(self, symbol: str, day: dt.date, shares: float, price: float, reason: str) -> None:
         if shares == 0:
             return
         pos = self.positions[symbol]
@@ -136,6 +152,7 @@ class _Book:
         )
         if pos.shares == 0:
             pos.entry_date, pos.entry_price = day, fill_price
+            pos.side = "long" if shares > 0 else "short"
             pos.cash_flow, pos.costs, pos.max_shares = 0.0, 0.0, 0.0
         pos.cash_flow -= value + commission
         pos.costs += commission + slippage_cost
@@ -149,11 +166,10 @@ class _Book:
     def _close(self, symbol: str, day: dt.date, price: float, reason: str) -> None:
         pos = self.positions[symbol]
         assert pos.entry_date is not None
-        side = "long" if pos.cash_flow < 0 or pos.entry_price <= 0 else "short"
         self.trades.append(
             Trade(
                 symbol,
-                side,
+                pos.side,
                 pos.entry_date,
                 pos.entry_price,
                 day,
@@ -251,7 +267,15 @@ def run_backtest(
 
     for i in range(n):
         day = days[i]
-        # 1. Fills at the open of this bar for decisions made at the previous close.
+        # 1. At the open: held positions whose stop or target the open gapped through.
+        if config.use_stops:
+            for j, symbol in enumerate(symbols):
+                pos = book.positions[symbol]
+                if pos.shares != 0 and not math.isnan(opens[i, j]):
+                    level, reason = _gap_level(pos, opens[i, j])
+                    if level is not None:
+                        book.fill(symbol, day, -pos.shares, level, reason)
+        # 2. Fills at the open for decisions made at the previous close.
         ready = [j for j in pending if not math.isnan(opens[i, j])]
         orders = []
         for j in ready:
@@ -276,18 +300,18 @@ def run_backtest(
                 if not config.fractional_shares:
                     affordable = math.floor(affordable)
                 delta = min(delta, affordable)
+            before = book.positions[symbol].shares
             book.fill(symbol, day, delta, opens[i, j], "signal")
-            pos = book.positions[symbol]
-            if pos.shares != 0 and (stop is not None or take is not None):
-                pos.stop, pos.take = stop, take
-        # 2. Stops and take-profits on this bar (including positions opened at its open).
+            _set_levels(book.positions[symbol], before, stop, take)
+        # 3. During the bar: stops and targets of every position, including new ones.
         if config.use_stops:
             for j, symbol in enumerate(symbols):
                 pos = book.positions[symbol]
                 if pos.shares == 0 or math.isnan(opens[i, j]):
                     continue
-                entered_now = any(j == o[0] and o[1] != 0 for o in orders)
-                level, reason = _exit_level(pos, opens[i, j], highs[i, j], lows[i, j], entered_now)
+                level, reason = _gap_level(pos, opens[i, j])
+                if level is None:
+                    level, reason = _bar_level(pos, highs[i, j], lows[i, j])
                 if level is not None:
                     book.fill(symbol, day, -pos.shares, level, reason)
         # 3. Mark to market at the close.
@@ -351,21 +375,38 @@ def run_backtest(
     )
 
 
-def _exit_level(
-    pos: _Position, open_: float, high: float, low: float, entered_now: bool
-) -> tuple[float | None, str]:
-    """The price a stop or take-profit fills at on this bar, gap-aware; None if untouched."""
+def _set_levels(pos: _Position, before: float, stop: float | None, take: float | None) -> None:
+    """Stop and target after a fill: a new position takes the decision's; one that keeps
+    its side keeps the tighter stop and the latest target."""
+    if pos.shares == 0:
+        return
+    if before == 0 or before * pos.shares < 0:
+        pos.stop, pos.take = stop, take
+        return
     long = pos.shares > 0
-    stop, take = pos.stop, pos.take
-    if not entered_now:  # a gap through the level fills at the open
-        if stop is not None and (open_ <= stop if long else open_ >= stop):
-            return open_, "stop_gap"
-        if take is not None and (open_ >= take if long else open_ <= take):
-            return open_, "take_profit_gap"
-    if stop is not None and (low <= stop if long else high >= stop):
-        return stop, "stop"
-    if take is not None and (high >= take if long else low <= take):
-        return take, "take_profit"
+    if stop is not None:
+        pos.stop = stop if pos.stop is None else (max if long else min)(pos.stop, stop)
+    if take is not None:
+        pos.take = take
+
+
+def _gap_level(pos: _Position, open_: float) -> tuple[float | None, str]:
+    """The open, when it lies beyond the stop or target already."""
+    long = pos.shares > 0
+    if pos.stop is not None and (open_ <= pos.stop if long else open_ >= pos.stop):
+        return open_, "stop_gap"
+    if pos.take is not None and (open_ >= pos.take if long else open_ <= pos.take):
+        return open_, "take_profit_gap"
+    return None, ""
+
+
+def _bar_level(pos: _Position, high: float, low: float) -> tuple[float | None, str]:
+    """The stop or target level the bar's range reached (the stop first when both)."""
+    long = pos.shares > 0
+    if pos.stop is not None and (low <= pos.stop if long else high >= pos.stop):
+        return pos.stop, "stop"
+    if pos.take is not None and (high >= pos.take if long else low <= pos.take):
+        return pos.take, "take_profit"
     return None, ""
 
 

@@ -62,6 +62,7 @@ _steps = sa.Table(
     sa.Column("agents", sa.Text, nullable=False),
     sa.Column("decision", sa.Text, nullable=False),
     sa.Column("model_versions", sa.Text, nullable=False),
+    sa.Column("segment", sa.String(16), nullable=True, index=True),
     sa.UniqueConstraint("run_id", "symbol", "as_of", name="uq_step"),
 )
 
@@ -179,6 +180,21 @@ class ExperienceLibrary:
             else len(rows)
         )
 
+    def run_info(self, run_id: str) -> dict[str, Any] | None:
+        """The info recorded when ``run_id`` started, or None for a new run."""
+        with self.engine.connect() as conn:
+            info = conn.execute(sa.select(_runs.c.info).where(_runs.c.run_id == run_id)).scalar()
+        return json.loads(info) if info is not None else None
+
+    def counts(self, run_id: str, column: str) -> dict[str, int]:
+        """Row counts of ``run_id`` grouped by ``column`` (symbol, action or segment)."""
+        if column not in ("symbol", "action", "segment"):
+            raise ValueError(f"cannot group by {column!r}")
+        col = _steps.c[column]
+        query = sa.select(col, sa.func.count()).where(_steps.c.run_id == run_id).group_by(col)
+        with self.engine.connect() as conn:
+            return {str(k): int(v) for k, v in conn.execute(query).all()}
+
     def count(self, run_id: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(_steps)
         if run_id is not None:
@@ -230,6 +246,7 @@ def _row(step: ExperienceStep) -> dict[str, Any]:
         "agents": json.dumps({k: v.model_dump() for k, v in step.agents.items()}),
         "decision": d.model_dump_json(),
         "model_versions": json.dumps(step.model_versions),
+        "segment": step.segment,
     }
     for h in FORWARD_HORIZONS:
         row[f"fwd_ret_{h}"] = step.forward_returns.get(h)

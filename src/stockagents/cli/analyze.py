@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stockagents.core.jsonio import dumps
 from stockagents.core.types import Recommendation
 from stockagents.orchestration import SystemCoordinator
 
@@ -69,6 +69,6 @@ def analyze(
     with SystemCoordinator(config) as coordinator:
         rec = coordinator.analyze_symbol(symbol, as_of=as_of)
     if as_json:
-        typer.echo(json.dumps(rec.to_dict(), indent=2))
+        typer.echo(dumps(rec.to_dict()))
     else:
         render_recommendation(rec, Console())

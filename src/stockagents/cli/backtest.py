@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +26,8 @@ from stockagents.cli.options import (
     split_symbols,
     timestamped,
 )
-from stockagents.core.errors import DataError, UnknownSymbolError
+from stockagents.core.errors import DataError
+from stockagents.core.jsonio import dumps, write_json
 from stockagents.core.types import Decision, PortfolioContext
 from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
 from stockagents.features.observation import MIN_BARS
@@ -79,6 +79,8 @@ def backtest(
     if not wanted:
         raise DataError("no symbols given; pass --symbols AAPL NVDA ...")
     first_day, last_day = parse_date(start, "--start"), parse_date(end, "--end")
+    if first_day and last_day and first_day > last_day:
+        raise DataError(f"--start {first_day} is after --end {last_day}")
     coordinator = SystemCoordinator(config)
     provider = coordinator.sources.prices
     prices: dict[str, pd.DataFrame] = {}
@@ -87,7 +89,7 @@ def backtest(
     for symbol in wanted:
         try:
             _, last = provider.date_range(symbol)
-        except UnknownSymbolError as exc:
+        except DataError as exc:  # unknown symbol or a malformed file: name it and go on
             err.print(f"[yellow]skipping {symbol}:[/yellow] {escape(str(exc))}")
             continue
         bars = provider.prices(symbol, as_of=last)
@@ -108,7 +110,10 @@ def backtest(
         & (index <= pd.Timestamp(last_day or index[-1]))
     ]
     if len(window) < 2:
-        raise DataError(f"fewer than two trading days between {first_day} and {last_day}")
+        raise DataError(
+            f"fewer than two trading days from {first_day or 'the start'} "
+            f"to {last_day or 'the end'} in the data"
+        )
 
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("backtesting", total=len(window) * len(prices))
@@ -149,14 +154,10 @@ def backtest(
         "data": {"source": provider.name, "sha256": provider.fingerprint(list(prices))},
         "metrics": results,
     }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2, default=str))
+    write_json(run_dir / "manifest.json", manifest)
+    write_json(run_dir / "metrics.json", results)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"period": span, "output": str(run_dir), "metrics": results}, indent=2, default=str
-            )
-        )
+        typer.echo(dumps({"period": span, "output": str(run_dir), "metrics": results}))
         return
     table = Table(title=f"backtest {', '.join(prices)}, {span}")
     table.add_column("metric")

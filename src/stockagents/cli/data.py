@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from stockagents.core.config import load_config
+from stockagents.core.errors import DataError
+from stockagents.core.jsonio import dumps
 from stockagents.data import build_sources
 
 __all__ = ["app"]
@@ -29,15 +30,19 @@ def symbols(
     sources = build_sources(load_config(config).data)
     rows: list[dict[str, str]] = []
     for symbol in sources.prices.symbols():
-        first, last = sources.prices.date_range(symbol)
+        try:
+            first, last = sources.prices.date_range(symbol)
+        except DataError as exc:  # one broken file does not hide the others
+            rows.append({"symbol": symbol, "first": "", "last": "", "bars": "", "error": str(exc)})
+            continue
         bars = len(sources.prices.prices(symbol, as_of=last))
         rows.append({"symbol": symbol, "first": str(first), "last": str(last), "bars": str(bars)})
     if as_json:
-        typer.echo(json.dumps({"source": sources.prices.name, "symbols": rows}, indent=2))
+        typer.echo(dumps({"source": sources.prices.name, "symbols": rows}))
         return
     table = Table(title=f"price source: {sources.prices.name}")
-    for column in ("symbol", "first", "last", "bars"):
-        table.add_column(column)
+    for column in ("symbol", "first", "last", "bars", "problem"):
+        table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["symbol"], row["first"], row["last"], row["bars"])
+        table.add_row(row["symbol"], row["first"], row["last"], row["bars"], row.get("error", ""))
     Console().print(table)

@@ -199,12 +199,27 @@ class SplitConfig(_Section):
     )
 
 
+#: The longest forward-return horizon labels use (see ``stockagents.data.splits``).
+LONGEST_LABEL_HORIZON = 20
+
+
 class AppConfig(_Section):
     data: DataConfig = DataConfig()
     agents: AgentsConfig = AgentsConfig()
     coordinator: CoordinatorConfig = CoordinatorConfig()
     backtest: BacktestConfig = BacktestConfig()
     splits: SplitConfig = SplitConfig()
+
+    @model_validator(mode="after")
+    def _embargo_covers_horizons(self) -> AppConfig:
+        longest = max(LONGEST_LABEL_HORIZON, self.agents.strategist.horizon_days)
+        if self.splits.embargo_days < longest:
+            raise ValueError(
+                f"splits.embargo_days ({self.splits.embargo_days}) must be at least the longest "
+                f"forward horizon ({longest} days, from the labels and "
+                "agents.strategist.horizon_days); raise it"
+            )
+        return self
 
 
 def _describe(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:

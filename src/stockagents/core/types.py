@@ -205,3 +205,6 @@ class ExperienceStep(_Frozen):
     cost: float = Field(ge=0.0, description="Round-trip cost as a fraction of value.")
     reward: float | None = None
     model_versions: dict[str, str]
+    segment: str | None = Field(
+        default=None, description="train, validation or test (None: an embargo day)."
+    )

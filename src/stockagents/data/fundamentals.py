@@ -1,7 +1,9 @@
 """Fundamentals providers: the interface, "no source", and a local JSON or CSV file.
 
-A record is one fiscal period's figures with the date it was filed; it is visible from
-its ``filing_date`` on, never before. File formats:
+A record is one fiscal period's figures with the date it was filed. Filings often land
+after the close (earnings releases do), and a date says nothing about the hour, so a
+record is visible from the trading day **after** its ``filing_date``: for ``as_of = t``,
+only records with ``filing_date < t``. File formats:
 
 - JSON: a list of records, or ``{"AAPL": [records...], ...}``;
 - CSV: one record per row with a ``symbol`` column.
@@ -43,7 +45,7 @@ class FundamentalsProvider(ABC):
 
     @abstractmethod
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
-        """Every snapshot of ``symbol`` filed on or before ``as_of``, by period end."""
+        """Every snapshot of ``symbol`` filed before ``as_of``, by period end."""
 
 
 class NoFundamentalsProvider(FundamentalsProvider):
@@ -130,4 +132,4 @@ class FileFundamentalsProvider(FundamentalsProvider):
         )
 
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
-        return [s for s in self._by_symbol.get(symbol.upper(), []) if s.filing_date <= as_of]
+        return [s for s in self._by_symbol.get(symbol.upper(), []) if s.filing_date < as_of]

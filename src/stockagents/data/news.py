@@ -7,7 +7,8 @@ JSONL format, one story per line::
 
 ``symbols`` (a list) may replace ``symbol``; ``title`` and ``datetime`` are accepted
 for ``headline`` and ``published_at``. Times are ISO 8601 or Unix seconds; a time
-without a zone is read as UTC. A story without a publish time is never served: it
+without a zone is read as UTC; a date without a time (``2023-06-30``) is read as the end
+of that day, so the story counts from the next trading day, never the same close. A story without a publish time is never served: it
 cannot be placed in time, so it could leak the future.
 """
 
@@ -59,8 +60,15 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+    text = str(value).strip()
+    if len(text) == 10:  # a date alone: it may have been published after the close
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            return None
+        return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
     try:
-        parsed = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is None:

@@ -19,13 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stockagents.core.config import SplitConfig
+from stockagents.core.config import LONGEST_LABEL_HORIZON, SplitConfig
 from stockagents.core.errors import ConfigError, DataError
 
 __all__ = ["FORWARD_HORIZONS", "DateSplits", "Segment", "compute_splits"]
 
 #: Forward-return horizons (trading days) that labels and rewards use.
-FORWARD_HORIZONS = (1, 5, 10, 20)
+FORWARD_HORIZONS = (1, 5, 10, LONGEST_LABEL_HORIZON)
 
 
 @dataclass(frozen=True)

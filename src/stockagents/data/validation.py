@@ -32,6 +32,30 @@ def _canonical(name: object) -> str:
     return _ALIASES.get(key, key.replace(" ", "_"))
 
 
+def _wall_date(value: object) -> pd.Timestamp | None:
+    """One value as a naive timestamp at its own wall-clock date (NaT if unreadable)."""
+    try:
+        stamp = pd.Timestamp(str(value).strip())
+    except (ValueError, TypeError):
+        return None
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def _parse_dates(column: pd.Series) -> pd.Series:
+    """Dates as naive timestamps; aware values keep their local (exchange) date."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        tz = getattr(column.dt, "tz", None)
+        return column.dt.tz_localize(None) if tz is not None else column
+    text = column.astype(str).str.strip()
+    try:
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # mixed UTC offsets: parse one by one
+        return pd.Series([_wall_date(v) for v in text], index=column.index, dtype="datetime64[ns]")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed
+
+
 def normalize_ohlcv(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Return a clean OHLCV frame, or raise ``DataFormatError`` naming ``origin``.
 
@@ -49,15 +73,13 @@ def normalize_ohlcv(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
             f"{origin}: missing column(s) {', '.join(missing)}; expected a header with "
             "date, open, high, low, close, volume (adj_close optional)"
         )
-    dates = pd.to_datetime(frame["date"], errors="coerce", utc=False)
+    dates = _parse_dates(frame["date"])
     if dates.isna().any():
-        bad = frame.loc[dates.isna(), "date"].iloc[0]
+        bad = frame.loc[dates.isna().to_numpy(), "date"].iloc[0]
         raise DataFormatError(
             f"{origin}: {int(dates.isna().sum())} row(s) have an unreadable date "
             f"(first: {bad!r}); use ISO dates such as 2023-06-30"
         )
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_localize(None)
     columns = [*OHLCV_COLUMNS, *(["adj_close"] if "adj_close" in frame.columns else [])]
     values = frame[columns].apply(pd.to_numeric, errors="coerce").astype("float64")
     values.index = pd.DatetimeIndex(dates.dt.normalize(), name="date")
