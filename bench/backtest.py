@@ -114,38 +114,23 @@ def _timed(fn, bars: pd.DataFrame, repeats: int) -> tuple[np.ndarray, float]:  #
 def collection_throughput(symbols: int, days: int) -> None:
     from stockagents.backtest.collect import collect_trajectories
 
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        summary = collect_trajectories(
-            list(SAMPLE_SYMBOLS[:symbols]),
-            start=pd.Timestamp("2022-01-01").date(),
-            end=None,
-            output=Path(tmp),
-            max_days=days,
-            backend="serial",
-            progress=False,
+    for backend in ("serial", "process"):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            summary = collect_trajectories(
+                list(SAMPLE_SYMBOLS[:symbols]),
+                start=dt.date(2022, 1, 1),
+                end=None,
+                output=Path(tmp),
+                max_days=days,
+                backend=backend,  # type: ignore[arg-type]
+                progress=False,
+            )
+            seconds = time.perf_counter() - start
+        print(
+            f"collection, {backend:8} {summary.inserted} steps in {seconds:.2f} s = "
+            f"{summary.inserted / seconds:,.0f} steps/s"
         )
-        serial = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        summary_p = collect_trajectories(
-            list(SAMPLE_SYMBOLS[:symbols]),
-            start=pd.Timestamp("2022-01-01").date(),
-            end=None,
-            output=Path(tmp),
-            max_days=days,
-            backend="process",
-            progress=False,
-        )
-        pooled = time.perf_counter() - start
-    print(
-        f"collection, serial:  {summary.inserted} steps in {serial:.2f} s = "
-        f"{summary.inserted / serial:,.0f} steps/s"
-    )
-    print(
-        f"collection, process pool: {summary_p.inserted} steps in {pooled:.2f} s = "
-        f"{summary_p.inserted / pooled:,.0f} steps/s"
-    )
 
 
 def main() -> None:

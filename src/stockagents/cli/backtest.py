@@ -20,7 +20,11 @@ from stockagents.backtest.engine import run_backtest
 from stockagents.backtest.policy import CoordinatorPolicy
 from stockagents.cli.options import (
     ConfigOption,
+    EndOption,
     ModelsOption,
+    StartOption,
+    SymbolsArgument,
+    SymbolsOption,
     check_models,
     parse_date,
     split_symbols,
@@ -62,12 +66,10 @@ def _fmt(value: float, pattern: str) -> str:
 
 
 def backtest(
-    symbols_args: Annotated[list[str] | None, typer.Argument(help="Symbols.")] = None,
-    symbols: Annotated[
-        list[str] | None, typer.Option("--symbols", "-s", help="Symbols, space or comma separated.")
-    ] = None,
-    start: Annotated[str | None, typer.Option("--start", "--start-date", help="YYYY-MM-DD")] = None,
-    end: Annotated[str | None, typer.Option("--end", "--end-date", help="YYYY-MM-DD")] = None,
+    symbols_args: SymbolsArgument = None,
+    symbols: SymbolsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result directory.")] = None,
     models: ModelsOption = "expert",
     config: ConfigOption = None,

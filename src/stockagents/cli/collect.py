@@ -13,7 +13,11 @@ from rich.table import Table
 from stockagents.backtest.collect import collect_trajectories
 from stockagents.cli.options import (
     ConfigOption,
+    EndOption,
     ModelsOption,
+    StartOption,
+    SymbolsArgument,
+    SymbolsOption,
     check_models,
     parse_date,
     split_symbols,
@@ -26,18 +30,10 @@ __all__ = ["collect"]
 
 
 def collect(
-    symbols_args: Annotated[
-        list[str] | None, typer.Argument(help="Symbols (also accepted after --symbols).")
-    ] = None,
-    symbols: Annotated[
-        list[str] | None, typer.Option("--symbols", "-s", help="Symbols, space or comma separated.")
-    ] = None,
-    start: Annotated[
-        str | None, typer.Option("--start", "--start-date", help="First date (YYYY-MM-DD).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--end", "--end-date", help="Last date (YYYY-MM-DD).")
-    ] = None,
+    symbols_args: SymbolsArgument = None,
+    symbols: SymbolsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     every: Annotated[int, typer.Option("--every", help="Use every k-th trading day.")] = 1,
     max_days: Annotated[
         int | None, typer.Option("--max-days", help="At most this many dates per symbol.")

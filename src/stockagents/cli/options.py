@@ -12,7 +12,11 @@ from stockagents.core.errors import AgentError, DateOutOfRangeError
 
 __all__ = [
     "ConfigOption",
+    "EndOption",
     "ModelsOption",
+    "StartOption",
+    "SymbolsArgument",
+    "SymbolsOption",
     "check_models",
     "parse_date",
     "split_symbols",
@@ -20,6 +24,19 @@ __all__ = [
 ]
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="A YAML config file.")]
+SymbolsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="Symbols (also accepted after --symbols).", metavar="SYMBOLS"),
+]
+SymbolsOption = Annotated[
+    list[str] | None, typer.Option("--symbols", "-s", help="Symbols, space or comma separated.")
+]
+StartOption = Annotated[
+    str | None, typer.Option("--start", "--start-date", help="First date (YYYY-MM-DD).")
+]
+EndOption = Annotated[
+    str | None, typer.Option("--end", "--end-date", help="Last date (YYYY-MM-DD).")
+]
 ModelsOption = Annotated[
     str,
     typer.Option(

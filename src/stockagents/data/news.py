@@ -8,8 +8,9 @@ JSONL format, one story per line::
 ``symbols`` (a list) may replace ``symbol``; ``title`` and ``datetime`` are accepted
 for ``headline`` and ``published_at``. Times are ISO 8601 or Unix seconds; a time
 without a zone is read as UTC; a date without a time (``2023-06-30``) is read as the end
-of that day, so the story counts from the next trading day, never the same close. A story without a publish time is never served: it
-cannot be placed in time, so it could leak the future.
+of that day, so the story counts from the next trading day, never the same close. A
+story without a publish time is never served: it cannot be placed in time, so it could
+leak the future.
 """
 
 from __future__ import annotations
