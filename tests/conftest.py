@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,18 @@ from stockagents.data.sample import SamplePriceProvider
 from stockagents.orchestration import SystemCoordinator
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Built models (the tiny preset) go to a per-session cache, not the user's."""
+    old = os.environ.get("STOCKAGENTS_CACHE_DIR")
+    os.environ["STOCKAGENTS_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    if old is None:
+        os.environ.pop("STOCKAGENTS_CACHE_DIR", None)
+    else:
+        os.environ["STOCKAGENTS_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")

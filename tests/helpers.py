@@ -29,3 +29,32 @@ def write_price_dir(directory: Path, frames: dict[str, pd.DataFrame]) -> Path:
             directory / f"{symbol}.csv", index=False
         )
     return directory
+
+
+def make_tiny_adapter(path: Path, seed: int, agent: str = "news") -> Path:
+    """A LoRA adapter on the tiny preset with random (non-zero) weights, plus a manifest."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from stockagents.llm.presets import resolve_model
+
+    base = AutoModelForCausalLM.from_pretrained(resolve_model("tiny"))
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.normal_(0.0, 0.5)
+    model.save_pretrained(path)
+    (path / "manifest.json").write_text(
+        json.dumps(
+            {"kind": "lora", "base_model": "tiny", "agent": agent, "version": f"test-{seed}"}
+        )
+    )
+    return path

@@ -34,8 +34,8 @@ def test_guide_constructor_and_analyze() -> None:
     assert "no news source is configured" in signal.reasoning
 
 
-def test_model_path_needs_runtime() -> None:
-    with pytest.raises(AgentError, match="leave model_path empty"):
+def test_missing_model_path_is_clear() -> None:
+    with pytest.raises(AgentError, match=r"models/production/technical does not exist"):
         TechnicalAgent(model_path="models/production/technical")
 
 

@@ -55,9 +55,15 @@ def test_collection_rows(tmp_path: Path) -> None:
     assert list(frame["as_of"]) == [d.date() for d in days]
     row = frame.iloc[0]
     assert set(row["agents"]) == {"news", "technical", "fundamental", "strategist"}
-    technical_input = json.loads(row["agents"]["technical"]["prompt"])
-    assert technical_input["as_of"] == "2023-08-01"
-    assert "rsi_14" in technical_input["indicators"]
+    technical = row["agents"]["technical"]
+    messages = json.loads(technical["prompt"])
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "AAPL at the close of 2023-08-01" in messages[1]["content"]
+    assert "rsi_14=" in messages[1]["content"]
+    assert json.loads(technical["payload"])["as_of"] == "2023-08-01"
+    completion = json.loads(technical["output"])  # the expert answers in the model schema
+    assert set(completion) == {"signal", "score", "confidence", "reasoning"}
+    assert set(json.loads(row["agents"]["strategist"]["output"])) >= {"action", "position_size"}
     bars = SamplePriceProvider().prices("AAPL", dt.date(2023, 9, 21))
     i = bars.index.get_loc(pd.Timestamp("2023-08-01"))
     expected = bars["close"].iloc[i + 5] / bars["open"].iloc[i + 1] - 1

@@ -75,7 +75,7 @@ def test_backtest_without_data_is_one_line(capsys: pytest.CaptureFixture[str]) -
 def test_backtest_model_dir_needs_runtime(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["backtest", "AAPL", "--models", "models/production"])
     assert code == 1
-    assert "use --models expert" in capsys.readouterr().err
+    assert "no such model set" in capsys.readouterr().err
 
 
 def test_collect_guide_flags(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -134,3 +134,18 @@ def test_console_script_end_to_end() -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: unknown symbol 'TSLA'")
     assert "Traceback" not in bad.stderr
+
+
+def test_analyze_with_a_model_set(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from tests.helpers import make_tiny_adapter
+
+    models = tmp_path / "production"
+    make_tiny_adapter(models / "technical", seed=5, agent="technical")
+    code = main(["analyze", "AAPL", "--as-of", "2023-06-30", "--json", "--models", str(models)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    data = json.loads(captured.out)
+    assert data["model_versions"]["technical"].startswith("test-5 on tiny")
+    assert data["model_versions"]["news"] == "expert-1"
+    assert data["signals"]["technical"]["valid"] is True
+    assert "technical" in data["completions"]

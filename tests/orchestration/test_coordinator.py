@@ -53,14 +53,14 @@ def test_analysts_run_concurrently(
     barrier = threading.Barrier(3, timeout=5)
     threads: set[str] = set()
     for agent in coordinator.analysts.values():
-        original = agent.analyze_observation
+        original = agent.expert_signal
 
         def wrapped(obs: Any, _orig: Any = original) -> Any:
             threads.add(threading.current_thread().name)
             barrier.wait()  # deadlocks (and times out) unless all three run at once
             return _orig(obs)
 
-        monkeypatch.setattr(agent, "analyze_observation", wrapped)
+        monkeypatch.setattr(agent, "expert_signal", wrapped)
     rec = coordinator.analyze_symbol("AAPL", as_of="2023-06-30")
     coordinator.close()
     assert len(threads) == 3

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from stockagents.agents.model_agents import answer_batch, build_request, signal_from
+from stockagents.agents.runtime import ModelRuntime, load_runtime
 from stockagents.core.config import AppConfig, format_validation_error
-from stockagents.core.errors import AgentError, ConfigError
+from stockagents.core.errors import ConfigError
 from stockagents.core.types import AgentName, Signal, SignalLabel
 from stockagents.data.base import to_date
 from stockagents.data.factory import DataSources, build_sources
 from stockagents.features.observation import Observation, ObservationBuilder
+from stockagents.llm.base import GenerationRequest
 
 __all__ = [
     "EXPERT_VERSION",
     "JuniorAgent",
     "clip",
     "label_for",
-    "reject_model_path",
     "resolve_config",
 ]
 
@@ -63,14 +66,6 @@ def resolve_config(model: type[C], config: C | Mapping[str, Any] | None, origin:
         raise ConfigError(format_validation_error(exc, model, origin)) from None
 
 
-def reject_model_path(model_path: str | Path | None, agent: str) -> None:
-    if model_path is not None:
-        raise AgentError(
-            f"{agent}: model_path={str(model_path)!r} needs the LLM runtime, which this "
-            "version does not include; leave model_path empty to use the expert rules"
-        )
-
-
 class JuniorAgent(ABC, Generic[C]):
     """A junior analyst: one symbol, one date, one ``Signal``."""
 
@@ -83,9 +78,13 @@ class JuniorAgent(ABC, Generic[C]):
         config: C | Mapping[str, Any] | None = None,
         sources: DataSources | None = None,
     ) -> None:
-        reject_model_path(model_path, type(self).__name__)
         self.config: C = resolve_config(self.config_model, config, f"{self.name} agent config")
-        self.version = EXPERT_VERSION
+        path = model_path if model_path is not None else getattr(self.config, "model_path", None)
+        self.runtime: ModelRuntime | None = (
+            load_runtime(self.name, path, self.config) if path is not None else None
+        )
+        self.version = self.runtime.version if self.runtime else EXPERT_VERSION
+        self.stats: Counter[str] = Counter()
         self._sources = sources
         self._builder: ObservationBuilder | None = None
 
@@ -106,9 +105,22 @@ class JuniorAgent(ABC, Generic[C]):
         observation = self._observations().build(symbol, day, news_lookback_days=lookback_days)
         return self.analyze_observation(observation)
 
-    @abstractmethod
     def analyze_observation(self, observation: Observation) -> Signal:
-        """The signal for an already built observation."""
+        """The signal for an already built observation: from the model, or the rules."""
+        if self.runtime is None:
+            return self.expert_signal(observation)
+        items = [(self.name, self.build_request(observation), observation.price)]
+        (answer,) = answer_batch(self.runtime.backend, items, self.runtime.sampling, self.stats)
+        return signal_from(self.name, observation, answer)
+
+    def build_request(self, observation: Observation) -> GenerationRequest:
+        """The model request for ``observation`` (model-backed agents)."""
+        adapter = self.runtime.adapter if self.runtime else None
+        return build_request(self.name, self.input_payload(observation), adapter)
+
+    @abstractmethod
+    def expert_signal(self, observation: Observation) -> Signal:
+        """The expert rules' signal for ``observation``."""
 
     @abstractmethod
     def input_payload(self, observation: Observation) -> dict[str, Any]:

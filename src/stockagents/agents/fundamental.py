@@ -79,7 +79,7 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
             "unavailable": observation.fundamentals_reason,
         }
 
-    def analyze_observation(self, observation: Observation) -> Signal:
+    def expert_signal(self, observation: Observation) -> Signal:
         ratios = observation.fundamentals
         if ratios is None:
             reason = observation.fundamentals_reason or "no fundamentals"

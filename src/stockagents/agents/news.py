@@ -36,7 +36,7 @@ class NewsAgent(JuniorAgent[NewsAgentConfig]):
             "unavailable": observation.news_reason,
         }
 
-    def analyze_observation(self, observation: Observation) -> Signal:
+    def expert_signal(self, observation: Observation) -> Signal:
         digest = observation.news
         if digest is None or digest.count == 0:
             return self._unavailable(observation, observation.news_reason or "no news")

@@ -17,11 +17,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stockagents.agents.base import EXPERT_VERSION, clip, reject_model_path, resolve_config
+from stockagents.agents.base import EXPERT_VERSION, clip, resolve_config
+from stockagents.agents.model_agents import answer_batch, build_request, decision_from
+from stockagents.agents.runtime import ModelRuntime, load_runtime
 from stockagents.core.config import StrategistConfig
 from stockagents.core.types import Action, Decision, PortfolioContext, Signal
 from stockagents.features.observation import Observation
@@ -41,9 +44,13 @@ class StrategistAgent:
         model_path: str | Path | None = None,
         config: StrategistConfig | Mapping[str, Any] | None = None,
     ) -> None:
-        reject_model_path(model_path, type(self).__name__)
         self.config = resolve_config(StrategistConfig, config, "strategist config")
-        self.version = EXPERT_VERSION
+        path = model_path if model_path is not None else self.config.model_path
+        self.runtime: ModelRuntime | None = (
+            load_runtime(self.name, path, self.config) if path is not None else None
+        )
+        self.version = self.runtime.version if self.runtime else EXPERT_VERSION
+        self.stats: Counter[str] = Counter()
 
     def input_payload(
         self,
@@ -74,6 +81,25 @@ class StrategistAgent:
         portfolio: PortfolioContext | None = None,
     ) -> Decision:
         """The decision for ``observation.symbol`` given the analysts' ``signals``."""
+        if self.runtime is None:
+            return self.expert_decide(observation, signals, portfolio)
+        payload = self.input_payload(observation, signals, portfolio)
+        request = build_request(self.name, payload, self.runtime.adapter)
+        (answer,) = answer_batch(
+            self.runtime.backend,
+            [(self.name, request, observation.price)],
+            self.runtime.sampling,
+            self.stats,
+        )
+        return decision_from(observation, answer, self.config.horizon_days)
+
+    def expert_decide(
+        self,
+        observation: Observation,
+        signals: Mapping[str, Signal],
+        portfolio: PortfolioContext | None = None,
+    ) -> Decision:
+        """The expert rules' decision (see the module docstring)."""
         cfg = self.config
         portfolio = portfolio or PortfolioContext()
         weights: dict[str, float] = {str(n): w for n, w in cfg.weights.items() if w > 0}

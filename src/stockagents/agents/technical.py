@@ -180,7 +180,7 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
             "indicators": observation.technical,
         }
 
-    def analyze_observation(self, observation: Observation) -> Signal:
+    def expert_signal(self, observation: Observation) -> Signal:
         scores, weights, factors = technical_components(observation)
         total = sum(weights.values())
         if total == 0:

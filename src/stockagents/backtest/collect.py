@@ -34,6 +34,7 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stockagents import __version__
+from stockagents.agents.prompting import render_prompt
 from stockagents.backtest.experience import ExperienceLibrary
 from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
 from stockagents.core.errors import DataError, ProviderUnavailableError, UnknownSymbolError
@@ -94,19 +95,20 @@ def forward_returns(
     return out, index[pos]
 
 
-def _coordinator(config_json: str) -> SystemCoordinator:
-    coordinator = _COORDINATORS.get(config_json)
+def _coordinator(config_json: str, models: str | None) -> SystemCoordinator:
+    key = f"{config_json}|{models}"
+    coordinator = _COORDINATORS.get(key)
     if coordinator is None:
-        coordinator = SystemCoordinator(json.loads(config_json))
-        _COORDINATORS[config_json] = coordinator
+        coordinator = SystemCoordinator(json.loads(config_json), models=models)
+        _COORDINATORS[key] = coordinator
     return coordinator
 
 
 def collect_chunk(
-    config_json: str, run_id: str, symbol: str, days: list[str]
+    config_json: str, run_id: str, symbol: str, days: list[str], models: str | None = None
 ) -> list[ExperienceStep]:
     """Analyse ``symbol`` on ``days`` and build the steps (runs in a worker)."""
-    coordinator = _coordinator(config_json)
+    coordinator = _coordinator(config_json, models)
     prices = coordinator.sources.prices
     bars = prices.prices(symbol, as_of=prices.date_range(symbol)[1])
     bt = coordinator.config.backtest
@@ -125,21 +127,21 @@ def collect_chunk(
             if horizon_return is not None
             else None
         )
+        payloads: dict[str, dict[str, Any]] = {
+            name: agent.input_payload(observation) for name, agent in coordinator.analysts.items()
+        }
+        payloads["strategist"] = coordinator.strategist.input_payload(observation, rec.signals)
+        valid = {name: signal.valid for name, signal in rec.signals.items()}
+        valid["strategist"] = decision.valid
         agents = {
             name: AgentIO(
-                prompt=dumps(agent.input_payload(observation), indent=None),
-                output=rec.signals[name].model_dump_json(),
-                valid=rec.signals[name].valid,
+                prompt=dumps(render_prompt(name, payload), indent=None),
+                output=rec.completions.get(name, ""),
+                payload=dumps(payload, indent=None),
+                valid=valid[name],
             )
-            for name, agent in coordinator.analysts.items()
+            for name, payload in payloads.items()
         }
-        agents["strategist"] = AgentIO(
-            prompt=dumps(
-                coordinator.strategist.input_payload(observation, rec.signals), indent=None
-            ),
-            output=decision.model_dump_json(),
-            valid=decision.valid,
-        )
         steps.append(
             ExperienceStep(
                 run_id=run_id,
@@ -241,7 +243,11 @@ def _write_manifest(output: Path, manifest: dict[str, Any]) -> None:
 
 
 def _run_ray(
-    tasks: list[tuple[str, list[str]]], config_json: str, run_id: str, workers: int
+    tasks: list[tuple[str, list[str]]],
+    config_json: str,
+    run_id: str,
+    workers: int,
+    models: str | None,
 ) -> Iterator[list[ExperienceStep]]:
     try:
         import ray
@@ -251,19 +257,24 @@ def _run_ray(
         ) from None
     ray.init(ignore_reinit_error=True, num_cpus=workers, include_dashboard=False)
     remote = ray.remote(collect_chunk)
-    pending = [remote.remote(config_json, run_id, symbol, days) for symbol, days in tasks]
+    pending = [remote.remote(config_json, run_id, s, days, models) for s, days in tasks]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         yield ray.get(ready[0])
 
 
 def _run_pool(
-    tasks: list[tuple[str, list[str]]], config_json: str, run_id: str, workers: int
+    tasks: list[tuple[str, list[str]]],
+    config_json: str,
+    run_id: str,
+    workers: int,
+    models: str | None,
 ) -> Iterator[list[ExperienceStep]]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures: set[Future[list[ExperienceStep]]] = {
-            pool.submit(collect_chunk, config_json, run_id, symbol, days) for symbol, days in tasks
+            pool.submit(collect_chunk, config_json, run_id, symbol, days, models)
+            for symbol, days in tasks
         }
         try:
             while futures:
@@ -287,6 +298,7 @@ def collect_trajectories(
     workers: int | None = None,
     run_id: str | None = None,
     progress: bool = True,
+    models: str | Path | None = None,
 ) -> CollectionSummary:
     """Collect decision steps into ``output/experience_library.db`` (resumable).
 
@@ -307,7 +319,8 @@ def collect_trajectories(
     plan, skipped, data_hash, calendar = _plan(config, symbols, start, end, every, max_days)
     splits = _splits(calendar, config)
     config_json = config.model_dump_json()
-    model_versions = SystemCoordinator(config).model_versions
+    models = str(models) if models is not None else None
+    model_versions = _coordinator(config_json, models).model_versions
     signature = {
         "symbols": list(plan),
         "start": str(start) if start else None,
@@ -317,6 +330,7 @@ def collect_trajectories(
         "config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
         "data_sha256": data_hash,
         "model_versions": model_versions,
+        "models": models,
     }
     output.mkdir(parents=True, exist_ok=True)
     run_id = run_id or output.name
@@ -362,12 +376,12 @@ def collect_trajectories(
             task_id = bar.add_task("steps", total=planned, completed=present)
             if backend == "serial" or (backend == "process" and workers == 1):
                 results: Iterator[list[ExperienceStep]] = (
-                    collect_chunk(config_json, run_id, s, d) for s, d in tasks
+                    collect_chunk(config_json, run_id, s, d, models) for s, d in tasks
                 )
             elif backend == "ray":
-                results = _run_ray(tasks, config_json, run_id, workers)
+                results = _run_ray(tasks, config_json, run_id, workers, models)
             else:
-                results = _run_pool(tasks, config_json, run_id, workers)
+                results = _run_pool(tasks, config_json, run_id, workers, models)
             for steps in results:
                 if splits is not None:
                     steps = [

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from stockagents.cli.options import ConfigOption, ModelsOption, model_set
 from stockagents.core.jsonio import dumps
 from stockagents.core.types import Recommendation
 from stockagents.orchestration import SystemCoordinator
@@ -61,12 +61,11 @@ def analyze(
         typer.Option("--as-of", help="Analyse with data up to this date's close (YYYY-MM-DD)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="A YAML config file.")
-    ] = None,
+    config: ConfigOption = None,
+    models: ModelsOption = "expert",
 ) -> None:
     """Analyse SYMBOL with the three analysts and the strategist."""
-    with SystemCoordinator(config) as coordinator:
+    with SystemCoordinator(config, models=model_set(models)) as coordinator:
         rec = coordinator.analyze_symbol(symbol, as_of=as_of)
     if as_json:
         typer.echo(dumps(rec.to_dict()))

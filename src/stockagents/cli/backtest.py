@@ -25,7 +25,7 @@ from stockagents.cli.options import (
     StartOption,
     SymbolsArgument,
     SymbolsOption,
-    check_models,
+    model_set,
     parse_date,
     split_symbols,
     timestamped,
@@ -76,14 +76,14 @@ def backtest(
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
     """Backtest the agents on SYMBOLS; print metrics and write an equity-curve PNG."""
-    check_models(models)
+    model_dir = model_set(models)
     wanted = split_symbols(symbols, symbols_args)
     if not wanted:
         raise DataError("no symbols given; pass --symbols AAPL NVDA ...")
     first_day, last_day = parse_date(start, "--start"), parse_date(end, "--end")
     if first_day and last_day and first_day > last_day:
         raise DataError(f"--start {first_day} is after --end {last_day}")
-    coordinator = SystemCoordinator(config)
+    coordinator = SystemCoordinator(config, models=model_dir)
     provider = coordinator.sources.prices
     prices: dict[str, pd.DataFrame] = {}
     eligible: dict[str, dt.date] = {}

@@ -18,7 +18,7 @@ from stockagents.cli.options import (
     StartOption,
     SymbolsArgument,
     SymbolsOption,
-    check_models,
+    model_set,
     parse_date,
     split_symbols,
     timestamped,
@@ -50,7 +50,7 @@ def collect(
     config: ConfigOption = None,
 ) -> None:
     """Run the agents over every trading date and store each decision step."""
-    check_models(models)
+    model_dir = model_set(models)
     wanted = split_symbols(symbols, symbols_args)
     if not wanted:
         raise DataError("no symbols given; pass --symbols AAPL NVDA ...")
@@ -70,6 +70,7 @@ def collect(
             max_days=max_days,
             backend=chosen,
             workers=workers,
+            models=model_dir,
         )
     except KeyboardInterrupt:
         console.print(

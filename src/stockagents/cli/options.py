@@ -17,7 +17,7 @@ __all__ = [
     "StartOption",
     "SymbolsArgument",
     "SymbolsOption",
-    "check_models",
+    "model_set",
     "parse_date",
     "split_symbols",
     "timestamped",
@@ -65,13 +65,16 @@ def parse_date(value: str | None, name: str) -> dt.date | None:
         raise DateOutOfRangeError(f"{name}: invalid date {value!r}; use YYYY-MM-DD") from None
 
 
-def check_models(models: str) -> None:
-    """Only the expert model set exists until the LLM runtime lands."""
-    if models != "expert":
+def model_set(models: str) -> str | None:
+    """None for the expert agents, else the model-set directory (which must exist)."""
+    if models == "expert":
+        return None
+    if not Path(models).is_dir():
         raise AgentError(
-            f"--models {models}: model-backed agents need the LLM runtime, which this version "
-            "does not include; use --models expert"
+            f"--models {models}: no such model set; pass a directory with news, technical, "
+            "fundamental and strategist entries, or expert"
         )
+    return models
 
 
 def timestamped(root: str, prefix: str) -> Path:

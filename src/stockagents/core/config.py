@@ -95,10 +95,19 @@ class DataConfig(_Section):
 
 
 class _AgentSection(_Section):
-    model_path: Path | None = Field(
-        default=None, description="a model directory; empty means the rule-based expert"
+    model_path: str | None = Field(
+        default=None,
+        description="a model directory, preset, hub id or openai:/anthropic: model; "
+        "empty or 'expert' means the rule-based expert",
     )
-    fp16: bool = Field(default=False, description="true or false (model-backed agents only)")
+    fp16: bool = Field(default=False, description="true or false (model-backed agents, GPU)")
+    bf16: bool = Field(default=False, description="true or false (model-backed agents, GPU)")
+    load_in_4bit: bool = Field(
+        default=False, description="true or false (CUDA with bitsandbytes only)"
+    )
+    max_new_tokens: int = Field(
+        default=256, ge=16, le=4096, description="an integer: the longest answer in tokens"
+    )
 
 
 class TechnicalAgentConfig(_AgentSection):

@@ -12,6 +12,8 @@ clear line and an exit code or HTTP status::
     │   ├── DateOutOfRangeError the requested date is outside the data
     │   └── DataFormatError    a data file is malformed (columns, NaNs, types)
     ├── ProviderUnavailableError an optional provider or extra is not installed/configured
+    ├── BackendError           a model backend failed (HTTP error after retries, timeout,
+    │                          a model that cannot be loaded)
     └── AgentError             an agent could not produce a signal or decision
 
 Messages are written for the user: they say what is wrong and how to fix it.
@@ -23,6 +25,7 @@ import difflib
 
 __all__ = [
     "AgentError",
+    "BackendError",
     "ConfigError",
     "DataError",
     "DataFormatError",
@@ -72,6 +75,10 @@ class DataFormatError(DataError):
 
 class ProviderUnavailableError(StockAgentsError):
     """An optional provider is not installed or not configured."""
+
+
+class BackendError(StockAgentsError):
+    """A model backend could not answer."""
 
 
 class AgentError(StockAgentsError):

@@ -139,6 +139,10 @@ class Recommendation(_Frozen):
     model_versions: dict[str, str]
     timings_ms: dict[str, float]
     warnings: list[str] = Field(default_factory=list)
+    completions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each agent's raw answer text (models) or its answer JSON (experts).",
+    )
 
     def __getitem__(self, key: str) -> Any:
         if key == "recommendation":
@@ -178,8 +182,9 @@ class PortfolioContext(_Frozen):
 class AgentIO(_Frozen):
     """What one agent was given and what it answered, verbatim."""
 
-    prompt: str = Field(description="The agent's full input (chat prompt, or the expert's input).")
-    output: str = Field(description="The agent's raw output (JSON text).")
+    prompt: str = Field(description="The chat messages the agent's model reads (JSON).")
+    output: str = Field(description="The raw completion (an expert's: its answer JSON).")
+    payload: str = Field(default="", description="The structured input the prompt is made of.")
     valid: bool = True
 
 

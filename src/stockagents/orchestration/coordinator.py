@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,14 @@ from typing import Any
 
 from stockagents.agents import FundamentalAgent, NewsAgent, StrategistAgent, TechnicalAgent
 from stockagents.agents.base import JuniorAgent
+from stockagents.agents.model_agents import (
+    answer_batch,
+    build_request,
+    decision_from,
+    expert_completion,
+    signal_from,
+)
+from stockagents.agents.runtime import model_set_paths
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.types import PortfolioContext, Recommendation, Signal
 from stockagents.data.base import to_date
@@ -36,7 +45,10 @@ class SystemCoordinator:
     """The analysis system: ``analyze_symbol(symbol, as_of)`` -> ``Recommendation``.
 
     ``config`` is an ``AppConfig``, a dict, a YAML path or None (the offline defaults);
-    ``sources`` overrides the data sources the config names (tests and notebooks).
+    ``sources`` overrides the data sources the config names (tests and notebooks);
+    ``models`` is a model set: a directory with ``news``, ``technical``, ``fundamental``
+    and ``strategist`` entries, each a model (see ``agents.runtime``) or absent / ``expert``
+    for the rules. Without it, each agent's ``model_path`` in the config decides.
     """
 
     def __init__(
@@ -44,6 +56,7 @@ class SystemCoordinator:
         config: AppConfig | Mapping[str, Any] | str | Path | None = None,
         *,
         sources: DataSources | None = None,
+        models: str | Path | None = None,
     ) -> None:
         self.config = load_config(dict(config) if isinstance(config, Mapping) else config)
         self.sources = sources or build_sources(self.config.data)
@@ -54,16 +67,17 @@ class SystemCoordinator:
             news_half_life_days=agents_cfg.news.half_life_days,
             max_stale_days=self.config.coordinator.max_stale_days,
         )
+        paths = model_set_paths(models) if models is not None else {}
+        self.models = str(models) if models is not None else None
         self.analysts: dict[str, JuniorAgent[Any]] = {
-            "news": NewsAgent(agents_cfg.news.model_path, agents_cfg.news, self.sources),
-            "technical": TechnicalAgent(
-                agents_cfg.technical.model_path, agents_cfg.technical, self.sources
-            ),
+            "news": NewsAgent(paths.get("news"), agents_cfg.news, self.sources),
+            "technical": TechnicalAgent(paths.get("technical"), agents_cfg.technical, self.sources),
             "fundamental": FundamentalAgent(
-                agents_cfg.fundamental.model_path, agents_cfg.fundamental, self.sources
+                paths.get("fundamental"), agents_cfg.fundamental, self.sources
             ),
         }
-        self.strategist = StrategistAgent(agents_cfg.strategist.model_path, agents_cfg.strategist)
+        self.strategist = StrategistAgent(paths.get("strategist"), agents_cfg.strategist)
+        self.stats: Counter[str] = Counter()
         self._pool: ThreadPoolExecutor | None = None
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -90,20 +104,51 @@ class SystemCoordinator:
         versions["strategist"] = self.strategist.version
         return versions
 
-    def _run_analysts(self, observation: Observation) -> tuple[dict[str, Signal], dict[str, float]]:
-        def run(agent: JuniorAgent[Any]) -> tuple[Signal, float]:
-            start = time.perf_counter()
-            signal = agent.analyze_observation(observation)
-            return signal, (time.perf_counter() - start) * 1000
+    def _run_analysts(
+        self, observation: Observation
+    ) -> tuple[dict[str, Signal], dict[str, str], dict[str, float]]:
+        """Every analyst's signal and completion; model analysts sharing a backend answer
+        in one batch, the rest run concurrently beside it."""
+        groups: dict[int, list[str]] = {}
+        for name, agent in self.analysts.items():
+            key = id(agent.runtime.backend) if agent.runtime else -hash(name)
+            groups.setdefault(key, []).append(name)
 
-        if self.config.coordinator.parallel:
-            futures = {n: self._executor().submit(run, a) for n, a in self.analysts.items()}
-            results = {n: f.result() for n, f in futures.items()}
+        def run(names: list[str]) -> tuple[dict[str, tuple[Signal, str]], float]:
+            start = time.perf_counter()
+            first = self.analysts[names[0]]
+            out: dict[str, tuple[Signal, str]] = {}
+            if first.runtime is None:
+                for name in names:
+                    signal = self.analysts[name].expert_signal(observation)
+                    out[name] = (signal, expert_completion(signal))
+            else:
+                items = [
+                    (n, self.analysts[n].build_request(observation), observation.price)
+                    for n in names
+                ]
+                answers = answer_batch(
+                    first.runtime.backend, items, first.runtime.sampling, self.stats
+                )
+                for name, answer in zip(names, answers, strict=True):
+                    out[name] = (signal_from(name, observation, answer), answer.raw)  # type: ignore[arg-type]
+            return out, (time.perf_counter() - start) * 1000
+
+        if self.config.coordinator.parallel and len(groups) > 1:
+            futures = [self._executor().submit(run, names) for names in groups.values()]
+            results = [f.result() for f in futures]
         else:
-            results = {n: run(a) for n, a in self.analysts.items()}
-        signals = {n: r[0] for n, r in results.items()}
-        timings = {f"{n}_ms": round(r[1], 3) for n, r in results.items()}
-        return signals, timings
+            results = [run(names) for names in groups.values()]
+        signals: dict[str, Signal] = {}
+        completions: dict[str, str] = {}
+        timings: dict[str, float] = {}
+        for out, ms in results:
+            for name, (signal, text) in out.items():
+                signals[name] = signal
+                completions[name] = text
+                timings[f"{name}_ms"] = round(ms, 3)
+        ordered = {n: signals[n] for n in self.analysts}
+        return ordered, {n: completions[n] for n in self.analysts}, timings
 
     def analyze_symbol(
         self,
@@ -129,9 +174,24 @@ class SystemCoordinator:
         day = to_date(as_of) if as_of is not None else None
         observation = self.observations.build(symbol, day)
         built = time.perf_counter()
-        signals, timings = self._run_analysts(observation)
+        signals, completions, timings = self._run_analysts(observation)
         analysed = time.perf_counter()
-        decision = self.strategist.decide(observation, signals, portfolio)
+        if self.strategist.runtime is None:
+            decision = self.strategist.expert_decide(observation, signals, portfolio)
+            completions["strategist"] = expert_completion(decision)
+        else:
+            payload = self.strategist.input_payload(observation, signals, portfolio)
+            request = build_request("strategist", payload, self.strategist.runtime.adapter)
+            (answer,) = answer_batch(
+                self.strategist.runtime.backend,
+                [("strategist", request, observation.price)],
+                self.strategist.runtime.sampling,
+                self.stats,
+            )
+            decision = decision_from(
+                observation, answer, self.config.agents.strategist.horizon_days
+            )
+            completions["strategist"] = answer.raw
         done = time.perf_counter()
         warnings = list(observation.notes)
         if as_of is None and (dt.date.today() - observation.data_date).days > _STALE_AFTER_DAYS:
@@ -160,4 +220,5 @@ class SystemCoordinator:
             model_versions=self.model_versions,
             timings_ms=timings,
             warnings=warnings,
+            completions=completions,
         )

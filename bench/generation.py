@@ -1,0 +1,114 @@
+"""Benchmark: generation on the default base model (smollm2-135m) on this machine.
+
+Prints decoding throughput at batch 1 and batch 8, with and without schema-constrained
+decoding; warm ``analyze_symbol`` latency with all four agents on the model (the three
+analysts in one batch); and peak RSS. Targets on 2 cores: batch 8 at least 3x the
+throughput of batch 1; constrained decoding costs under 20% per decoding step; warm
+analyze under 4 s; one copy of the base weights (RSS under 1.5 GB).
+
+Run: ``python bench/generation.py [--model smollm2-135m] [--tokens 64]``. The first run
+converts the GGUF file into the cache (about 20 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from stockagents.agents import TechnicalAgent
+from stockagents.agents.prompting import answer_schema, render_prompt
+from stockagents.data.factory import build_sources
+from stockagents.features.observation import ObservationBuilder
+from stockagents.llm.base import GenerationRequest, Sampling
+from stockagents.llm.hf_backend import HFBackend
+from stockagents.orchestration import SystemCoordinator
+
+
+def _requests(n: int, constrained: bool) -> list[GenerationRequest]:
+    builder = ObservationBuilder(build_sources())
+    agent = TechnicalAgent()
+    days = [dt.date(2023, 3, 1) + dt.timedelta(days=7 * i) for i in range(n)]
+    out = []
+    for day in days:
+        payload = agent.input_payload(builder.build("AAPL", day))
+        schema = answer_schema("technical") if constrained else None
+        out.append(GenerationRequest(messages=render_prompt("technical", payload), schema=schema))
+    return out
+
+
+def _run(
+    backend: HFBackend, requests: list[GenerationRequest], batch: int, tokens: int
+) -> dict[str, float]:
+    backend.batch_size = batch
+    sampling = Sampling(max_new_tokens=tokens)
+    new = steps = seconds = 0.0
+    for start in range(0, len(requests), batch):
+        backend.generate(requests[start : start + batch], sampling)
+        stats = backend.last_stats
+        new += stats["new_tokens"]
+        steps += stats["steps"]
+        seconds += stats["seconds"]
+    return {"tokens_per_s": new / seconds, "s_per_step": seconds / steps, "tokens": new}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    backend = HFBackend.shared(args.model)
+    print(f"model {args.model} loaded in {time.perf_counter() - start:.1f} s")
+    free = _requests(8, constrained=False)
+    fixed = _requests(8, constrained=True)
+    _run(backend, free[:2], 2, 8)  # warm-up
+    results = {}
+    for name, requests in (("free", free), ("constrained", fixed)):
+        for batch in (1, 8):
+            runs = [_run(backend, requests, batch, args.tokens) for _ in range(args.repeats)]
+            best = max(runs, key=lambda r: r["tokens_per_s"])
+            results[(name, batch)] = best
+            print(
+                f"{name:12} batch {batch}: {best['tokens_per_s']:7.1f} tokens/s, "
+                f"{1000 * best['s_per_step']:6.1f} ms per decoding step "
+                f"({best['tokens']:.0f} tokens)"
+            )
+    speedup = results[("free", 8)]["tokens_per_s"] / results[("free", 1)]["tokens_per_s"]
+    cost = results[("constrained", 8)]["s_per_step"] / results[("free", 8)]["s_per_step"] - 1
+    print(f"batch 8 / batch 1 throughput: {speedup:.2f}x (target >= 3)")
+    print(f"constrained decoding cost per step at batch 8: {cost:+.1%} (target < 20%)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        models = Path(tmp)
+        agents = {a: args.model for a in ("news", "technical", "fundamental", "strategist")}
+        (models / "manifest.json").write_text(json.dumps({"agents": agents}))
+        with SystemCoordinator(models=models) as coordinator:
+            shared = {id(a.runtime.backend) for a in coordinator.analysts.values() if a.runtime}
+            coordinator.analyze_symbol("AAPL", as_of="2023-06-30")  # warm
+            latencies = []
+            invalid = 0
+            for i in range(5):
+                day = dt.date(2023, 5, 1) + dt.timedelta(days=7 * i)
+                t0 = time.perf_counter()
+                rec = coordinator.analyze_symbol("NVDA", as_of=day)
+                latencies.append(time.perf_counter() - t0)
+                invalid += sum(not s.valid for s in rec.signals.values()) + (not rec.decision.valid)
+    print(
+        f"warm analyze_symbol, four agents on {args.model}: median "
+        f"{statistics.median(latencies):.2f} s, max {max(latencies):.2f} s (target < 4 s); "
+        f"invalid outputs {invalid} of 20; base-model copies {len(shared | {id(backend)})}"
+    )
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {rss_mb:.0f} MB (target < 1536 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Answering with models: batch the requests, validate, repair once, fall back.
+
+``answer_batch`` sends every request that shares a backend in one call, parses each
+answer against its schema (plus the checks a schema cannot state, such as a BUY's stop
+below the close), asks once more with the error for the invalid ones, and gives up on
+what is still invalid. ``signal_from`` / ``decision_from`` turn an answer into the
+contract, or into a fallback flagged ``valid=False`` that keeps the raw text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stockagents.agents.prompting import (
+    REASONING_MAX,
+    DecisionAnswer,
+    SignalAnswer,
+    answer_schema,
+    parse_answer,
+    render_prompt,
+    repair_messages,
+)
+from stockagents.core.types import Action, AgentName, Decision, Signal, SignalLabel
+from stockagents.features.observation import Observation
+from stockagents.llm.base import Backend, GenerationRequest, Sampling
+
+__all__ = [
+    "Answer",
+    "answer_batch",
+    "build_request",
+    "decision_from",
+    "expert_completion",
+    "signal_from",
+]
+
+
+@dataclass
+class Answer:
+    """One agent's answer after validation (and maybe a repair)."""
+
+    agent: str
+    request: GenerationRequest
+    raw: str
+    parsed: SignalAnswer | DecisionAnswer | None
+    error: str | None
+    repaired: bool = False
+
+
+def build_request(agent: str, payload: dict[str, object], adapter: str | None) -> GenerationRequest:
+    return GenerationRequest(
+        messages=render_prompt(agent, payload),
+        schema=answer_schema(agent),
+        name=f"{agent}_answer",
+        adapter=adapter,
+        context={"agent": agent, "payload": payload},
+    )
+
+
+def _check(
+    agent: str, text: str, price: float
+) -> tuple[SignalAnswer | DecisionAnswer | None, str | None]:
+    parsed, error = parse_answer(agent, text)
+    if isinstance(parsed, DecisionAnswer) and parsed.action in ("BUY", "SELL") and price > 0:
+        side = 1 if parsed.action == "BUY" else -1
+        if parsed.stop_loss is not None and (parsed.stop_loss - price) * side >= 0:
+            return (
+                None,
+                f"stop_loss {parsed.stop_loss} must be on the losing side of the close {price}",
+            )
+        if parsed.take_profit is not None and (parsed.take_profit - price) * side <= 0:
+            return (
+                None,
+                f"take_profit {parsed.take_profit} must be above/below the close {price} "
+                "on the winning side",
+            )
+    return parsed, error
+
+
+def _repair_request(answer: Answer) -> GenerationRequest:
+    request = answer.request
+    return GenerationRequest(
+        messages=repair_messages(request.messages, answer.raw, answer.error or "invalid"),
+        schema=request.schema,
+        name=request.name,
+        adapter=request.adapter,
+        context=request.context,
+    )
+
+
+def answer_batch(
+    backend: Backend,
+    items: Sequence[tuple[str, GenerationRequest, float]],
+    sampling: Sampling,
+    stats: Counter[str] | None = None,
+) -> list[Answer]:
+    """Answers for ``(agent, request, close)`` items, with one repair round."""
+    texts = backend.generate([request for _, request, _ in items], sampling)
+    answers = []
+    for (agent, request, price), text in zip(items, texts, strict=True):
+        parsed, error = _check(agent, text, price)
+        answers.append(Answer(agent, request, text, parsed, error))
+    broken = [i for i, a in enumerate(answers) if a.parsed is None]
+    if broken:
+        retries = [_repair_request(answers[i]) for i in broken]
+        again = backend.generate(retries, sampling)
+        for i, text in zip(broken, again, strict=True):
+            parsed, error = _check(answers[i].agent, text, items[i][2])
+            if parsed is not None:
+                answers[i] = Answer(answers[i].agent, answers[i].request, text, parsed, None, True)
+            else:
+                answers[i].error = f"{answers[i].error}; after repair: {error}"
+                answers[i].raw = f"{answers[i].raw}\n--- repair ---\n{text}"
+    if stats is not None:
+        for answer in answers:
+            key = "invalid" if answer.parsed is None else "repaired" if answer.repaired else "valid"
+            stats[f"{answer.agent}.{key}"] += 1
+    return answers
+
+
+def expert_completion(result: Signal | Decision) -> str:
+    """An expert's answer written as a model would write it (the answer schema's JSON)."""
+    if isinstance(result, Signal):
+        answer: SignalAnswer | DecisionAnswer = SignalAnswer(
+            signal=result.signal.value,
+            score=result.score,
+            confidence=result.confidence,
+            reasoning=result.reasoning[:REASONING_MAX],
+        )
+    else:
+        answer = DecisionAnswer(
+            action=result.action.value,
+            position_size=result.position_size,
+            confidence=result.confidence,
+            stop_loss=result.stop_loss,
+            take_profit=result.take_profit,
+            horizon_days=min(result.horizon_days, 20),
+            reasoning=result.reasoning[:REASONING_MAX],
+        )
+    return answer.model_dump_json()
+
+
+def signal_from(agent: AgentName, observation: Observation, answer: Answer) -> Signal:
+    """The analyst's Signal, or a neutral fallback flagged invalid with the raw text."""
+    parsed = answer.parsed
+    if isinstance(parsed, SignalAnswer):
+        return Signal(
+            agent=agent,
+            symbol=observation.symbol,
+            as_of=observation.as_of,
+            signal=SignalLabel(parsed.signal),
+            score=parsed.score,
+            confidence=parsed.confidence,
+            reasoning=parsed.reasoning,
+            key_factors=["repaired answer"] if answer.repaired else [],
+        )
+    return Signal(
+        agent=agent,
+        symbol=observation.symbol,
+        as_of=observation.as_of,
+        signal=SignalLabel.NEUTRAL,
+        score=0.0,
+        confidence=0.0,
+        reasoning=f"model output invalid ({answer.error}); raw: {answer.raw[:300]!r}",
+        key_factors=["invalid model output"],
+        valid=False,
+    )
+
+
+def decision_from(observation: Observation, answer: Answer, horizon_cap: int) -> Decision:
+    """The strategist's Decision, or HOLD with zero size flagged invalid."""
+    parsed = answer.parsed
+    if isinstance(parsed, DecisionAnswer):
+        return Decision(
+            symbol=observation.symbol,
+            as_of=observation.as_of,
+            action=Action(parsed.action),
+            position_size=parsed.position_size,
+            confidence=parsed.confidence,
+            stop_loss=parsed.stop_loss,
+            take_profit=parsed.take_profit,
+            horizon_days=min(parsed.horizon_days, horizon_cap),
+            reasoning=parsed.reasoning,
+            key_factors=["repaired answer"] if answer.repaired else [],
+        )
+    return Decision(
+        symbol=observation.symbol,
+        as_of=observation.as_of,
+        action=Action.HOLD,
+        position_size=0.0,
+        confidence=0.0,
+        reasoning=f"model output invalid ({answer.error}); raw: {answer.raw[:300]!r}",
+        key_factors=["invalid model output"],
+        valid=False,
+    )

@@ -1,0 +1,194 @@
+"""Prompts and answers of the model-backed agents.
+
+Prompts live in ``agents/prompts/<agent>.md`` (a system part and a user part); they are
+rendered from the agent's point-in-time input payload into compact ``key=value`` facts,
+because every prompt token costs time on a CPU. ``prompt_version`` is a hash of the file,
+recorded in every manifest. The answer schemas are deliberately smaller than ``Signal``
+and ``Decision`` (the symbol, date and agent are known; key factors are not asked for):
+they bound what the model must write, and constrained decoding follows them exactly.
+``parse_answer`` validates a raw text and says what is wrong, for one repair attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stockagents.llm.base import ChatMessage
+
+__all__ = [
+    "REASONING_MAX",
+    "DecisionAnswer",
+    "SignalAnswer",
+    "answer_model",
+    "parse_answer",
+    "prompt_version",
+    "render_prompt",
+    "repair_messages",
+]
+
+#: Characters of reasoning the answer schema asks for (decoding stops there).
+REASONING_MAX = 120
+#: Characters validation accepts: byte-level decoding can turn one character the grammar
+#: counted into several replacement characters, so the check is looser than the ask.
+REASONING_LIMIT = 200
+_AGENTS = ("news", "technical", "fundamental", "strategist")
+
+
+class SignalAnswer(BaseModel):
+    """What an analyst model writes."""
+
+    model_config = ConfigDict(extra="forbid")
+    signal: Literal["bullish", "neutral", "bearish"]
+    score: float = Field(ge=-1.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
+
+
+class DecisionAnswer(BaseModel):
+    """What the strategist model writes."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["BUY", "SELL", "HOLD"]
+    position_size: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    stop_loss: float | None = Field(default=..., gt=0.0)
+    take_profit: float | None = Field(default=..., gt=0.0)
+    horizon_days: int = Field(ge=1, le=20)
+    reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
+
+
+def answer_model(agent: str) -> type[SignalAnswer] | type[DecisionAnswer]:
+    return DecisionAnswer if agent == "strategist" else SignalAnswer
+
+
+@cache
+def answer_schema(agent: str) -> dict[str, Any]:
+    """The JSON schema of ``agent``'s answer, for constrained decoding and API tools."""
+    schema = answer_model(agent).model_json_schema()
+    schema["properties"]["reasoning"]["maxLength"] = REASONING_MAX
+    return schema
+
+
+@cache
+def _template(agent: str) -> tuple[str, str, str]:
+    if agent not in _AGENTS:
+        raise ValueError(f"unknown agent {agent!r}")
+    text = (resources.files("stockagents") / "agents" / "prompts" / f"{agent}.md").read_text(
+        encoding="utf-8"
+    )
+    _, _, rest = text.partition("<!-- system -->")
+    system, _, user = rest.partition("<!-- user -->")
+    return system.strip(), user.strip(), hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def prompt_version(agent: str) -> str:
+    """A short hash of the agent's prompt file."""
+    return _template(agent)[2]
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "na"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+_TECHNICAL_KEYS = (
+    "sma_20", "sma_50", "sma_200", "rsi_14", "macd_hist", "bb_pct_b", "atr_pct", "adx_14",
+    "stoch_k", "volume_ratio", "dist_52w_high", "dist_52w_low", "recent_cross",
+)  # fmt: skip
+
+
+def _facts(agent: str, payload: dict[str, Any]) -> str:
+    if agent == "technical":
+        ind = payload.get("indicators", {})
+        parts = [f"close={_num(payload.get('close'))}"]
+        parts += [f"{k}={_num(ind.get(k))}" for k in _TECHNICAL_KEYS]
+        return " ".join(parts)
+    if agent == "news":
+        news = payload.get("news")
+        if not news or not news.get("count"):
+            return f"no news ({payload.get('unavailable') or 'none in the window'})"
+        heads = [str(i["headline"])[:90] for i in news.get("items", [])[:4]]
+        return (
+            f"stories={news['count']} positive={news['positive']} negative={news['negative']} "
+            f"sentiment={_num(news['weighted_sentiment'])}; latest: " + " | ".join(heads)
+        )
+    if agent == "fundamental":
+        ratios = payload.get("ratios")
+        if not ratios:
+            return f"no data ({payload.get('unavailable') or 'none'})"
+        keys = ("pe", "ps", "roe", "net_margin", "debt_to_equity", "revenue_growth",
+                "earnings_growth")  # fmt: skip
+        return f"filed={ratios['filing_date']} " + " ".join(
+            f"{k}={_num(ratios.get(k))}" for k in keys
+        )
+    signals = payload.get("signals", {})
+    parts = [
+        f"{name}={s['signal']}/{_num(s['score'])}/conf {_num(s['confidence'])}"
+        for name, s in signals.items()
+    ]
+    market = payload.get("market", {})
+    parts += [f"{k}={_num(v)}" for k, v in market.items()]
+    portfolio = payload.get("portfolio", {})
+    parts.append(f"position={_num(portfolio.get('position', 0.0))}")
+    return " ".join(parts)
+
+
+def render_prompt(agent: str, payload: dict[str, Any]) -> list[ChatMessage]:
+    """The chat messages for ``agent`` given its input ``payload``."""
+    system, user, _ = _template(agent)
+    content = user.format(
+        symbol=payload.get("symbol", "?"), as_of=payload.get("as_of", "?"),
+        facts=_facts(agent, payload),
+    )  # fmt: skip
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}]
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def parse_answer(agent: str, text: str) -> tuple[SignalAnswer | DecisionAnswer | None, str | None]:
+    """The validated answer in ``text``, or None and what is wrong with it."""
+    body = text.strip()
+    fenced = _FENCE.search(body)
+    if fenced:
+        body = fenced.group(1).strip()
+    start, end = body.find("{"), body.rfind("}")
+    if start < 0 or end <= start:
+        return None, "no JSON object found"
+    try:
+        data = json.loads(body[start : end + 1], strict=False)  # control chars in strings
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg} at character {exc.pos})"
+    try:
+        return answer_model(agent).model_validate(data), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "answer"
+        return None, f"{where}: {first['msg']}"
+
+
+def repair_messages(messages: list[ChatMessage], raw: str, error: str) -> list[ChatMessage]:
+    """The conversation for one repair attempt."""
+    return [
+        *messages,
+        {"role": "assistant", "content": raw[:2000]},
+        {
+            "role": "user",
+            "content": f"That answer is invalid: {error}. Reply again with only the JSON object.",
+        },
+    ]

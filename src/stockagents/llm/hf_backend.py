@@ -1,0 +1,227 @@
+"""The local backend: transformers (+ peft LoRA adapters), batched, schema-constrained.
+
+One ``HFBackend`` holds one copy of a base model; LoRA adapters are loaded into it by
+name, and a batch may mix rows for different adapters (and the bare base), so the three
+analysts answer in one forward pass per token. Prompts are left-padded and decoded with
+the KV cache; rows with a schema are constrained by ``stockagents.llm.constrained``.
+On CPU the model runs in float32 with one thread per core; on CUDA in bf16 (or fp16).
+``HFBackend.shared`` returns one instance per (model, dtype, device), so agents that
+share a base share its weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from stockagents.core.errors import BackendError, ProviderUnavailableError
+from stockagents.llm.base import Backend, GenerationRequest, Sampling
+from stockagents.llm.presets import resolve_model
+
+__all__ = ["HFBackend", "pick_dtype"]
+
+logger = logging.getLogger(__name__)
+
+_BASE = "__base__"
+
+
+def pick_dtype(device: str, fp16: bool = False, bf16: bool = False) -> str:
+    """float32 on CPU (asking for fp16/bf16 there is ignored with a warning)."""
+    if device == "cpu":
+        if fp16 or bf16:
+            logger.warning("fp16/bf16 requested but running on CPU: using float32")
+        return "float32"
+    if bf16 or not fp16:
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float16"
+
+
+class HFBackend(Backend):
+    """A local causal LM with optional LoRA adapters."""
+
+    kind = "hf"
+    _shared: ClassVar[dict[tuple[str, str, str], HFBackend]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        model: str | Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        load_in_4bit: bool = False,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.ref = str(model)
+        self.device = (
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
+        if self.device == "cpu":
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+        self.dtype = pick_dtype(self.device) if dtype == "auto" else dtype
+        self.batch_size = batch_size
+        path = resolve_model(self.ref)
+        kwargs: dict[str, Any] = {"dtype": getattr(torch, self.dtype)}
+        if load_in_4bit:
+            kwargs.update(self._four_bit())
+        try:
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
+            base: Any = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot load model {self.ref!r}: {str(exc).splitlines()[0]}"
+            ) from None
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if not load_in_4bit:
+            base.to(self.device)
+        base.eval()
+        self.base_model: Any = base
+        self.model: Any = base
+        self.adapters: dict[str, str] = {}
+        self._compiler: Any = None
+        self._lock = threading.Lock()
+        #: Figures of the last batch: new tokens (all rows), decoding steps, seconds.
+        self.last_stats: dict[str, float] = {}
+
+    def _four_bit(self) -> dict[str, Any]:
+        import importlib.util
+
+        if self.device != "cuda" or importlib.util.find_spec("bitsandbytes") is None:
+            logger.warning("load_in_4bit needs CUDA and bitsandbytes: loading unquantised")
+            return {}
+        from transformers import BitsAndBytesConfig
+
+        return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True), "device_map": "auto"}
+
+    @classmethod
+    def shared(cls, model: str | Path, device: str = "auto", dtype: str = "auto") -> HFBackend:
+        """One backend per (model, device, dtype) in this process."""
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            dtype = pick_dtype(device)
+        key = (str(model), device, dtype)
+        with cls._shared_lock:
+            backend = cls._shared.get(key)
+            if backend is None:
+                backend = cls(model, device=device, dtype=dtype)
+                cls._shared[key] = backend
+        return backend
+
+    @property
+    def model_id(self) -> str:
+        return self.ref
+
+    def add_adapter(self, name: str, path: str | Path) -> None:
+        """Load the LoRA adapter in ``path`` under ``name`` (once)."""
+        if name in self.adapters:
+            return
+        try:
+            from peft import PeftModel
+        except ImportError:
+            raise ProviderUnavailableError("LoRA adapters need peft: pip install peft") from None
+        with self._lock:
+            if not self.adapters:
+                self.model = PeftModel.from_pretrained(
+                    self.base_model, str(path), adapter_name=name
+                )
+            else:
+                self.model.load_adapter(str(path), adapter_name=name)
+            self.model.eval()
+            self.adapters[name] = str(path)
+
+    def _schema_compiler(self) -> Any:
+        if self._compiler is None:
+            from stockagents.llm.constrained import SchemaCompiler
+
+            vocab = int(self.base_model.get_output_embeddings().weight.shape[0])
+            self._compiler = SchemaCompiler(self.tokenizer, vocab)
+        return self._compiler
+
+    def encode(self, request: GenerationRequest) -> list[int]:
+        """Prompt token ids of ``request`` (the chat template with a generation prompt)."""
+        ids: Any = self.tokenizer.apply_chat_template(
+            request.messages, add_generation_prompt=True, tokenize=True
+        )
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return [int(i) for i in ids]
+
+    def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling) -> list[str]:
+        out: list[str] = []
+        for start in range(0, len(requests), self.batch_size):
+            out.extend(self._generate_batch(requests[start : start + self.batch_size], sampling))
+        return out
+
+    def _generate_batch(
+        self, requests: Sequence[GenerationRequest], sampling: Sampling
+    ) -> list[str]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        for request in requests:
+            if request.adapter is not None and request.adapter not in self.adapters:
+                raise BackendError(f"adapter {request.adapter!r} is not loaded on {self.ref}")
+        encoded = [self.encode(r) for r in requests]
+        width = max(len(ids) for ids in encoded)
+        pad = int(self.tokenizer.pad_token_id)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        eos = int(self.tokenizer.eos_token_id)
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids.to(self.device),
+            "attention_mask": mask.to(self.device),
+            "max_new_tokens": sampling.max_new_tokens,
+            "pad_token_id": pad,
+            "eos_token_id": eos,
+            "do_sample": sampling.temperature > 0,
+        }
+        if sampling.temperature > 0:
+            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+        schemas = [r.schema for r in requests]
+        if any(s is not None for s in schemas):
+            compiler = self._schema_compiler()
+            from stockagents.llm.constrained import SchemaLogitsProcessor
+
+            grammars = [compiler.compile(s) if s is not None else None for s in schemas]
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [SchemaLogitsProcessor(grammars, compiler.vocab_size, eos)]
+            )
+        if self.adapters:
+            kwargs["adapter_names"] = [r.adapter or _BASE for r in requests]
+        elif any(r.adapter for r in requests):
+            raise BackendError("a request names an adapter but none is loaded")
+        started = time.perf_counter()
+        with self._lock, torch.inference_mode():
+            output = self.model.generate(**kwargs)
+        new = output[:, width:]
+        produced = int(((new != pad) & (new != eos)).sum()) + int((new == eos).any(dim=1).sum())
+        self.last_stats = {
+            "rows": float(len(requests)),
+            "prompt_tokens": float(sum(len(ids) for ids in encoded)),
+            "new_tokens": float(produced),
+            "steps": float(new.shape[1]),
+            "seconds": time.perf_counter() - started,
+        }
+        return [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
+
+    def close(self) -> None:
+        with self._shared_lock:
+            for key, backend in list(self._shared.items()):
+                if backend is self:
+                    del self._shared[key]
