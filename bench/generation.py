@@ -62,11 +62,20 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--quantize", default="auto", help="auto (int8 on CPU), int8 or none (float32)"
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()
-    backend = HFBackend.shared(args.model)
-    print(f"model {args.model} loaded in {time.perf_counter() - start:.1f} s")
+    if args.quantize == "auto":
+        backend = HFBackend.shared(args.model)
+    else:
+        backend = HFBackend(args.model, quantize=args.quantize)
+    print(
+        f"model {args.model} loaded in {time.perf_counter() - start:.1f} s "
+        f"({backend.dtype}, quantize={backend.quantize})"
+    )
     free = _requests(8, constrained=False)
     fixed = _requests(8, constrained=True)
     _run(backend, free[:2], 2, 8)  # warm-up

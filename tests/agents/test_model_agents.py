@@ -89,19 +89,29 @@ def test_invalid_twice_falls_back_flagged(sample_sources: DataSources) -> None:
     assert agent.stats["technical.invalid"] == 1
 
 
-def test_strategist_levels_are_checked(sample_sources: DataSources) -> None:
+def test_strategist_levels_from_distances(sample_sources: DataSources) -> None:
     obs = ObservationBuilder(sample_sources).build("AAPL", DAY)
-    wrong = {"action": "BUY", "position_size": 0.1, "confidence": 0.6, "stop_loss": 999.0,
-             "take_profit": 250.0, "horizon_days": 5, "reasoning": "go"}  # fmt: skip
-    right = {**wrong, "stop_loss": 180.0}
-    backend = ScriptedBackend([json.dumps(wrong), json.dumps(right)])
-    strategist = StrategistAgent()
-    strategist.runtime = ModelRuntime(backend, None, Sampling(), "scripted", "scripted")
-    signals = {n: TechnicalAgent().expert_signal(obs) for n in ("technical",)}
-    decision = strategist.decide(obs, signals)
-    assert decision.action is Action.BUY
-    assert decision.stop_loss == 180.0
-    assert "must be on the losing side" in backend.requests[1].messages[-1]["content"]
+    answer = {"action": "BUY", "position_size": 0.1, "confidence": 0.6, "stop_loss_pct": 0.05,
+              "take_profit_pct": 0.1, "horizon_days": 5, "reasoning": "go"}  # fmt: skip
+    strategist = StrategistAgent(config={"allow_short": True})
+    strategist.runtime = ModelRuntime(
+        ScriptedBackend([json.dumps(answer), json.dumps({**answer, "action": "SELL"})]),
+        None, Sampling(), "scripted", "scripted",
+    )  # fmt: skip
+    signals = {"technical": TechnicalAgent().expert_signal(obs)}
+    buy = strategist.decide(obs, signals)
+    assert buy.action is Action.BUY
+    assert buy.stop_loss == pytest.approx(obs.price * 0.95, rel=1e-6)
+    assert buy.take_profit == pytest.approx(obs.price * 1.10, rel=1e-6)
+    sell = strategist.decide(obs, signals)
+    assert sell.stop_loss == pytest.approx(obs.price * 1.05, rel=1e-6)
+    assert sell.take_profit == pytest.approx(obs.price * 0.90, rel=1e-6)
+    too_far = {**answer, "stop_loss_pct": 0.9}
+    strategist.runtime.backend = ScriptedBackend([json.dumps(too_far)])
+    fallback = strategist.decide(obs, signals)
+    assert not fallback.valid
+    assert fallback.action is Action.HOLD
+    assert "stop_loss_pct" in fallback.reasoning
 
 
 def test_expert_backend_answers_like_the_experts(full_sources: DataSources) -> None:

@@ -20,7 +20,7 @@ GREEDY = Sampling(max_new_tokens=40, temperature=0.0)
 
 @pytest.fixture(scope="module")
 def backend() -> HFBackend:
-    return HFBackend("tiny")
+    return HFBackend("tiny", quantize="none")  # exact float32: batch-independent outputs
 
 
 def _payload(agent: str, i: int) -> dict[str, object]:
@@ -57,7 +57,7 @@ def test_tiny_preset_is_built_once_and_deterministic(backend: HFBackend) -> None
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     weight = backend.base_model.get_input_embeddings().weight
     torch.manual_seed(0)
-    again = HFBackend("tiny").base_model.get_input_embeddings().weight
+    again = HFBackend("tiny", quantize="none").base_model.get_input_embeddings().weight
     assert torch.equal(weight, again)
 
 
@@ -95,7 +95,7 @@ def test_constrained_json_valid_on_200_prompts(backend: HFBackend, agent: str) -
 
 
 def test_several_adapters_in_one_batch(tmp_path: Path) -> None:
-    backend = HFBackend("tiny")
+    backend = HFBackend("tiny", quantize="none")
     backend.add_adapter("a", make_tiny_adapter(tmp_path / "a", seed=1))
     backend.add_adapter("b", make_tiny_adapter(tmp_path / "b", seed=2))
     messages = render_prompt("technical", _payload("technical", 3))
@@ -126,3 +126,28 @@ def test_schema_is_compiled_in_property_order(backend: HFBackend) -> None:
     )
     (text,) = backend.generate([request], Sampling(max_new_tokens=256))
     assert list(json.loads(text, strict=False)) == ["signal", "score", "confidence", "reasoning"]
+
+
+def test_int8_on_cpu_by_default(tmp_path: Path) -> None:
+    backend = HFBackend("tiny")
+    assert backend.quantize == "int8"
+    free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
+    backend.generate([free], Sampling(max_new_tokens=8))  # quantizes before any schema is compiled
+    backend.add_adapter("a", make_tiny_adapter(tmp_path / "a", seed=1))
+    request = GenerationRequest(
+        messages=render_prompt("news", _payload("news", 2)),
+        schema=answer_schema("news"),
+        adapter="a",
+    )
+    (text,) = backend.generate([request], Sampling(max_new_tokens=256))
+    assert parse_answer("news", text)[1] is None
+    linear = backend.base_model.model.layers[0].self_attn.q_proj
+    assert type(linear.base_layer).__name__ == "Linear"  # the quantized dynamic Linear
+    assert "quantized" in type(linear.base_layer).__module__
+    assert isinstance(linear.lora_A["a"], torch.nn.Linear)  # LoRA matrices stay float
+    first = backend.generate([request], Sampling(max_new_tokens=256))
+    backend.add_adapter("b", make_tiny_adapter(tmp_path / "b", seed=2))  # reloads, re-quantizes
+    assert backend.generate([request], Sampling(max_new_tokens=256)) == first
+    assert set(backend.adapters) == {"a", "b"}
+    with pytest.raises(BackendError, match="quantize='x'"):
+        HFBackend("tiny", quantize="x")

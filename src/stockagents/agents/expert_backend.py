@@ -14,8 +14,8 @@ from typing import Any
 
 from stockagents.agents.base import JuniorAgent
 from stockagents.agents.fundamental import FundamentalAgent
+from stockagents.agents.model_agents import expert_completion
 from stockagents.agents.news import NewsAgent
-from stockagents.agents.prompting import REASONING_MAX
 from stockagents.agents.strategist import StrategistAgent
 from stockagents.agents.technical import TechnicalAgent
 from stockagents.core.errors import BackendError
@@ -78,23 +78,12 @@ class ExpertBackend(Backend):
         if agent == "strategist":
             signals = {n: Signal.model_validate(s) for n, s in payload["signals"].items()}
             portfolio = PortfolioContext.model_validate(payload.get("portfolio", {}))
-            d = self.strategist.decide(observation, signals, portfolio)
-            return {
-                "action": d.action.value,
-                "position_size": d.position_size,
-                "confidence": d.confidence,
-                "stop_loss": d.stop_loss,
-                "take_profit": d.take_profit,
-                "horizon_days": min(d.horizon_days, 20),
-                "reasoning": d.reasoning[:REASONING_MAX],
-            }
-        s = self.analysts[agent].expert_signal(observation)
-        return {
-            "signal": s.signal.value,
-            "score": s.score,
-            "confidence": s.confidence,
-            "reasoning": s.reasoning[:REASONING_MAX],
-        }
+            decision = self.strategist.expert_decide(observation, signals, portfolio)
+            answer: dict[str, Any] = json.loads(expert_completion(decision, observation.price))
+            return answer
+        signal = self.analysts[agent].expert_signal(observation)
+        answer = json.loads(expert_completion(signal))
+        return answer
 
     def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling) -> list[str]:
         return [json.dumps(self._answer(r)) for r in requests]

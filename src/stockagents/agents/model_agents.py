@@ -61,21 +61,8 @@ def build_request(agent: str, payload: dict[str, object], adapter: str | None) -
 def _check(
     agent: str, text: str, price: float
 ) -> tuple[SignalAnswer | DecisionAnswer | None, str | None]:
-    parsed, error = parse_answer(agent, text)
-    if isinstance(parsed, DecisionAnswer) and parsed.action in ("BUY", "SELL") and price > 0:
-        side = 1 if parsed.action == "BUY" else -1
-        if parsed.stop_loss is not None and (parsed.stop_loss - price) * side >= 0:
-            return (
-                None,
-                f"stop_loss {parsed.stop_loss} must be on the losing side of the close {price}",
-            )
-        if parsed.take_profit is not None and (parsed.take_profit - price) * side <= 0:
-            return (
-                None,
-                f"take_profit {parsed.take_profit} must be above/below the close {price} "
-                "on the winning side",
-            )
-    return parsed, error
+    del price  # levels are relative to the close, so nothing price-dependent to check
+    return parse_answer(agent, text)
 
 
 def _repair_request(answer: Answer) -> GenerationRequest:
@@ -119,8 +106,15 @@ def answer_batch(
     return answers
 
 
-def expert_completion(result: Signal | Decision) -> str:
-    """An expert's answer written as a model would write it (the answer schema's JSON)."""
+def _distance(level: float | None, price: float) -> float | None:
+    if level is None or price <= 0:
+        return None
+    return round(min(0.5, max(0.001, abs(level - price) / price)), 4)
+
+
+def expert_completion(result: Signal | Decision, price: float = 0.0) -> str:
+    """An expert's answer written as a model would write it (the answer schema's JSON);
+    ``price`` (the close) turns a decision's levels into distances."""
     if isinstance(result, Signal):
         answer: SignalAnswer | DecisionAnswer = SignalAnswer(
             signal=result.signal.value,
@@ -133,8 +127,8 @@ def expert_completion(result: Signal | Decision) -> str:
             action=result.action.value,
             position_size=result.position_size,
             confidence=result.confidence,
-            stop_loss=result.stop_loss,
-            take_profit=result.take_profit,
+            stop_loss_pct=_distance(result.stop_loss, price),
+            take_profit_pct=_distance(result.take_profit, price),
             horizon_days=min(result.horizon_days, 20),
             reasoning=result.reasoning[:REASONING_MAX],
         )
@@ -172,14 +166,22 @@ def decision_from(observation: Observation, answer: Answer, horizon_cap: int) ->
     """The strategist's Decision, or HOLD with zero size flagged invalid."""
     parsed = answer.parsed
     if isinstance(parsed, DecisionAnswer):
+        side = {"BUY": 1.0, "SELL": -1.0}.get(parsed.action, 0.0)
+        price = observation.price
+        stop = take = None
+        if side and price > 0:
+            if parsed.stop_loss_pct is not None:
+                stop = round(price * (1 - side * parsed.stop_loss_pct), 4)
+            if parsed.take_profit_pct is not None:
+                take = round(price * (1 + side * parsed.take_profit_pct), 4)
         return Decision(
             symbol=observation.symbol,
             as_of=observation.as_of,
             action=Action(parsed.action),
             position_size=parsed.position_size,
             confidence=parsed.confidence,
-            stop_loss=parsed.stop_loss,
-            take_profit=parsed.take_profit,
+            stop_loss=stop,
+            take_profit=take,
             horizon_days=min(parsed.horizon_days, horizon_cap),
             reasoning=parsed.reasoning,
             key_factors=["repaired answer"] if answer.repaired else [],

@@ -6,6 +6,9 @@ because every prompt token costs time on a CPU. ``prompt_version`` is a hash of 
 recorded in every manifest. The answer schemas are deliberately smaller than ``Signal``
 and ``Decision`` (the symbol, date and agent are known; key factors are not asked for):
 they bound what the model must write, and constrained decoding follows them exactly.
+The strategist gives its stop and target as distances from the close (fractions), which
+a schema can bound and a model gets right far more often than absolute prices; the
+agent turns them into price levels on the side of the position.
 ``parse_answer`` validates a raw text and says what is wrong, for one repair attempt.
 """
 
@@ -35,7 +38,7 @@ __all__ = [
 ]
 
 #: Characters of reasoning the answer schema asks for (decoding stops there).
-REASONING_MAX = 120
+REASONING_MAX = 80
 #: Characters validation accepts: byte-level decoding can turn one character the grammar
 #: counted into several replacement characters, so the check is looser than the ask.
 REASONING_LIMIT = 200
@@ -59,8 +62,12 @@ class DecisionAnswer(BaseModel):
     action: Literal["BUY", "SELL", "HOLD"]
     position_size: float = Field(ge=0.0, le=1.0)
     confidence: float = Field(ge=0.0, le=1.0)
-    stop_loss: float | None = Field(default=..., gt=0.0)
-    take_profit: float | None = Field(default=..., gt=0.0)
+    stop_loss_pct: float | None = Field(
+        default=..., ge=0.001, le=0.5, description="Stop distance from the close, a fraction."
+    )
+    take_profit_pct: float | None = Field(
+        default=..., ge=0.001, le=1.0, description="Target distance from the close, a fraction."
+    )
     horizon_days: int = Field(ge=1, le=20)
     reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
 

@@ -4,7 +4,13 @@ One ``HFBackend`` holds one copy of a base model; LoRA adapters are loaded into 
 name, and a batch may mix rows for different adapters (and the bare base), so the three
 analysts answer in one forward pass per token. Prompts are left-padded and decoded with
 the KV cache; rows with a schema are constrained by ``stockagents.llm.constrained``.
-On CPU the model runs in float32 with one thread per core; on CUDA in bf16 (or fp16).
+On CPU the model runs in float32 with one thread per core, and by default its linear
+layers (not the LoRA matrices) are switched to dynamic int8 at the first generation
+(an adapter added later reloads the float base from the local checkpoint first):
+measured here, 2 to 3 times faster per decoding step on 2 cores. Dynamic int8 scales
+activations per batch, so a row's output can depend slightly on the rows beside it;
+``quantize="none"`` keeps exact float32 (batch-independent) results. On CUDA the model
+runs in bf16 (or fp16).
 ``HFBackend.shared`` returns one instance per (model, dtype, device), so agents that
 share a base share its weights.
 """
@@ -15,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,9 +64,10 @@ class HFBackend(Backend):
         dtype: str = "auto",
         batch_size: int = 8,
         load_in_4bit: bool = False,
+        quantize: str = "auto",
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.ref = str(model)
         self.device = (
@@ -68,14 +76,19 @@ class HFBackend(Backend):
         if self.device == "cpu":
             torch.set_num_threads(max(1, os.cpu_count() or 1))
         self.dtype = pick_dtype(self.device) if dtype == "auto" else dtype
+        if quantize == "auto":
+            quantize = "int8" if self.device == "cpu" and self.dtype == "float32" else "none"
+        if quantize not in ("int8", "none"):
+            raise BackendError(f"quantize={quantize!r}: use 'int8', 'none' or 'auto'")
+        self.quantize = quantize
+        self._quantized = False
         self.batch_size = batch_size
-        path = resolve_model(self.ref)
-        kwargs: dict[str, Any] = {"dtype": getattr(torch, self.dtype)}
+        self.path = resolve_model(self.ref)
+        self._load_kwargs: dict[str, Any] = {"dtype": getattr(torch, self.dtype)}
         if load_in_4bit:
-            kwargs.update(self._four_bit())
+            self._load_kwargs.update(self._four_bit())
         try:
-            self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
-            base: Any = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(self.path)
         except OSError as exc:
             raise BackendError(
                 f"cannot load model {self.ref!r}: {str(exc).splitlines()[0]}"
@@ -83,16 +96,27 @@ class HFBackend(Backend):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        if not load_in_4bit:
-            base.to(self.device)
-        base.eval()
-        self.base_model: Any = base
-        self.model: Any = base
+        self.base_model: Any = self._load_base()
+        self.model: Any = self.base_model
         self.adapters: dict[str, str] = {}
         self._compiler: Any = None
         self._lock = threading.Lock()
         #: Figures of the last batch: new tokens (all rows), decoding steps, seconds.
         self.last_stats: dict[str, float] = {}
+
+    def _load_base(self) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            base: Any = AutoModelForCausalLM.from_pretrained(self.path, **self._load_kwargs)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot load model {self.ref!r}: {str(exc).splitlines()[0]}"
+            ) from None
+        if "device_map" not in self._load_kwargs:
+            base.to(self.device)
+        base.eval()
+        return base
 
     def _four_bit(self) -> dict[str, Any]:
         import importlib.util
@@ -103,6 +127,25 @@ class HFBackend(Backend):
         from transformers import BitsAndBytesConfig
 
         return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True), "device_map": "auto"}
+
+    def _quantize_linear_layers(self) -> None:
+        """Dynamic int8 for the base model's linear layers (LoRA matrices stay float)."""
+        import torch
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+        from torch.ao.quantization import default_dynamic_qconfig
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's migration notice
+            for parent_name, parent in list(self.model.named_modules()):
+                for child_name, child in list(parent.named_children()):
+                    if (
+                        type(child) is not torch.nn.Linear
+                        or "lora_" in f"{parent_name}.{child_name}"
+                    ):
+                        continue
+                    child.qconfig = default_dynamic_qconfig  # type: ignore[assignment]
+                    setattr(parent, child_name, DynamicLinear.from_float(child))
+        self._quantized = True
 
     @classmethod
     def shared(cls, model: str | Path, device: str = "auto", dtype: str = "auto") -> HFBackend:
@@ -134,20 +177,28 @@ class HFBackend(Backend):
         except ImportError:
             raise ProviderUnavailableError("LoRA adapters need peft: pip install peft") from None
         with self._lock:
-            if not self.adapters:
-                self.model = PeftModel.from_pretrained(
-                    self.base_model, str(path), adapter_name=name
-                )
-            else:
-                self.model.load_adapter(str(path), adapter_name=name)
-            self.model.eval()
-            self.adapters[name] = str(path)
+            if self._quantized:  # adapters go on float layers: reload, re-add, re-quantize later
+                self.base_model = self._load_base()
+                self.model = self.base_model
+                self._quantized = False
+                previous, self.adapters = self.adapters, {}
+                for old_name, old_path in previous.items():
+                    self._attach(old_name, old_path, PeftModel)
+            self._attach(name, str(path), PeftModel)
+
+    def _attach(self, name: str, path: str, peft_model: Any) -> None:
+        if not self.adapters:
+            self.model = peft_model.from_pretrained(self.base_model, path, adapter_name=name)
+        else:
+            self.model.load_adapter(path, adapter_name=name)
+        self.model.eval()
+        self.adapters[name] = path
 
     def _schema_compiler(self) -> Any:
         if self._compiler is None:
             from stockagents.llm.constrained import SchemaCompiler
 
-            vocab = int(self.base_model.get_output_embeddings().weight.shape[0])
+            vocab = int(self.base_model.config.vocab_size)
             self._compiler = SchemaCompiler(self.tokenizer, vocab)
         return self._compiler
 
@@ -208,6 +259,8 @@ class HFBackend(Backend):
             raise BackendError("a request names an adapter but none is loaded")
         started = time.perf_counter()
         with self._lock, torch.inference_mode():
+            if self.quantize == "int8" and not self._quantized:
+                self._quantize_linear_layers()
             output = self.model.generate(**kwargs)
         new = output[:, width:]
         produced = int(((new != pad) & (new != eos)).sum()) + int((new == eos).any(dim=1).sum())

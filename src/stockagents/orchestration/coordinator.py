@@ -178,7 +178,7 @@ class SystemCoordinator:
         analysed = time.perf_counter()
         if self.strategist.runtime is None:
             decision = self.strategist.expert_decide(observation, signals, portfolio)
-            completions["strategist"] = expert_completion(decision)
+            completions["strategist"] = expert_completion(decision, observation.price)
         else:
             payload = self.strategist.input_payload(observation, signals, portfolio)
             request = build_request("strategist", payload, self.strategist.runtime.adapter)
