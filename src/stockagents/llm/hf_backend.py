@@ -17,6 +17,7 @@ share a base share its weights.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -48,6 +49,16 @@ def pick_dtype(device: str, fp16: bool = False, bf16: bool = False) -> str:
 
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     return "float16"
+
+
+def _release_free_memory() -> None:
+    """Give freed heap pages back to the OS (glibc only; a no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class HFBackend(Backend):
@@ -134,17 +145,26 @@ class HFBackend(Backend):
         from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
         from torch.ao.quantization import default_dynamic_qconfig
 
+        targets = [
+            (parent_name, child_name)
+            for parent_name, parent in self.model.named_modules()
+            for child_name, child in parent.named_children()
+            if type(child) is torch.nn.Linear and "lora_" not in f"{parent_name}.{child_name}"
+        ]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.ao's migration notice
-            for parent_name, parent in list(self.model.named_modules()):
-                for child_name, child in list(parent.named_children()):
-                    if (
-                        type(child) is not torch.nn.Linear
-                        or "lora_" in f"{parent_name}.{child_name}"
-                    ):
-                        continue
-                    child.qconfig = default_dynamic_qconfig  # type: ignore[assignment]
-                    setattr(parent, child_name, DynamicLinear.from_float(child))
+            for parent_name, child_name in targets:  # one layer at a time: low peak memory
+                parent = self.model.get_submodule(parent_name)
+                child = getattr(parent, child_name)
+                child.qconfig = default_dynamic_qconfig
+                setattr(parent, child_name, DynamicLinear.from_float(child))
+                del child
+            # The float tensors left (norms, embeddings) may be views into the loaded
+            # checkpoint's buffer, which would keep every old float weight alive: copy them.
+            for tensor in [*self.model.parameters(), *self.model.buffers()]:
+                tensor.data = tensor.data.clone()
+        gc.collect()
+        _release_free_memory()
         self._quantized = True
 
     @classmethod
