@@ -44,7 +44,7 @@ def test_prompts_are_compact_files_with_versions(full_sources: DataSources) -> N
     messages = render_prompt("technical", agent.input_payload(obs))
     assert messages[0]["role"] == "system"
     assert "technical analyst" in messages[0]["content"]
-    assert messages[1]["content"].startswith("AAPL at the close of 2023-06-30: close=194 ")
+    assert messages[1]["content"].startswith("AAPL at the close of 2023-06-30: close=193.7 ")
     assert len(messages[1]["content"]) < 400
     assert len({prompt_version(a) for a in ("news", "technical", "fundamental", "strategist")}) == 4
     news = render_prompt("news", NewsAgent().input_payload(obs))[1]["content"]
@@ -130,16 +130,23 @@ def test_expert_backend_answers_like_the_experts(full_sources: DataSources) -> N
 
 
 def test_guide_constructor_with_a_model_dir(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, full_sources: DataSources
 ) -> None:
     path = make_tiny_adapter(tmp_path / "models" / "production" / "news", seed=3)
     with caplog.at_level(logging.WARNING):
         agent = NewsAgent(model_path=str(path), config={"fp16": True})
     assert "using float32" in caplog.text
-    signal = agent.analyze("AAPL", lookback_days=7)
-    assert signal.agent == "news"
-    assert signal.valid  # constrained decoding: the tiny model's answer follows the schema
     assert agent.version.startswith("test-3 on tiny prompt ")
+    # The guide's call: no news source offline, so no model call and the neutral answer.
+    offline = agent.analyze("AAPL", lookback_days=7)
+    assert (offline.confidence, offline.valid) == (0.0, True)
+    assert agent.stats == {}
+    # With news, the model answers; constrained decoding keeps it inside the schema.
+    with_news = NewsAgent(model_path=str(path), config={"fp16": True}, sources=full_sources)
+    signal = with_news.analyze("AAPL", lookback_days=7, as_of=DAY)
+    assert signal.agent == "news"
+    assert signal.valid
+    assert with_news.stats["news.valid"] == 1
 
 
 def test_missing_and_malformed_model_dirs(tmp_path: Path) -> None:
@@ -155,7 +162,7 @@ def test_missing_and_malformed_model_dirs(tmp_path: Path) -> None:
 
 
 def test_model_set_mixes_models_and_experts_and_batches_analysts(
-    tmp_path: Path, sample_sources: DataSources, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, full_sources: DataSources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     models = tmp_path / "set"
     for seed, agent in enumerate(("news", "technical", "fundamental"), start=10):
@@ -169,7 +176,7 @@ def test_model_set_mixes_models_and_experts_and_batches_analysts(
         return original(self, requests, sampling)
 
     monkeypatch.setattr(HFBackend, "generate", spy)
-    with SystemCoordinator(sources=sample_sources, models=models) as coordinator:
+    with SystemCoordinator(sources=full_sources, models=models) as coordinator:
         backends = {id(a.runtime.backend) for a in coordinator.analysts.values() if a.runtime}
         assert len(backends) == 1  # one base model shared by the three adapters
         rec = coordinator.analyze_symbol("AAPL", as_of=DAY)
@@ -211,3 +218,60 @@ def test_scripted_backend_records(sample_sources: DataSources) -> None:
     )
     assert out == [GOOD, "free"]
     assert len(backend.requests) == 2
+
+
+def test_manifest_base_url_never_gets_the_real_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-secret")
+    path = tmp_path / "news"
+    path.mkdir()
+    (path / "manifest.json").write_text(
+        json.dumps({"kind": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"})
+    )
+    agent = NewsAgent(model_path=str(path))
+    assert agent.runtime is not None
+    assert agent.runtime.backend._secret != "sk-real-secret"  # type: ignore[attr-defined]
+
+
+def test_model_set_errors_name_the_manifest(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AgentError, match="has no news, technical"):
+        model_set_paths(tmp_path / "empty")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "manifest.json").write_text(json.dumps({"agents": {"news": "news-v2"}}))
+    with pytest.raises(AgentError, match=r"news -> 'news-v2' is neither a path inside the set"):
+        model_set_paths(bad)
+    (bad / "manifest.json").write_text(json.dumps({"agents": {"newz": "tiny"}}))
+    with pytest.raises(AgentError, match="unknown agents"):
+        model_set_paths(bad)
+
+
+def test_broken_model_dirs_are_agent_errors(tmp_path: Path) -> None:
+    lora = tmp_path / "lora"
+    lora.mkdir()
+    (lora / "manifest.json").write_text(json.dumps({"kind": "lora", "base_model": "tiny"}))
+    with pytest.raises(AgentError, match=r"no adapter_config\.json"):
+        NewsAgent(model_path=str(lora))
+    (lora / "adapter_config.json").write_text("{oops")
+    with pytest.raises(AgentError, match="cannot load the model"):
+        NewsAgent(model_path=str(lora))
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "manifest.json").write_text(json.dumps({"kind": "gguf"}))
+    with pytest.raises(AgentError, match="unknown kind 'gguf'"):
+        NewsAgent(model_path=str(odd))
+
+
+def test_backend_failure_falls_back(sample_sources: DataSources) -> None:
+    from stockagents.core.errors import BackendError
+
+    def down(request: GenerationRequest) -> str:
+        raise BackendError("HTTP 503 after 3 retries")
+
+    agent, _ = _scripted_agent(sample_sources, [])
+    agent.runtime.backend = ScriptedBackend(down)  # type: ignore[union-attr]
+    signal = agent.analyze("AAPL", as_of=DAY)
+    assert not signal.valid
+    assert "backend failed: HTTP 503" in signal.reasoning

@@ -109,6 +109,9 @@ class JuniorAgent(ABC, Generic[C]):
         """The signal for an already built observation: from the model, or the rules."""
         if self.runtime is None:
             return self.expert_signal(observation)
+        missing = self.unavailable_signal(observation)
+        if missing is not None:  # no data: no model call, the same neutral answer as the rules
+            return missing
         items = [(self.name, self.build_request(observation), observation.price)]
         (answer,) = answer_batch(self.runtime.backend, items, self.runtime.sampling, self.stats)
         return signal_from(self.name, observation, answer)
@@ -117,6 +120,10 @@ class JuniorAgent(ABC, Generic[C]):
         """The model request for ``observation`` (model-backed agents)."""
         adapter = self.runtime.adapter if self.runtime else None
         return build_request(self.name, self.input_payload(observation), adapter)
+
+    def unavailable_signal(self, observation: Observation) -> Signal | None:
+        """The neutral, zero-confidence signal when there is nothing to analyse, else None."""
+        return None
 
     @abstractmethod
     def expert_signal(self, observation: Observation) -> Signal:

@@ -79,7 +79,7 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
             "unavailable": observation.fundamentals_reason,
         }
 
-    def expert_signal(self, observation: Observation) -> Signal:
+    def unavailable_signal(self, observation: Observation) -> Signal | None:
         ratios = observation.fundamentals
         if ratios is None:
             reason = observation.fundamentals_reason or "no fundamentals"
@@ -89,6 +89,15 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
             return self._unavailable(
                 observation, f"the latest filing ({ratios.filing_date}) is {age} days old"
             )
+        return None
+
+    def expert_signal(self, observation: Observation) -> Signal:
+        missing = self.unavailable_signal(observation)
+        if missing is not None:
+            return missing
+        ratios = observation.fundamentals
+        assert ratios is not None
+        age = (observation.as_of - ratios.filing_date).days
         scores, factors = fundamental_components(ratios)
         if not scores:
             return self._unavailable(observation, "the filings lack the figures the rules need")

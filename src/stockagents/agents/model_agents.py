@@ -22,6 +22,7 @@ from stockagents.agents.prompting import (
     render_prompt,
     repair_messages,
 )
+from stockagents.core.errors import BackendError
 from stockagents.core.types import Action, AgentName, Decision, Signal, SignalLabel
 from stockagents.features.observation import Observation
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
@@ -83,7 +84,15 @@ def answer_batch(
     stats: Counter[str] | None = None,
 ) -> list[Answer]:
     """Answers for ``(agent, request, close)`` items, with one repair round."""
-    texts = backend.generate([request for _, request, _ in items], sampling)
+    try:
+        texts = backend.generate([request for _, request, _ in items], sampling)
+    except BackendError as exc:  # the model is unreachable: every answer falls back
+        answers = [
+            Answer(agent, request, "", None, f"backend failed: {exc}")
+            for agent, request, _ in items
+        ]
+        _count(answers, stats)
+        return answers
     answers = []
     for (agent, request, price), text in zip(items, texts, strict=True):
         parsed, error = _check(agent, text, price)
@@ -91,7 +100,12 @@ def answer_batch(
     broken = [i for i, a in enumerate(answers) if a.parsed is None]
     if broken:
         retries = [_repair_request(answers[i]) for i in broken]
-        again = backend.generate(retries, sampling)
+        try:
+            again = backend.generate(retries, sampling)
+        except BackendError as exc:
+            again = [""] * len(retries)
+            for i in broken:
+                answers[i].error = f"{answers[i].error}; repair failed: {exc}"
         for i, text in zip(broken, again, strict=True):
             parsed, error = _check(answers[i].agent, text, items[i][2])
             if parsed is not None:
@@ -99,17 +113,30 @@ def answer_batch(
             else:
                 answers[i].error = f"{answers[i].error}; after repair: {error}"
                 answers[i].raw = f"{answers[i].raw}\n--- repair ---\n{text}"
-    if stats is not None:
-        for answer in answers:
-            key = "invalid" if answer.parsed is None else "repaired" if answer.repaired else "valid"
-            stats[f"{answer.agent}.{key}"] += 1
+    _count(answers, stats)
     return answers
+
+
+def _count(answers: Sequence[Answer], stats: Counter[str] | None) -> None:
+    if stats is None:
+        return
+    for answer in answers:
+        key = "invalid" if answer.parsed is None else "repaired" if answer.repaired else "valid"
+        stats[f"{answer.agent}.{key}"] += 1
 
 
 def _distance(level: float | None, price: float) -> float | None:
     if level is None or price <= 0:
         return None
     return round(min(0.5, max(0.001, abs(level - price) / price)), 4)
+
+
+def _shorten(text: str, limit: int = REASONING_MAX) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return f"{cut}…"
 
 
 def expert_completion(result: Signal | Decision, price: float = 0.0) -> str:
@@ -120,7 +147,7 @@ def expert_completion(result: Signal | Decision, price: float = 0.0) -> str:
             signal=result.signal.value,
             score=result.score,
             confidence=result.confidence,
-            reasoning=result.reasoning[:REASONING_MAX],
+            reasoning=_shorten(result.reasoning),
         )
     else:
         answer = DecisionAnswer(
@@ -130,7 +157,7 @@ def expert_completion(result: Signal | Decision, price: float = 0.0) -> str:
             stop_loss_pct=_distance(result.stop_loss, price),
             take_profit_pct=_distance(result.take_profit, price),
             horizon_days=min(result.horizon_days, 20),
-            reasoning=result.reasoning[:REASONING_MAX],
+            reasoning=_shorten(result.reasoning),
         )
     return answer.model_dump_json()
 

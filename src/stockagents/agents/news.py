@@ -36,10 +36,18 @@ class NewsAgent(JuniorAgent[NewsAgentConfig]):
             "unavailable": observation.news_reason,
         }
 
-    def expert_signal(self, observation: Observation) -> Signal:
+    def unavailable_signal(self, observation: Observation) -> Signal | None:
         digest = observation.news
         if digest is None or digest.count == 0:
             return self._unavailable(observation, observation.news_reason or "no news")
+        return None
+
+    def expert_signal(self, observation: Observation) -> Signal:
+        missing = self.unavailable_signal(observation)
+        if missing is not None:
+            return missing
+        digest = observation.news
+        assert digest is not None
         score = 1.5 * digest.weighted_sentiment
         polar = digest.positive + digest.negative
         consistency = 0.5 + 0.5 * abs(digest.positive - digest.negative) / polar if polar else 0.3

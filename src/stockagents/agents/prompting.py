@@ -66,7 +66,7 @@ class DecisionAnswer(BaseModel):
         default=..., ge=0.001, le=0.5, description="Stop distance from the close, a fraction."
     )
     take_profit_pct: float | None = Field(
-        default=..., ge=0.001, le=1.0, description="Target distance from the close, a fraction."
+        default=..., ge=0.001, le=0.5, description="Target distance from the close, a fraction."
     )
     horizon_days: int = Field(ge=1, le=20)
     reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
@@ -109,7 +109,7 @@ def _num(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+        return f"{value:.4g}" if abs(value) < 10000 else f"{value:.0f}"
     return str(value)
 
 
@@ -190,10 +190,11 @@ def parse_answer(agent: str, text: str) -> tuple[SignalAnswer | DecisionAnswer |
 
 
 def repair_messages(messages: list[ChatMessage], raw: str, error: str) -> list[ChatMessage]:
-    """The conversation for one repair attempt."""
+    """The conversation for one repair attempt (an empty answer is not echoed back)."""
+    echo: list[ChatMessage] = [{"role": "assistant", "content": raw[:2000]}] if raw.strip() else []
     return [
         *messages,
-        {"role": "assistant", "content": raw[:2000]},
+        *echo,
         {
             "role": "user",
             "content": f"That answer is invalid: {error}. Reply again with only the JSON object.",

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from stockagents.agents.prompting import prompt_version
-from stockagents.core.errors import AgentError, ProviderUnavailableError
+from stockagents.core.errors import AgentError, BackendError, ProviderUnavailableError
 from stockagents.core.settings import load_settings
 from stockagents.llm.base import Backend, Sampling
+from stockagents.llm.presets import PRESETS
 
 __all__ = ["AGENT_NAMES", "ModelRuntime", "load_runtime", "model_set_paths", "read_manifest"]
 
@@ -61,54 +62,84 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _api_backend(kind: str, model: str, base_url: str | None) -> Backend:
+    # With a base_url (another server) the real key is never sent: the backend uses a
+    # placeholder. Without one, the key comes from the environment / .env.
     settings = load_settings()
     if kind == "openai":
         from stockagents.llm.openai_backend import OpenAIBackend
 
-        key = settings.openai_api_key
-        return OpenAIBackend(model, api_key=key.get_secret_value() if key else None,
-                             base_url=base_url)  # fmt: skip
+        key = settings.openai_api_key if base_url is None else None
+        return OpenAIBackend(
+            model, api_key=key.get_secret_value() if key else None, base_url=base_url
+        )
     from stockagents.llm.anthropic_backend import AnthropicBackend
 
-    key = settings.anthropic_api_key
-    return AnthropicBackend(model, api_key=key.get_secret_value() if key else None,
-                            base_url=base_url)  # fmt: skip
+    key = settings.anthropic_api_key if base_url is None else None
+    return AnthropicBackend(
+        model, api_key=key.get_secret_value() if key else None, base_url=base_url
+    )
 
 
 def _hf(model: str, options: Any) -> Any:
+    import importlib.util
+
+    for package in ("torch", "transformers", "peft", "xgrammar"):
+        if importlib.util.find_spec(package) is None:
+            raise ProviderUnavailableError(
+                f"model-backed agents need {package}: pip install torch==2.13.0 -r requirements.txt"
+            )
+    import torch
+
     from stockagents.llm.hf_backend import HFBackend, pick_dtype
 
-    try:
-        import torch
-    except ImportError:
-        raise ProviderUnavailableError(
-            "model-backed agents need torch and transformers: pip install -r requirements.txt"
-        ) from None
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = pick_dtype(device, fp16=getattr(options, "fp16", False),
-                       bf16=getattr(options, "bf16", False))  # fmt: skip
-    if getattr(options, "load_in_4bit", False) and device == "cpu":
+    dtype = pick_dtype(
+        device, fp16=getattr(options, "fp16", False), bf16=getattr(options, "bf16", False)
+    )
+    four_bit = bool(getattr(options, "load_in_4bit", False))
+    if four_bit and device == "cpu":
         logger.warning("load_in_4bit needs CUDA and bitsandbytes: ignored on CPU")
-    return HFBackend.shared(model, device=device, dtype=dtype)
+        four_bit = False
+    return HFBackend.shared(model, device=device, dtype=dtype, load_in_4bit=four_bit)
+
+
+def _api_prefix(text: str) -> str | None:
+    return next((k for k in ("openai", "anthropic") if text.startswith(f"{k}:")), None)
 
 
 def load_runtime(agent: str, model_path: str | Path, options: Any = None) -> ModelRuntime | None:
-    """The runtime for ``agent`` at ``model_path``; None means the expert rules."""
+    """The runtime for ``agent`` at ``model_path``; None means the expert rules.
+
+    Any failure to load (missing files, a malformed manifest or adapter, a missing
+    package) is an ``AgentError`` / ``ProviderUnavailableError`` naming the path.
+    """
+    try:
+        return _load_runtime(agent, model_path, options)
+    except (AgentError, ProviderUnavailableError, BackendError):
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AgentError(f"{agent}: cannot load the model at {model_path} ({detail})") from None
+
+
+def _load_runtime(agent: str, model_path: str | Path, options: Any) -> ModelRuntime | None:
     text = str(model_path).strip()
     sampling = Sampling(max_new_tokens=int(getattr(options, "max_new_tokens", 256)))
     prompt = prompt_version(agent)
     if text in ("", "expert"):
         return None
-    for kind in ("openai", "anthropic"):
-        if text.startswith(f"{kind}:"):
-            model = text.split(":", 1)[1]
-            backend = _api_backend(kind, model, None)
-            return ModelRuntime(backend, None, sampling, text, f"{kind}:{model} prompt {prompt}")
+    kind = _api_prefix(text)
+    if kind is not None:
+        model = text.split(":", 1)[1]
+        backend = _api_backend(kind, model, None)
+        return ModelRuntime(backend, None, sampling, text, f"{kind}:{model} prompt {prompt}")
+    if text in PRESETS:
+        return ModelRuntime(_hf(text, options), None, sampling, text, f"{text} prompt {prompt}")
     path = Path(text).expanduser()
     if not path.exists():
-        if text.startswith((".", "/", "~")) or "/production" in text or text.startswith("models"):
+        if text.startswith((".", "/", "~")) or len(Path(text).parts) != 2:
             raise AgentError(f"{agent}: model path {text} does not exist")
-        backend = _hf(text, options)
+        backend = _hf(text, options)  # OWNER/NAME: a Hugging Face id
         return ModelRuntime(backend, None, sampling, text, f"{text} prompt {prompt}")
     manifest = read_manifest(path)
     kind = manifest.get("kind") or (
@@ -119,24 +150,36 @@ def load_runtime(agent: str, model_path: str | Path, options: Any = None) -> Mod
         return None
     if kind in ("openai", "anthropic"):
         model = str(manifest.get("model", ""))
+        if not model:
+            raise AgentError(f"{path / 'manifest.json'}: kind {kind} needs a 'model'")
         backend = _api_backend(kind, model, manifest.get("base_url"))
         return ModelRuntime(backend, None, sampling, text, f"{kind}:{model} prompt {prompt}")
     if kind == "full":
         backend = _hf(str(path), options)
         return ModelRuntime(backend, None, sampling, text, f"{path.name} prompt {prompt}")
     if kind == "lora":
+        if not (path / "adapter_config.json").is_file():
+            raise AgentError(f"{path}: kind lora but no adapter_config.json beside the manifest")
         base = manifest.get("base_model")
         if not base:
             config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
-            base = config.get("base_model_name_or_path")
+            base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
         if not base:
             raise AgentError(f"{path}: the adapter does not name its base model")
-        backend = _hf(str(base), options)
+        base = str(base)
+        if base not in PRESETS and (path / base).exists():  # relative to the adapter
+            base = str((path / base).resolve())
+        backend = _hf(base, options)
         digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
         name = f"{agent}-{digest}"
         backend.add_adapter(name, path)
         version = str(manifest.get("version") or f"lora:{path.name}")
         return ModelRuntime(backend, name, sampling, text, f"{version} on {base} prompt {prompt}")
+    if manifest:
+        raise AgentError(
+            f"{path / 'manifest.json'}: unknown kind {kind!r}; use lora, full, openai, "
+            "anthropic or expert"
+        )
     raise AgentError(
         f"{path}: not a model directory (no manifest.json, adapter_config.json or config.json)"
     )
@@ -146,20 +189,41 @@ def model_set_paths(models: str | Path) -> dict[str, str | None]:
     """Each agent's model path in the model set ``models`` (None: the expert rules).
 
     An entry is ``models/<agent>`` when that directory exists; a ``manifest.json`` at the
-    top may map agents to paths (relative to the set), presets or ``expert`` instead.
+    top may map agents to paths inside the set, presets, ``openai:``/``anthropic:``
+    models, Hugging Face ids (``owner/name``) or ``expert`` instead.
     """
     root = Path(models).expanduser()
     if not root.is_dir():
         raise AgentError(f"model set {root} does not exist; pass a directory or leave it out")
-    mapping = read_manifest(root).get("agents", {})
+    manifest = read_manifest(root)
+    mapping = manifest.get("agents", {})
+    if not isinstance(mapping, dict):
+        raise AgentError(f"{root / 'manifest.json'}: 'agents' must map agent names to models")
+    unknown = set(mapping) - set(AGENT_NAMES)
+    if unknown:
+        raise AgentError(f"{root / 'manifest.json'}: unknown agents {sorted(unknown)}")
     out: dict[str, str | None] = {}
     for agent in AGENT_NAMES:
-        entry = mapping.get(agent) if isinstance(mapping, dict) else None
-        if entry in (None, "", "expert"):
+        entry = mapping.get(agent)
+        if entry is None:
             candidate = root / agent
-            out[agent] = str(candidate) if entry is None and candidate.is_dir() else None
-        elif (root / str(entry)).exists():
-            out[agent] = str(root / str(entry))
+            out[agent] = str(candidate) if candidate.is_dir() else None
+            continue
+        entry = str(entry)
+        if entry in ("", "expert"):
+            out[agent] = None
+        elif (root / entry).exists():
+            out[agent] = str(root / entry)
+        elif entry in PRESETS or _api_prefix(entry) or len(Path(entry).parts) == 2:
+            out[agent] = entry
         else:
-            out[agent] = str(entry)
+            raise AgentError(
+                f"{root / 'manifest.json'}: {agent} -> {entry!r} is neither a path inside the "
+                "set, a preset, an openai:/anthropic: model nor a Hugging Face id"
+            )
+    if not manifest and not any(out.values()):
+        raise AgentError(
+            f"model set {root} has no news, technical, fundamental or strategist entry "
+            "(and no manifest.json); use --models expert for the rules"
+        )
     return out

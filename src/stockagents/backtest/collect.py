@@ -320,6 +320,9 @@ def collect_trajectories(
     splits = _splits(calendar, config)
     config_json = config.model_dump_json()
     models = str(models) if models is not None else None
+    if models is not None and backend == "process" and workers is None:
+        workers = 1  # each worker would load its own copy of the models
+
     model_versions = _coordinator(config_json, models).model_versions
     signature = {
         "symbols": list(plan),

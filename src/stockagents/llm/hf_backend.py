@@ -85,7 +85,7 @@ class HFBackend(Backend):
             ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         )
         if self.device == "cpu":
-            torch.set_num_threads(max(1, os.cpu_count() or 1))
+            torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
         self.dtype = pick_dtype(self.device) if dtype == "auto" else dtype
         if quantize == "auto":
             quantize = "int8" if self.device == "cpu" and self.dtype == "float32" else "none"
@@ -100,10 +100,15 @@ class HFBackend(Backend):
             self._load_kwargs.update(self._four_bit())
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(self.path)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise BackendError(
                 f"cannot load model {self.ref!r}: {str(exc).splitlines()[0]}"
             ) from None
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise BackendError(
+                f"model {self.ref!r} has no chat template; agents need an instruction-tuned "
+                "model (or add a chat_template to its tokenizer_config.json)"
+            )
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -120,7 +125,7 @@ class HFBackend(Backend):
 
         try:
             base: Any = AutoModelForCausalLM.from_pretrained(self.path, **self._load_kwargs)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise BackendError(
                 f"cannot load model {self.ref!r}: {str(exc).splitlines()[0]}"
             ) from None
@@ -168,19 +173,28 @@ class HFBackend(Backend):
         self._quantized = True
 
     @classmethod
-    def shared(cls, model: str | Path, device: str = "auto", dtype: str = "auto") -> HFBackend:
-        """One backend per (model, device, dtype) in this process."""
+    def shared(
+        cls,
+        model: str | Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        load_in_4bit: bool = False,
+    ) -> HFBackend:
+        """One backend per (model files, device, dtype) in this process: a preset and the
+        cache path it resolves to share one copy."""
         if device == "auto":
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype == "auto":
             dtype = pick_dtype(device)
-        key = (str(model), device, dtype)
+        resolved = resolve_model(model)
+        ident = os.path.realpath(resolved) if os.path.isdir(resolved) else resolved
+        key = (ident, device, f"{dtype}{'-4bit' if load_in_4bit else ''}")
         with cls._shared_lock:
             backend = cls._shared.get(key)
             if backend is None:
-                backend = cls(model, device=device, dtype=dtype)
+                backend = cls(model, device=device, dtype=dtype, load_in_4bit=load_in_4bit)
                 cls._shared[key] = backend
         return backend
 
@@ -240,6 +254,12 @@ class HFBackend(Backend):
     def _generate_batch(
         self, requests: Sequence[GenerationRequest], sampling: Sampling
     ) -> list[str]:
+        with self._lock:  # adapters, quantization and the RNG are shared state
+            return self._generate_locked(requests, sampling)
+
+    def _generate_locked(
+        self, requests: Sequence[GenerationRequest], sampling: Sampling
+    ) -> list[str]:
         import torch
         from transformers import LogitsProcessorList
 
@@ -278,7 +298,7 @@ class HFBackend(Backend):
         elif any(r.adapter for r in requests):
             raise BackendError("a request names an adapter but none is loaded")
         started = time.perf_counter()
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             if self.quantize == "int8" and not self._quantized:
                 self._quantize_linear_layers()
             output = self.model.generate(**kwargs)

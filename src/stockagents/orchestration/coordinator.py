@@ -123,14 +123,23 @@ class SystemCoordinator:
                     signal = self.analysts[name].expert_signal(observation)
                     out[name] = (signal, expert_completion(signal))
             else:
+                asked = []
+                for name in names:  # no data: the neutral answer, without a model call
+                    missing = self.analysts[name].unavailable_signal(observation)
+                    if missing is None:
+                        asked.append(name)
+                    else:
+                        out[name] = (missing, expert_completion(missing))
                 items = [
                     (n, self.analysts[n].build_request(observation), observation.price)
-                    for n in names
+                    for n in asked
                 ]
-                answers = answer_batch(
-                    first.runtime.backend, items, first.runtime.sampling, self.stats
+                answers = (
+                    answer_batch(first.runtime.backend, items, first.runtime.sampling, self.stats)
+                    if items
+                    else []
                 )
-                for name, answer in zip(names, answers, strict=True):
+                for name, answer in zip(asked, answers, strict=True):
                     out[name] = (signal_from(name, observation, answer), answer.raw)  # type: ignore[arg-type]
             return out, (time.perf_counter() - start) * 1000
 
