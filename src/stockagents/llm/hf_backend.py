@@ -2,8 +2,10 @@
 
 One ``HFBackend`` holds one copy of a base model; LoRA adapters are loaded into it by
 name, and a batch may mix rows for different adapters (and the bare base), so the three
-analysts answer in one forward pass per token. Prompts are left-padded and decoded with
-the KV cache; rows with a schema are constrained by ``stockagents.llm.constrained``.
+analysts answer in one forward pass per token. Decoding (``stockagents.llm.decoding``)
+uses the KV cache, reuses the cached system prompt of each agent and feeds the tokens a
+schema forces without a step each; rows with a schema are constrained by
+``stockagents.llm.constrained``.
 On CPU the model runs in float32 with one thread per core, and by default its linear
 layers (not the LoRA matrices) are switched to dynamic int8 at the first generation
 (an adapter added later reloads the float base from the local checkpoint first):
@@ -34,8 +36,6 @@ from stockagents.llm.presets import resolve_model
 __all__ = ["HFBackend", "pick_dtype"]
 
 logger = logging.getLogger(__name__)
-
-_BASE = "__base__"
 
 
 def pick_dtype(device: str, fp16: bool = False, bf16: bool = False) -> str:
@@ -117,6 +117,14 @@ class HFBackend(Backend):
         self.adapters: dict[str, str] = {}
         self._compiler: Any = None
         self._lock = threading.Lock()
+        #: Keys and values of the agents' system prompts, per adapter (see llm.decoding).
+        from stockagents.llm.decoding import PrefixCache
+
+        self.prefix_cache = PrefixCache()
+        self.cache_prefixes = True
+        #: Feed the tokens a schema forces without a decoding step each (see llm.decoding).
+        self.jump_forward = True
+        self._system_ids: dict[str, list[int]] = {}
         #: Figures of the last batch: new tokens (all rows), decoding steps, seconds.
         self.last_stats: dict[str, float] = {}
 
@@ -171,6 +179,7 @@ class HFBackend(Backend):
         gc.collect()
         _release_free_memory()
         self._quantized = True
+        self.prefix_cache.clear()
 
     @classmethod
     def shared(
@@ -219,6 +228,7 @@ class HFBackend(Backend):
                 for old_name, old_path in previous.items():
                     self._attach(old_name, old_path, PeftModel)
             self._attach(name, str(path), PeftModel)
+            self.prefix_cache.clear()
 
     def _attach(self, name: str, path: str, peft_model: Any) -> None:
         if not self.adapters:
@@ -260,58 +270,78 @@ class HFBackend(Backend):
     def _generate_locked(
         self, requests: Sequence[GenerationRequest], sampling: Sampling
     ) -> list[str]:
-        import torch
-        from transformers import LogitsProcessorList
+        from stockagents.llm.decoding import DecodeRow, decode
 
         for request in requests:
             if request.adapter is not None and request.adapter not in self.adapters:
                 raise BackendError(f"adapter {request.adapter!r} is not loaded on {self.ref}")
-        encoded = [self.encode(r) for r in requests]
-        width = max(len(ids) for ids in encoded)
-        pad = int(self.tokenizer.pad_token_id)
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
-        eos = int(self.tokenizer.eos_token_id)
-        kwargs: dict[str, Any] = {
-            "input_ids": input_ids.to(self.device),
-            "attention_mask": mask.to(self.device),
-            "max_new_tokens": sampling.max_new_tokens,
-            "pad_token_id": pad,
-            "eos_token_id": eos,
-            "do_sample": sampling.temperature > 0,
-        }
-        if sampling.temperature > 0:
-            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed)
-        schemas = [r.schema for r in requests]
-        if any(s is not None for s in schemas):
-            compiler = self._schema_compiler()
-            from stockagents.llm.constrained import SchemaLogitsProcessor
-
-            grammars = [compiler.compile(s) if s is not None else None for s in schemas]
-            kwargs["logits_processor"] = LogitsProcessorList(
-                [SchemaLogitsProcessor(grammars, compiler.vocab_size, eos)]
-            )
-        if self.adapters:
-            kwargs["adapter_names"] = [r.adapter or _BASE for r in requests]
-        elif any(r.adapter for r in requests):
+        if any(r.adapter for r in requests) and not self.adapters:
             raise BackendError("a request names an adapter but none is loaded")
+        rows = []
+        for request in requests:
+            ids = self.encode(request)
+            matcher = None
+            if request.schema is not None:
+                import xgrammar as xgr
+
+                matcher = xgr.GrammarMatcher(self._schema_compiler().compile(request.schema))
+            rows.append(
+                DecodeRow(
+                    ids=ids,
+                    prefix_len=self._prefix_len(request, ids),
+                    adapter=request.adapter,
+                    matcher=matcher,
+                )
+            )
         started = time.perf_counter()
-        with torch.inference_mode():
-            if self.quantize == "int8" and not self._quantized:
+        if self.quantize == "int8" and not self._quantized:
+            import torch
+
+            with torch.inference_mode():
                 self._quantize_linear_layers()
-            output = self.model.generate(**kwargs)
-        new = output[:, width:]
-        produced = int(((new != pad) & (new != eos)).sum()) + int((new == eos).any(dim=1).sum())
+        stats = decode(
+            self.model,
+            self.tokenizer,
+            rows,
+            sampling,
+            eos=int(self.tokenizer.eos_token_id),
+            pad=int(self.tokenizer.pad_token_id),
+            device=self.device,
+            prefix_cache=self.prefix_cache if self.cache_prefixes else None,
+            use_adapters=bool(self.adapters),
+            jump_forward=self.jump_forward,
+        )
         self.last_stats = {
             "rows": float(len(requests)),
-            "prompt_tokens": float(sum(len(ids) for ids in encoded)),
-            "new_tokens": float(produced),
-            "steps": float(new.shape[1]),
+            "prompt_tokens": float(stats.prompt_tokens),
+            "prefilled_tokens": float(stats.prefilled_tokens),
+            "new_tokens": float(stats.new_tokens),
+            "forced_tokens": float(stats.forced_tokens),
+            "steps": float(stats.steps),
             "seconds": time.perf_counter() - started,
         }
-        return [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
+        return [self.tokenizer.decode(row.out, skip_special_tokens=True).strip() for row in rows]
+
+    def _prefix_len(self, request: GenerationRequest, ids: list[int]) -> int:
+        """How many leading prompt tokens are the system message (the same for every call
+        of an agent, so their keys and values are cached)."""
+        system = [m for m in request.messages[:1] if m.get("role") == "system"]
+        if not system:
+            return 0
+        key = system[0].get("content", "")
+        head = self._system_ids.get(key)
+        if head is None:
+            encoded: Any = self.tokenizer.apply_chat_template(system, tokenize=True)
+            if isinstance(encoded, dict) or hasattr(encoded, "keys"):
+                encoded = encoded["input_ids"]
+            head = [int(i) for i in encoded]
+            self._system_ids[key] = head
+        common = 0
+        for a, b in zip(head, ids, strict=False):
+            if a != b:
+                break
+            common += 1
+        return min(common, len(ids) - 1)
 
     def close(self) -> None:
         with self._shared_lock:
