@@ -109,3 +109,38 @@ def test_signal_metrics_against_scipy() -> None:
     correct = (np.sign(scores) == np.sign(forward)).astype(float)
     assert out["brier"] == pytest.approx(np.mean((conf - correct) ** 2))
     assert out["n"] == 300
+
+
+def test_classification_metrics_match_scikit_learn() -> None:
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    from stockagents.evaluation.metrics import classification_metrics
+
+    rng = np.random.default_rng(3)
+    labels = ["bearish", "bullish", "neutral"]
+    truth = [labels[i] for i in rng.integers(0, 3, 300)]
+    predicted: list[str | None] = [
+        t if rng.random() < 0.7 else labels[int(rng.integers(0, 3))] for t in truth
+    ]
+    predicted[:10] = [None] * 10  # invalid answers count as wrong
+    ours = classification_metrics(truth, predicted)
+    theirs_pred = [p if p is not None else "invalid" for p in predicted]
+    assert ours["agreement"] == pytest.approx(accuracy_score(truth, theirs_pred))
+    assert ours["macro_f1"] == pytest.approx(
+        f1_score(truth, theirs_pred, labels=labels, average="macro", zero_division=0)
+    )
+    p, r, f, s = precision_recall_fscore_support(truth, theirs_pred, labels=labels, zero_division=0)
+    for i, label in enumerate(labels):
+        assert ours["per_class"][label]["precision"] == pytest.approx(p[i])
+        assert ours["per_class"][label]["recall"] == pytest.approx(r[i])
+        assert ours["per_class"][label]["f1"] == pytest.approx(f[i])
+        assert ours["per_class"][label]["support"] == s[i]
+
+
+def test_expected_calibration_error() -> None:
+    from stockagents.evaluation.metrics import expected_calibration_error
+
+    # Perfectly calibrated bins give 0; always 90% sure but right half the time gives 0.4.
+    assert expected_calibration_error([0.5, 0.5, 1.0, 1.0], [1, 0, 1, 1]) == pytest.approx(0.0)
+    assert expected_calibration_error([0.9] * 4, [1, 0, 1, 0]) == pytest.approx(0.4)
+    assert np.isnan(expected_calibration_error([], []))

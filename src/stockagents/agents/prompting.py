@@ -31,6 +31,7 @@ __all__ = [
     "DecisionAnswer",
     "SignalAnswer",
     "answer_model",
+    "format_answer",
     "parse_answer",
     "prompt_version",
     "render_prompt",
@@ -113,18 +114,48 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-_TECHNICAL_KEYS = (
-    "sma_20", "sma_50", "sma_200", "rsi_14", "macd_hist", "bb_pct_b", "atr_pct", "adx_14",
-    "stoch_k", "volume_ratio", "dist_52w_high", "dist_52w_low", "recent_cross",
-)  # fmt: skip
+def _ratio(a: Any, b: Any) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return float(a) / float(b)
+
+
+def _pct(value: float | None, plus_one: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "na"
+    return f"{100 * (value - 1 if plus_one else value):+.1f}%"
+
+
+def _technical_facts(payload: dict[str, Any]) -> str:
+    """Scale-free readings: where the close sits against its averages and range, momentum
+    in ATRs, oscillators as they are. A small model compares "+3.2%" far more reliably than
+    two prices."""
+    ind = payload.get("indicators", {})
+    close = payload.get("close")
+    above = ind.get("sma50_above_sma200")
+    parts = [
+        f"close={_num(close)}",
+        f"vs_sma50={_pct(_ratio(close, ind.get('sma_50')), plus_one=True)}",
+        f"sma50_vs_sma200={_pct(_ratio(ind.get('sma_50'), ind.get('sma_200')), plus_one=True)}",
+        f"trend={'na' if above is None else 'up' if above > 0.5 else 'down'}",
+        f"rsi_14={_num(ind.get('rsi_14'))}",
+        f"macd_hist_atr={_num(_ratio(ind.get('macd_hist'), ind.get('atr_14')))}",
+        f"bb_pct_b={_num(ind.get('bb_pct_b'))}",
+        f"adx_14={_num(ind.get('adx_14'))}",
+        f"stoch_k={_num(ind.get('stoch_k'))}",
+        f"stoch_d={_num(ind.get('stoch_d'))}",
+        f"from_52w_high={_pct(ind.get('dist_52w_high'))}",
+        f"from_52w_low={_pct(ind.get('dist_52w_low'))}",
+        f"cross={_num(ind.get('recent_cross'))}",
+        f"atr={_pct(ind.get('atr_pct'))}",
+        f"bars={_num(payload.get('bars'))}",
+    ]
+    return " ".join(parts)
 
 
 def _facts(agent: str, payload: dict[str, Any]) -> str:
     if agent == "technical":
-        ind = payload.get("indicators", {})
-        parts = [f"close={_num(payload.get('close'))}"]
-        parts += [f"{k}={_num(ind.get(k))}" for k in _TECHNICAL_KEYS]
-        return " ".join(parts)
+        return _technical_facts(payload)
     if agent == "news":
         news = payload.get("news")
         if not news or not news.get("count"):
@@ -163,6 +194,29 @@ def render_prompt(agent: str, payload: dict[str, Any]) -> list[ChatMessage]:
         facts=_facts(agent, payload),
     )  # fmt: skip
     return [{"role": "system", "content": system}, {"role": "user", "content": content}]
+
+
+def _grid(value: float, places: int, low: float, high: float) -> float:
+    return min(high, max(low, round(value, places))) + 0.0  # + 0.0: never "-0.0"
+
+
+def format_answer(answer: SignalAnswer | DecisionAnswer) -> str:
+    """``answer`` written exactly as constrained decoding writes it: ``", "`` and ``": "``
+    separators, numbers on the grammar's grid (two decimals; three for stop and target
+    distances), reasoning without quotes or backslashes and at most ``REASONING_MAX``
+    characters. Training completions use this, so a model learns the form it decodes in."""
+    data = answer.model_dump()
+    for key, value in data.items():
+        if key == "reasoning":
+            text = re.sub(r"[\x00-\x1f\\]", "", str(value).replace('"', "'")).strip()
+            data[key] = text[:REASONING_MAX] or "no comment"
+        elif key in ("stop_loss_pct", "take_profit_pct"):
+            data[key] = None if value is None else _grid(value, 3, 0.001, 0.5)
+        elif key == "score":
+            data[key] = _grid(value, 2, -1.0, 1.0)
+        elif key in ("confidence", "position_size"):
+            data[key] = _grid(value, 2, 0.0, 1.0)
+    return json.dumps(data, ensure_ascii=False)
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

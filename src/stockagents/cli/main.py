@@ -20,6 +20,8 @@ from stockagents.cli import analyze as analyze_cmd
 from stockagents.cli import backtest as backtest_cmd
 from stockagents.cli import collect as collect_cmd
 from stockagents.cli import data as data_cmd
+from stockagents.cli import datagen as datagen_cmd
+from stockagents.cli import sft_run as sft_run_cmd
 from stockagents.core.errors import StockAgentsError
 
 __all__ = ["app", "main"]
@@ -34,7 +36,23 @@ app = typer.Typer(
 app.command("analyze")(analyze_cmd.analyze)
 app.command("backtest")(backtest_cmd.backtest)
 app.command("collect")(collect_cmd.collect)
+app.command("datagen")(datagen_cmd.datagen)
+app.command("run-sft")(sft_run_cmd.run_sft)
 app.add_typer(data_cmd.app, name="data")
+
+
+@app.command(
+    "train-sft",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def _train_sft(ctx: typer.Context) -> None:
+    """SFT of one agent: --agent NAME --config config/sft/NAME_agent.yaml (--help for more)."""
+    from stockagents.cli import sft as sft_cmd
+
+    code = sft_cmd.main(list(ctx.args))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.callback()

@@ -25,6 +25,11 @@ Conventions (pinned by tests against empyrical-reloaded on the same returns):
   forward return's sign (zero returns count as misses); IC is the Pearson and rank IC the
   Spearman correlation of scores with forward returns; the Brier score compares the
   stated confidence with whether the direction was right.
+- **Agreement with a teacher** (a student's labels against the teacher's): agreement is
+  accuracy; per-class precision, recall and F1 (F1 = 0 when a class is never predicted
+  and absent, NaN-free), macro F1 their unweighted mean over the classes the teacher
+  uses; expected calibration error (ECE) bins stated confidence into 10 equal-width bins
+  and averages ``|mean confidence - agreement rate|`` weighted by the bin's share.
 
 Nothing here knows about backtests, agents or models: inputs are arrays and series.
 """
@@ -44,8 +49,10 @@ __all__ = [
     "brier_score",
     "cagr",
     "calmar_ratio",
+    "classification_metrics",
     "compute_metrics",
     "drawdown_series",
+    "expected_calibration_error",
     "hit_rate",
     "information_coefficient",
     "max_drawdown",
@@ -262,4 +269,48 @@ def signal_metrics(
         "ic": information_coefficient(s, f),
         "rank_ic": rank_information_coefficient(s, f),
         "brier": brier_score(confidence, correct),
+    }
+
+
+def expected_calibration_error(confidence: ArrayLike, correct: ArrayLike, bins: int = 10) -> float:
+    """ECE over ``bins`` equal-width confidence bins (see the module docstring)."""
+    c = np.asarray(confidence, dtype=float)
+    y = np.asarray(correct, dtype=float)
+    mask = ~np.isnan(c) & ~np.isnan(y)
+    c, y = c[mask], y[mask]
+    if not len(c):
+        return math.nan
+    index = np.minimum((np.clip(c, 0.0, 1.0) * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            total += members.mean() * abs(c[members].mean() - y[members].mean())
+    return float(total)
+
+
+def classification_metrics(truth: Sequence[str], predicted: Sequence[str | None]) -> dict[str, Any]:
+    """Agreement, per-class precision/recall/F1 and macro F1 of ``predicted`` against
+    ``truth`` (a ``None`` prediction, an invalid answer, counts as wrong)."""
+    if len(truth) != len(predicted):
+        raise ValueError("truth and predicted differ in length")
+    n = len(truth)
+    classes = sorted(set(truth))
+    per_class: dict[str, dict[str, float]] = {}
+    for label in classes:
+        tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t == label and p == label)
+        fp = sum(1 for t, p in zip(truth, predicted, strict=True) if t != label and p == label)
+        fn = sum(1 for t, p in zip(truth, predicted, strict=True) if t == label and p != label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {
+            "precision": precision, "recall": recall, "f1": f1, "support": float(tp + fn),
+        }  # fmt: skip
+    agree = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p)
+    return {
+        "n": n,
+        "agreement": agree / n if n else math.nan,
+        "macro_f1": float(np.mean([v["f1"] for v in per_class.values()])) if classes else 0.0,
+        "per_class": per_class,
     }

@@ -1,0 +1,65 @@
+"""``stockagents run-sft``: data, SFT and held-out evaluation of every agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from stockagents.cli.options import ConfigOption
+from stockagents.core.config import load_config
+from stockagents.pipelines.sft import AGENTS, PROFILES, run_sft_training
+from stockagents.training.synthetic.teachers import make_teacher
+
+__all__ = ["run_sft"]
+
+
+def run_sft(
+    num_examples: Annotated[
+        int | None, typer.Option("--num-examples", "-n", help="Examples per agent.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Optimizer steps per agent.")
+    ] = None,
+    provider: Annotated[
+        str, typer.Option("--provider", help="Teacher: expert, openai, anthropic or a list.")
+    ] = "expert",
+    model: Annotated[str | None, typer.Option("--model", help="The API teacher's model.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="A compatible server's URL.")
+    ] = None,
+    profile: Annotated[
+        str, typer.Option("--profile", help=f"Run size: {', '.join(PROFILES)}.")
+    ] = "cpu",
+    agents: Annotated[
+        str, typer.Option("--agents", help="Comma-separated agents to train.")
+    ] = ",".join(AGENTS),
+    output_root: Annotated[
+        Path, typer.Option("--output-root", help="Where run directories go.")
+    ] = Path("training_runs"),
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue this run directory.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    no_base: Annotated[
+        bool, typer.Option("--no-base", help="Skip evaluating the untrained base model.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Generate data, train every agent with LoRA and evaluate it on held-out prompts."""
+    app_config = load_config(config)
+    teacher = make_teacher(provider, model, base_url)
+    try:
+        run = run_sft_training(
+            teacher, profile=profile, num_examples=num_examples, max_steps=max_steps,
+            agents=[a.strip() for a in agents.split(",") if a.strip()],
+            output_root=output_root, resume=resume, config=app_config, seed=seed,
+            compare_base=not no_base,
+        )  # fmt: skip
+    finally:
+        teacher.close()
+    console = Console()
+    console.print((run / "report.md").read_text(encoding="utf-8"))
+    console.print(f"run: {run}  (model set: {run / 'models'})")

@@ -1,0 +1,243 @@
+"""The SFT run of the user's guide (step 1.1): data, training and held-out evaluation of
+every junior agent (and the strategist's warm start), in one timestamped directory.
+
+``run_sft_training`` writes ``training_runs/sft_run_YYYYMMDD_HHMMSS/``::
+
+    data/<agent>_train.jsonl, <agent>_heldout.jsonl, reports and data manifests
+    models/<agent>/checkpoint-N/, models/<agent>/final/ (adapter, tokenizer, manifest)
+    models/<agent>/heldout_eval.json     valid-output rate, teacher agreement, F1, ECE
+    models/manifest.json                 the model set: each agent -> <agent>/final
+    report.md, report.json, agreement.png, manifest.json
+
+``models/`` is a model set: ``stockagents analyze AAPL --models <run>/models`` runs the
+trained agents. Profiles size the run: ``tiny`` (the random tiny model, for tests and
+smoke runs), ``cpu`` (SmolLM2-135M, sized to finish all agents on 2 cores in about 20
+minutes), ``gpu`` (the guide's Llama 3.1 8B in 4-bit, on CUDA). A run killed part way
+resumes with ``--resume <run dir>``: finished data and agents are kept, a half-trained
+agent continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockagents.core.config import AppConfig
+from stockagents.core.errors import ConfigError
+from stockagents.core.jsonio import write_json
+from stockagents.training.agent_eval import evaluate_agent
+from stockagents.training.sft.config import DataSection, ModelSection, SFTConfig, TrainingSection
+from stockagents.training.sft.trainer import train_agent
+from stockagents.training.synthetic.generate import generate_dataset, heldout_path
+from stockagents.training.synthetic.inputs import InputSampler
+from stockagents.training.synthetic.teachers import Teacher
+
+__all__ = ["PROFILES", "SFTProfile", "run_sft_training"]
+
+logger = logging.getLogger(__name__)
+
+AGENTS = ("news", "technical", "fundamental", "strategist")
+
+
+@dataclass(frozen=True)
+class SFTProfile:
+    """How big a run is: model, data and training sizes."""
+
+    base_model: str
+    num_examples: int
+    heldout: int
+    max_steps: int
+    batch_size: int
+    learning_rate: float
+    lora_rank: int
+    max_seq_length: int
+    lora_layers: int | None = None
+    load_in_4bit: bool = False
+    bf16: bool = False
+    report_to: tuple[str, ...] = ("tensorboard", "wandb")
+
+
+PROFILES = {
+    "tiny": SFTProfile("tiny", 48, 16, 30, 8, 3e-3, 8, 512, report_to=("tensorboard",)),
+    "cpu": SFTProfile("smollm2-135m", 400, 60, 30, 8, 2e-3, 16, 512, lora_layers=10),
+    "gpu": SFTProfile(
+        "unsloth/llama-3.1-8b-bnb-4bit", 1000, 100, 500, 4, 2e-4, 16, 2048,
+        load_in_4bit=True, bf16=True,
+    ),
+}  # fmt: skip
+
+
+def _sft_config(
+    agent: str, profile: SFTProfile, data: Path, out: Path, max_steps: int, seed: int
+) -> SFTConfig:
+    save = max(5, max_steps // 2)  # an evaluation costs several training steps on a CPU
+    return SFTConfig(
+        agent=agent,
+        model=ModelSection(
+            base_model=profile.base_model,
+            max_seq_length=profile.max_seq_length,
+            lora_rank=profile.lora_rank,
+            lora_alpha=2 * profile.lora_rank,
+            lora_layers=profile.lora_layers,
+            load_in_4bit=profile.load_in_4bit,
+        ),
+        training=TrainingSection(
+            output_dir=out,
+            batch_size=profile.batch_size,
+            max_steps=max_steps,
+            learning_rate=profile.learning_rate,
+            warmup_steps=max(1, max_steps // 20),
+            save_steps=save,
+            eval_steps=save,
+            logging_steps=max(1, min(10, max_steps // 10)),
+            validation_fraction=0.05,
+            seed=seed,
+            bf16=profile.bf16,
+            report_to=list(profile.report_to),
+        ),
+        data=DataSection(dataset_path=data),
+    )
+
+
+def _plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agents = list(results)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = range(len(agents))
+    before = [results[a].get("base", {}).get("agreement", float("nan")) for a in agents]
+    after = [results[a]["heldout"]["agreement"] for a in agents]
+    ax.bar([i - 0.2 for i in x], before, width=0.4, label="base model (prompted)")
+    ax.bar([i + 0.2 for i in x], after, width=0.4, label="after SFT")
+    ax.set_xticks(list(x), agents)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("agreement with the teacher")
+    ax.set_title("Held-out agreement with the teacher")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _markdown(manifest: dict[str, Any], results: dict[str, Any]) -> str:
+    lines = [
+        f"# SFT run {manifest['run']}",
+        "",
+        f"profile {manifest['profile']} (base {manifest['base_model']}), teacher "
+        f"{manifest['teacher']}, {manifest['num_examples']} examples per agent, "
+        f"{manifest['max_steps']} steps; {manifest['seconds']:.0f} s in all",
+        "",
+        "| agent | examples | steps | eval loss | valid | agreement | macro F1 | ECE "
+        "| base agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for agent, r in results.items():
+        h = r["heldout"]
+        base = r.get("base", {}).get("agreement")
+        lines.append(
+            f"| {agent} | {r['examples']} | {r['steps']} | {r['eval_loss'] or float('nan'):.3f} "
+            f"| {h['valid_rate']:.0%} | {h['agreement']:.0%} | {h['macro_f1']:.2f} "
+            f"| {h['ece']:.3f} | {'' if base is None else f'{base:.0%}'} |"
+        )
+    lines += ["", "![agreement](agreement.png)", ""]
+    return "\n".join(lines)
+
+
+def run_sft_training(
+    teacher: Teacher,
+    *,
+    profile: str = "cpu",
+    num_examples: int | None = None,
+    max_steps: int | None = None,
+    agents: Sequence[str] = AGENTS,
+    output_root: Path = Path("training_runs"),
+    resume: Path | None = None,
+    config: AppConfig | None = None,
+    seed: int = 0,
+    compare_base: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Generate data, train and evaluate ``agents``; returns the run directory."""
+    if profile not in PROFILES:
+        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
+    unknown = [a for a in agents if a not in AGENTS]
+    if unknown:
+        raise ConfigError(f"--agents: unknown {', '.join(unknown)}; use {', '.join(AGENTS)}")
+    chosen = PROFILES[profile]
+    n = num_examples or chosen.num_examples
+    steps = max_steps or chosen.max_steps
+    started = time.perf_counter()
+    run = resume or output_root / f"sft_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
+    data_dir, models_dir = run / "data", run / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "kind": "sft-run",
+        "run": run.name,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "profile": profile,
+        "base_model": chosen.base_model,
+        "teacher": teacher.name,
+        "num_examples": n,
+        "max_steps": steps,
+        "seed": seed,
+        "agents": list(agents),
+        "status": "running",
+    }
+    write_json(run / "manifest.json", manifest)
+    sampler = InputSampler(config)
+    results: dict[str, Any] = {}
+    for agent in agents:
+        t0 = time.perf_counter()
+        train_path = data_dir / f"{agent}_train.jsonl"
+        if not (train_path.is_file() and heldout_path(train_path).is_file()):
+            generate_dataset(
+                agent, n, train_path, teacher, sampler=sampler, seed=seed,
+                heldout_examples=chosen.heldout, progress=progress,
+            )  # fmt: skip
+        examples = sum(1 for line in train_path.open(encoding="utf-8") if line.strip())
+        out = models_dir / agent
+        final = out / "final"
+        if (final / "manifest.json").is_file():
+            trained = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
+            training = trained.get("training", {})
+            step, eval_loss = training.get("global_step", steps), training.get("eval_loss")
+        else:
+            result = train_agent(_sft_config(agent, chosen, train_path, out, steps, seed))
+            step, eval_loss = result.global_step, result.eval_loss
+        held = heldout_path(train_path)
+        entry: dict[str, Any] = {
+            "examples": examples,
+            "steps": step,
+            "eval_loss": eval_loss,
+            "heldout": evaluate_agent(agent, final, held, progress=progress),
+        }
+        if compare_base:
+            entry["base"] = evaluate_agent(agent, chosen.base_model, held, progress=progress)
+        entry["seconds"] = time.perf_counter() - t0
+        write_json(out / "heldout_eval.json", entry)
+        results[agent] = entry
+        logger.info(
+            "%s: agreement %.0f%%, valid %.0f%% (%.0f s)",
+            agent, 100 * entry["heldout"]["agreement"], 100 * entry["heldout"]["valid_rate"],
+            entry["seconds"],
+        )  # fmt: skip
+    write_json(
+        models_dir / "manifest.json",
+        {"agents": {a: f"{a}/final" for a in agents}, "run": run.name},
+    )
+    manifest.update(status="done", seconds=time.perf_counter() - started)
+    write_json(run / "report.json", {"manifest": manifest, "agents": results})
+    _plot(results, run / "agreement.png")
+    (run / "report.md").write_text(_markdown(manifest, results), encoding="utf-8")
+    write_json(run / "manifest.json", manifest)
+    return run

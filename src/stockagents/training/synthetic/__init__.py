@@ -1,0 +1,1 @@
+"""Synthetic inputs for training examples: news days, company profiles and the samplers."""

@@ -1,0 +1,305 @@
+"""Synthetic SFT data for one agent: draw inputs, ask the teacher, validate, write.
+
+``generate_dataset`` writes, next to ``output`` (``data/training/news_train.jsonl``):
+
+- ``news_train.jsonl``: the training examples, in the prompt-completion chat format
+  TRL's ``SFTTrainer`` reads (``prompt``: system and user messages; ``completion``: the
+  assistant's answer JSON, written as constrained decoding writes it), plus ``agent``,
+  ``symbol``, ``as_of``, ``teacher``, ``label``, ``source`` and ``payload`` (the agent's
+  structured input, as a JSON string) for reports and re-asking;
+- ``news_heldout.jsonl``: held-out prompts from the validation segment, answered by the
+  same teacher, for evaluating the trained agent (never trained on);
+- ``news_train.report.json`` / ``.md``: counts, label balance, rejected examples and why;
+- ``news_train.manifest.json``: teacher, model, seed, prompt version, data hashes, splits.
+
+Validation: the answer parses against the agent's schema (enums, ranges, lengths); the
+date lies inside the segment it was drawn for; no prompt appears twice; no training
+prompt is also a held-out prompt. Balance: the teacher answers a pool ``oversample``
+times larger than asked (the expert costs nothing; API teachers default to no
+oversampling), and the examples kept are spread over the labels as evenly as the pool
+allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from stockagents.agents.prompting import format_answer, prompt_version, render_prompt
+from stockagents.core.config import AppConfig
+from stockagents.core.errors import ConfigError
+from stockagents.core.jsonio import write_json
+from stockagents.training.synthetic.inputs import AGENTS, InputExample, InputSampler
+from stockagents.training.synthetic.teachers import Teacher, TeacherAnswer
+
+__all__ = ["DatasetResult", "generate_dataset", "heldout_path", "sibling"]
+
+logger = logging.getLogger(__name__)
+
+#: A label below this share of the kept examples is flagged in the report.
+MIN_LABEL_SHARE = 0.10
+
+
+def sibling(output: Path, suffix: str) -> Path:
+    """``news_train.jsonl`` -> ``news_train<suffix>``."""
+    return output.with_name(output.stem + suffix)
+
+
+def heldout_path(output: Path) -> Path:
+    """``news_train.jsonl`` -> ``news_heldout.jsonl`` (``x.jsonl`` -> ``x_heldout.jsonl``)."""
+    stem = output.stem.removesuffix("_train")
+    return output.with_name(f"{stem}_heldout{output.suffix or '.jsonl'}")
+
+
+@dataclass
+class DatasetResult:
+    """What one generation wrote and found."""
+
+    agent: str
+    train_path: Path
+    heldout_path: Path
+    examples: int
+    heldout: int
+    labels: dict[str, int]
+    rejected: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _label(agent: str, answer: TeacherAnswer) -> str:
+    parsed = answer.answer.parsed
+    assert parsed is not None
+    return str(getattr(parsed, "action" if agent == "strategist" else "signal"))
+
+
+def _record(example: InputExample, answer: TeacherAnswer) -> dict[str, Any]:
+    parsed = answer.answer.parsed
+    assert parsed is not None
+    messages = render_prompt(example.agent, example.payload)
+    return {
+        "prompt": messages,
+        "completion": [{"role": "assistant", "content": format_answer(parsed)}],
+        "agent": example.agent,
+        "symbol": example.symbol,
+        "as_of": example.as_of.isoformat(),
+        "teacher": answer.teacher,
+        "label": _label(example.agent, answer),
+        "source": example.source,
+        "payload": json.dumps(example.payload, ensure_ascii=False, default=str),
+    }
+
+
+def _prompt_key(example: InputExample) -> str:
+    return json.dumps(render_prompt(example.agent, example.payload), sort_keys=True)
+
+
+def _validate(
+    examples: Sequence[InputExample],
+    answers: Sequence[TeacherAnswer],
+    segment: tuple[dt.date, dt.date],
+    rejected: Counter[str],
+    samples: dict[str, list[str]],
+    exclude: set[str] | None = None,
+) -> list[tuple[InputExample, TeacherAnswer]]:
+    seen: set[str] = set()
+    kept = []
+    for example, answer in zip(examples, answers, strict=True):
+        key = _prompt_key(example)
+        reason = None
+        if answer.answer.parsed is None:
+            reason = "invalid answer"
+            detail = answer.answer.error or "no JSON"
+        elif not segment[0] <= example.as_of <= segment[1]:
+            reason = "date outside its segment"
+            detail = example.as_of.isoformat()
+        elif key in seen:
+            reason = "duplicate prompt"
+            detail = f"{example.symbol} {example.as_of}"
+        elif exclude is not None and key in exclude:
+            reason = "also a held-out prompt"
+            detail = f"{example.symbol} {example.as_of}"
+        if reason is not None:
+            rejected[reason] += 1
+            if len(samples[reason]) < 3:
+                samples[reason].append(detail[:200])
+            continue
+        seen.add(key)
+        kept.append((example, answer))
+    return kept
+
+
+def _balanced(
+    agent: str, kept: list[tuple[InputExample, TeacherAnswer]], n: int, seed: int
+) -> list[tuple[InputExample, TeacherAnswer]]:
+    """``n`` examples spread over the labels as evenly as the pool allows."""
+    if len(kept) <= n:
+        return kept
+    by_label: dict[str, list[tuple[InputExample, TeacherAnswer]]] = defaultdict(list)
+    for pair in kept:
+        by_label[_label(agent, pair[1])].append(pair)
+    chosen: list[tuple[InputExample, TeacherAnswer]] = []
+    queues = [list(v) for _, v in sorted(by_label.items())]
+    while len(chosen) < n:
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0))
+    random.Random(seed).shuffle(chosen)
+    return chosen
+
+
+def _ask(
+    teacher: Teacher, agent: str, examples: list[InputExample], label: str, progress: bool
+) -> list[TeacherAnswer]:
+    bar = Progress(
+        TextColumn(f"{agent} {label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+    )
+    with bar:
+        task = bar.add_task(label, total=len(examples))
+        return teacher.answer(agent, [e.payload for e in examples], lambda k: bar.advance(task, k))
+
+
+def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def generate_dataset(
+    agent: str,
+    num_examples: int,
+    output: Path,
+    teacher: Teacher,
+    *,
+    config: AppConfig | None = None,
+    sampler: InputSampler | None = None,
+    seed: int = 0,
+    heldout_examples: int | None = None,
+    oversample: float | None = None,
+    progress: bool = True,
+) -> DatasetResult:
+    """Generate, validate and write ``agent``'s training and held-out data."""
+    if agent not in AGENTS:
+        raise ConfigError(f"--agent-type {agent!r}: use one of {', '.join(AGENTS)}")
+    if num_examples < 1:
+        raise ConfigError(f"--num-examples {num_examples}: must be at least 1")
+    sampler = sampler or InputSampler(config)
+    if oversample is None:
+        oversample = 3.0 if teacher.name == "expert" else 1.0
+    n_heldout = heldout_examples if heldout_examples is not None else max(20, num_examples // 5)
+    rejected: Counter[str] = Counter()
+    samples: dict[str, list[str]] = defaultdict(list)
+
+    validation = sampler.segment("validation")
+    held_inputs = list(sampler.draw(agent, n_heldout, "validation", seed))
+    held_answers = _ask(teacher, agent, held_inputs, "held-out", progress)
+    held = _validate(
+        held_inputs, held_answers, (validation.start, validation.end), rejected, samples
+    )
+    held_keys = {_prompt_key(e) for e, _ in held}
+
+    train = sampler.segment("train")
+    pool_size = max(num_examples, round(num_examples * oversample))
+    inputs = list(sampler.draw(agent, pool_size, "train", seed))
+    answers = _ask(teacher, agent, inputs, "train", progress)
+    kept = _validate(inputs, answers, (train.start, train.end), rejected, samples, held_keys)
+    chosen = _balanced(agent, kept, num_examples, seed)
+
+    records = [_record(e, a) for e, a in chosen]
+    held_records = [_record(e, a) for e, a in held]
+    train_hash = _write_jsonl(output, records)
+    held_path = heldout_path(output)
+    held_hash = _write_jsonl(held_path, held_records)
+
+    labels = Counter(r["label"] for r in records)
+    warnings = []
+    if len(records) < num_examples:
+        warnings.append(f"kept {len(records)} of the {num_examples} examples asked for")
+    for label, count in sorted(labels.items()):
+        if records and count / len(records) < MIN_LABEL_SHARE:
+            warnings.append(f"label {label} is only {count / len(records):.0%} of the data")
+    teachers = Counter(r["teacher"] for r in records)
+    report = {
+        "agent": agent,
+        "examples": len(records),
+        "asked": num_examples,
+        "pool": len(inputs),
+        "heldout": len(held_records),
+        "labels": dict(sorted(labels.items())),
+        "heldout_labels": dict(sorted(Counter(r["label"] for r in held_records).items())),
+        "teachers": dict(teachers),
+        "sources": dict(Counter(r["source"] for r in records)),
+        "rejected": dict(rejected),
+        "rejected_examples": {k: v for k, v in samples.items()},
+        "not_kept_for_balance": len(kept) - len(chosen),
+        "warnings": warnings,
+    }
+    write_json(sibling(output, ".report.json"), report)
+    sibling(output, ".report.md").write_text(_report_markdown(report), encoding="utf-8")
+    manifest = {
+        "kind": "sft-data",
+        "agent": agent,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "teacher": teacher.name,
+        "seed": seed,
+        "prompt_version": prompt_version(agent),
+        "files": {
+            output.name: {"sha256": train_hash, "examples": len(records)},
+            held_path.name: {"sha256": held_hash, "examples": len(held_records)},
+        },
+        "splits": sampler.splits.to_dict(),
+        "prices": sampler.sources.prices.name,
+        "oversample": oversample,
+    }
+    write_json(sibling(output, ".manifest.json"), manifest)
+    for warning in warnings:
+        logger.warning("%s data: %s", agent, warning)
+    return DatasetResult(
+        agent, output, held_path, len(records), len(held_records), dict(labels),
+        dict(rejected), warnings,
+    )  # fmt: skip
+
+
+def _report_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# {report['agent']} training data",
+        "",
+        f"- examples: {report['examples']} (asked {report['asked']}, teacher answered "
+        f"{report['pool']}); held-out: {report['heldout']}",
+        f"- teachers: {', '.join(f'{k} {v}' for k, v in report['teachers'].items())}",
+        f"- sources: {', '.join(f'{k} {v}' for k, v in report['sources'].items())}",
+        "",
+        "| label | train | share | held-out |",
+        "|---|---:|---:|---:|",
+    ]
+    total = max(1, report["examples"])
+    for label in sorted(set(report["labels"]) | set(report["heldout_labels"])):
+        count = report["labels"].get(label, 0)
+        lines.append(
+            f"| {label} | {count} | {count / total:.0%} | "
+            f"{report['heldout_labels'].get(label, 0)} |"
+        )
+    lines += ["", "## Rejected", ""]
+    if not report["rejected"]:
+        lines.append("none")
+    for reason, count in report["rejected"].items():
+        examples = "; ".join(report["rejected_examples"].get(reason, []))
+        lines.append(f"- {reason}: {count} (e.g. {examples})")
+    if report["warnings"]:
+        lines += ["", "## Warnings", "", *[f"- {w}" for w in report["warnings"]]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,107 @@
+"""Teachers: who writes the answers a student agent learns from.
+
+A teacher is one or more backends answering the agents' own requests (the same prompt,
+the same answer schema, one repair round): ``expert`` (the rule-based agents, offline,
+the default), ``openai`` and ``anthropic`` (their SDKs; keys from the environment or
+``.env``; ``base_url`` for compatible servers), or several at once (``openai,anthropic``),
+which take turns example by example for diversity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from stockagents.agents.expert_backend import ExpertBackend
+from stockagents.agents.model_agents import Answer, answer_batch, build_request
+from stockagents.core.errors import ConfigError
+from stockagents.llm.base import Backend, Sampling
+
+__all__ = ["PROVIDERS", "Teacher", "TeacherAnswer", "make_teacher"]
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS = ("expert", "openai", "anthropic")
+DEFAULT_MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5", "expert": "rules"}
+_BATCH = 8
+
+
+@dataclass(frozen=True)
+class TeacherAnswer:
+    """A teacher's answer to one example (``parsed`` None: invalid after the repair)."""
+
+    teacher: str
+    answer: Answer
+
+
+class Teacher:
+    """Answers payloads for an agent, rotating over its backends."""
+
+    def __init__(self, backends: Sequence[tuple[str, Backend]], temperature: float = 0.0):
+        if not backends:
+            raise ConfigError("a teacher needs at least one provider")
+        self.backends = list(backends)
+        self.sampling = Sampling(max_new_tokens=400, temperature=temperature)
+
+    @property
+    def name(self) -> str:
+        return ",".join(name for name, _ in self.backends)
+
+    def answer(
+        self,
+        agent: str,
+        payloads: Sequence[dict[str, object]],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[TeacherAnswer]:
+        """One answer per payload, in order; ``progress(n)`` after each batch."""
+        out: list[TeacherAnswer | None] = [None] * len(payloads)
+        for slot, (name, backend) in enumerate(self.backends):
+            mine = list(range(slot, len(payloads), len(self.backends)))
+            for start in range(0, len(mine), _BATCH):
+                rows = mine[start : start + _BATCH]
+                items = [(agent, build_request(agent, dict(payloads[i]), None), 0.0) for i in rows]
+                for i, answer in zip(
+                    rows, answer_batch(backend, items, self.sampling), strict=True
+                ):
+                    out[i] = TeacherAnswer(name, answer)
+                if progress is not None:
+                    progress(len(rows))
+        return [a for a in out if a is not None]
+
+    def close(self) -> None:
+        for _, backend in self.backends:
+            backend.close()
+
+
+def make_teacher(provider: str, model: str | None = None, base_url: str | None = None) -> Teacher:
+    """The teacher for ``provider`` (``expert``, ``openai``, ``anthropic`` or a comma list).
+
+    ``model`` names the API model (one for all providers, or a comma list in the same
+    order); a provider without its key is a ``ProviderUnavailableError`` naming the key.
+    """
+    names = [p.strip().lower() for p in provider.split(",") if p.strip()]
+    unknown = [n for n in names if n not in PROVIDERS]
+    if not names or unknown:
+        raise ConfigError(
+            f"--provider {provider!r}: use expert, openai, anthropic or a comma list of them"
+        )
+    models = [m.strip() for m in (model or "").split(",") if m.strip()]
+    if len(models) > 1 and len(models) != len(names):
+        raise ConfigError(f"--model {model!r}: give one model, or one per provider ({provider})")
+    backends: list[tuple[str, Backend]] = []
+    for i, name in enumerate(names):
+        chosen = models[i] if len(models) > 1 else models[0] if models else None
+        if name == "expert":
+            backends.append(("expert", ExpertBackend()))
+            continue
+        chosen = chosen or DEFAULT_MODELS[name]
+        if name == "openai":
+            from stockagents.llm.openai_backend import OpenAIBackend
+
+            backends.append((f"openai:{chosen}", OpenAIBackend(chosen, base_url=base_url)))
+        else:
+            from stockagents.llm.anthropic_backend import AnthropicBackend
+
+            backends.append((f"anthropic:{chosen}", AnthropicBackend(chosen, base_url=base_url)))
+    return Teacher(backends)
