@@ -9,8 +9,6 @@ traceback). Nothing already written is lost: commands write their outputs atomic
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from typing import Annotated
 
 import typer
@@ -22,7 +20,7 @@ from stockagents.cli import collect as collect_cmd
 from stockagents.cli import data as data_cmd
 from stockagents.cli import datagen as datagen_cmd
 from stockagents.cli import sft_run as sft_run_cmd
-from stockagents.core.errors import StockAgentsError
+from stockagents.cli.edge import guarded
 
 __all__ = ["app", "main"]
 
@@ -68,34 +66,4 @@ def _root(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code instead of raising (except under debug)."""
-    debug = os.environ.get("STOCKAGENTS_DEBUG") == "1"
-    try:
-        app(args=argv, prog_name="stockagents")
-    except SystemExit as exc:  # typer's standalone mode: usage errors, --help, Exit
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except StockAgentsError as exc:
-        if debug:
-            raise
-        first, *rest = str(exc).splitlines() or [type(exc).__name__]
-        print(f"error: {first}", file=sys.stderr)  # noqa: T201
-        for line in rest:
-            print(f"       {line}", file=sys.stderr)  # noqa: T201
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)  # noqa: T201
-        return 130
-    except Exception as exc:  # the CLI edge: one line, never a traceback
-        if debug:
-            raise
-        print(  # noqa: T201
-            f"error: unexpected {type(exc).__name__}: {exc} "
-            "(set STOCKAGENTS_DEBUG=1 to see the traceback)",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return guarded(lambda: app(args=argv, prog_name="stockagents"))

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from pathlib import Path
 
-from stockagents.core.errors import StockAgentsError
+from stockagents.cli.edge import guarded
 from stockagents.training.sft.config import AGENTS, load_sft_config
 from stockagents.training.sft.trainer import train_agent
 
@@ -76,31 +74,6 @@ def _run(argv: list[str] | None, agent: str | None) -> None:
 
 def main(argv: list[str] | None = None, agent: str | None = None) -> int:
     """Run SFT for ``agent`` (or ``--agent``); returns the exit code."""
-    debug = os.environ.get("STOCKAGENTS_DEBUG") == "1"
-    try:
-        _run(argv, agent)
-    except SystemExit as exc:  # argparse: usage errors and --help
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except StockAgentsError as exc:
-        if debug:
-            raise
-        first, *rest = str(exc).splitlines() or [type(exc).__name__]
-        print(f"error: {first}", file=sys.stderr)  # noqa: T201
-        for line in rest:
-            print(f"       {line}", file=sys.stderr)  # noqa: T201
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; rerun with --resume auto to continue", file=sys.stderr)  # noqa: T201
-        return 130
-    except Exception as exc:  # the CLI edge: one line, never a traceback
-        if debug:
-            raise
-        detail = str(exc).splitlines()[0] if str(exc) else ""
-        print(  # noqa: T201
-            f"error: unexpected {type(exc).__name__}: {detail} "
-            "(set STOCKAGENTS_DEBUG=1 to see the traceback)",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+    return guarded(
+        lambda: _run(argv, agent), interrupted="interrupted; rerun with --resume auto to continue"
+    )
