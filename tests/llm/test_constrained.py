@@ -17,9 +17,9 @@ def _accepts(grammar: str, text: str) -> bool:
 def test_answers_on_the_grid_are_accepted() -> None:
     grammar = answer_grammar(answer_schema("technical"))
     assert grammar is not None
-    ok = '{"signal": "bullish", "score": -0.35, "confidence": 0.8, "reasoning": "RSI 28"}'
+    ok = '{"reasoning": "RSI 28", "signal": "bullish", "score": -0.35, "confidence": 0.8}'
     assert _accepts(grammar, ok)
-    assert _accepts(grammar, ok.replace("0.8,", "0.80,"))  # trailing zeros are allowed
+    assert _accepts(grammar, ok.replace("0.8}", "0.80}"))  # trailing zeros are allowed
     assert not _accepts(grammar, ok.replace("-0.35", "-0.351"))  # off the grid
     assert not _accepts(grammar, ok.replace("-0.35", "-1.5"))  # out of range
     assert not _accepts(grammar, ok.replace("bullish", "bull"))
@@ -30,8 +30,8 @@ def test_strategist_bounds_keep_their_precision() -> None:
     grammar = answer_grammar(answer_schema("strategist"))
     assert grammar is not None
     answer = (
-        '{"action": "BUY", "position_size": 0.25, "confidence": 0.7, "stop_loss_pct": 0.001, '
-        '"take_profit_pct": null, "horizon_days": 5, "reasoning": "trend up"}'
+        '{"reasoning": "trend up", "action": "BUY", "position_size": 0.25, "confidence": 0.7, '
+        '"stop_loss_pct": 0.001, "take_profit_pct": null, "horizon_days": 5}'
     )
     assert _accepts(grammar, answer)
     assert not _accepts(grammar, answer.replace('"stop_loss_pct": 0.001', '"stop_loss_pct": 0'))

@@ -88,7 +88,7 @@ def test_jump_forward_feeds_forced_tokens_without_steps(backend: HFBackend) -> N
         backend.jump_forward = True
     for text in [*texts, *slow_texts]:
         answer = json.loads(text)
-        assert list(answer) == ["signal", "score", "confidence", "reasoning"]
+        assert list(answer) == ["reasoning", "signal", "score", "confidence"]
     assert fast["forced_tokens"] >= 3 * 10  # at least the keys of every row
     assert slow["forced_tokens"] == 0
     assert fast["steps"] < slow["steps"] - 20

@@ -125,11 +125,23 @@ def test_schema_is_compiled_in_property_order(backend: HFBackend) -> None:
         messages=render_prompt("news", _payload("news", 1)), schema=answer_schema("news")
     )
     (text,) = backend.generate([request], Sampling(max_new_tokens=256))
-    assert list(json.loads(text, strict=False)) == ["signal", "score", "confidence", "reasoning"]
+    assert list(json.loads(text, strict=False)) == ["reasoning", "signal", "score", "confidence"]
 
 
-def test_int8_on_cpu_by_default(tmp_path: Path) -> None:
+def test_auto_keeps_adapters_on_a_float_base(tmp_path: Path) -> None:
     backend = HFBackend("tiny")
+    assert backend.quantize == "int8"
+    free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
+    backend.generate([free], Sampling(max_new_tokens=8))  # quantized
+    backend.add_adapter("a", make_tiny_adapter(tmp_path / "a", seed=1))  # reloads float32
+    backend.generate([free], Sampling(max_new_tokens=8))
+    assert backend.quantize == "none"
+    linear = backend.base_model.model.layers[0].self_attn.q_proj
+    assert type(linear.base_layer) is torch.nn.Linear
+
+
+def test_int8_with_adapters_when_asked(tmp_path: Path) -> None:
+    backend = HFBackend("tiny", quantize="int8")
     assert backend.quantize == "int8"
     free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
     backend.generate([free], Sampling(max_new_tokens=8))  # quantizes before any schema is compiled

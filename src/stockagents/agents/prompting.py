@@ -6,7 +6,10 @@ because every prompt token costs time on a CPU. ``prompt_version`` is a hash of 
 recorded in every manifest. The answer schemas are deliberately smaller than ``Signal``
 and ``Decision`` (the symbol, date and agent are known; key factors are not asked for):
 they bound what the model must write, and constrained decoding follows them exactly.
-The strategist gives its stop and target as distances from the close (fractions), which
+Reasoning comes first in every answer: a model writes the readings its decision follows
+from before the decision (measured: a SmolLM2 adapter learned the news label from its
+own reasoning within 100 steps, and did not learn it in 120 steps when the label came
+first). The strategist gives its stop and target as distances from the close (fractions), which
 a schema can bound and a model gets right far more often than absolute prices; the
 agent turns them into price levels on the side of the position.
 ``parse_answer`` validates a raw text and says what is wrong, for one repair attempt.
@@ -50,16 +53,17 @@ class SignalAnswer(BaseModel):
     """What an analyst model writes."""
 
     model_config = ConfigDict(extra="forbid")
+    reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
     signal: Literal["bullish", "neutral", "bearish"]
     score: float = Field(ge=-1.0, le=1.0)
     confidence: float = Field(ge=0.0, le=1.0)
-    reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
 
 
 class DecisionAnswer(BaseModel):
     """What the strategist model writes."""
 
     model_config = ConfigDict(extra="forbid")
+    reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
     action: Literal["BUY", "SELL", "HOLD"]
     position_size: float = Field(ge=0.0, le=1.0)
     confidence: float = Field(ge=0.0, le=1.0)
@@ -70,7 +74,6 @@ class DecisionAnswer(BaseModel):
         default=..., ge=0.001, le=0.5, description="Target distance from the close, a fraction."
     )
     horizon_days: int = Field(ge=1, le=20)
-    reasoning: str = Field(min_length=1, max_length=REASONING_LIMIT)
 
 
 def answer_model(agent: str) -> type[SignalAnswer] | type[DecisionAnswer]:

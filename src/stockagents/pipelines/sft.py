@@ -65,7 +65,7 @@ class SFTProfile:
 
 PROFILES = {
     "tiny": SFTProfile("tiny", 48, 16, 30, 8, 3e-3, 8, 512, report_to=("tensorboard",)),
-    "cpu": SFTProfile("smollm2-135m", 400, 60, 30, 8, 2e-3, 16, 512, lora_layers=10),
+    "cpu": SFTProfile("smollm2-135m", 600, 60, 120, 8, 2e-3, 16, 512, lora_layers=10),
     "gpu": SFTProfile(
         "unsloth/llama-3.1-8b-bnb-4bit", 1000, 100, 500, 4, 2e-4, 16, 2048,
         load_in_4bit=True, bf16=True,
