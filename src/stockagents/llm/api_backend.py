@@ -139,7 +139,7 @@ class APIBackend(Backend):
         if secret is None:
             raise ProviderUnavailableError(
                 f"{self.key_variable} is not set; put it in the environment or .env, pass "
-                f"api_key, or pass base_url to use a {self.provider}-compatible server"
+                f"api_key, or pass base_url to use another {self.provider}-compatible server"
             )
         return secret.get_secret_value()
 

@@ -28,7 +28,7 @@ from stockagents.evaluation.metrics import (
     classification_metrics,
     expected_calibration_error,
 )
-from stockagents.llm.base import GenerationRequest
+from stockagents.llm.base import GenerationRequest, Sampling
 
 __all__ = ["evaluate_agent", "read_heldout"]
 
@@ -95,16 +95,13 @@ def evaluate_agent(
     records = read_heldout(heldout)[:limit]
     runtime = load_runtime(agent, model_path)
     backend = runtime.backend if runtime else ExpertBackend()
-    sampling = runtime.sampling if runtime else None
+    sampling = runtime.sampling if runtime else Sampling()
     requests = _requests(agent, records, runtime)
     stats: Counter[str] = Counter()
     answers: list[Answer] = []
     bar = Progress(
         TextColumn(f"evaluating {agent}"), BarColumn(), MofNCompleteColumn(), disable=not progress
     )
-    from stockagents.llm.base import Sampling
-
-    sampling = sampling or Sampling()
     with bar:
         task = bar.add_task("eval", total=len(requests))
         for start in range(0, len(requests), batch_size):
