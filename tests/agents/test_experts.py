@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,7 @@ def test_strategist_sell_long_only_exits_flat() -> None:
     assert decision.action is Action.SELL
     assert decision.position_size == 0
     assert decision.stop_loss is None
-    assert "exit to flat" in decision.reasoning
+    assert "Exit to flat" in decision.reasoning
 
 
 def test_strategist_sell_with_shorting() -> None:
@@ -224,3 +225,35 @@ def test_agents_are_deterministic(full_sources: DataSources) -> None:
     obs = builder.build("AAPL", DAY)
     agent = TechnicalAgent()
     assert agent.analyze_observation(obs) == agent.analyze_observation(obs)
+
+
+def test_derivation_sums_its_terms_and_drops_the_smallest_past_the_limit() -> None:
+    from stockagents.agents.base import derivation
+
+    parts = {"trend": 0.4, "momentum": 0.2214, "rsi": -0.049, "bb": 0.001}
+    text = derivation(parts, 0.5724, {"momentum": "mom"})
+    assert text == "trend +0.40 mom +0.22 rsi -0.05 = +0.57"  # bb rounds to zero: left out
+    short = derivation(parts, 0.5724, {"momentum": "mom"}, limit=30)
+    assert short == "trend +0.40 mom +0.22 = +0.57"
+    assert derivation({}, -0.0001) == "nothing = +0.00"
+
+
+def test_expert_answers_open_with_the_numbers_their_label_follows_from(tmp_path: Path) -> None:
+    """The model-facing reasoning (the first sentence) ends with the score and the label,
+    and the terms it lists add up to that score."""
+    from stockagents.agents.model_agents import expert_completion
+
+    rng = np.random.default_rng(1)
+    closes = 50 * np.exp(np.cumsum(0.003 + 0.01 * rng.standard_normal(400)))
+    technical = TechnicalAgent(sources=_sources_for(tmp_path, closes)).analyze("SYN")
+    obs = _observation()
+    for result in (technical, StrategistAgent().decide(obs, _all(0.6))):
+        answer = json.loads(expert_completion(result, obs.price))
+        head = answer["reasoning"]
+        terms, _, rest = head.partition(" = ")
+        total = float(rest.split()[0].rstrip(":"))
+        listed = [float(tok) for tok in terms.split()[1::2]]
+        assert len(listed) >= 2
+        assert abs(sum(listed) - total) <= 0.006 * len(listed)
+        label = answer.get("signal") or answer.get("action")
+        assert head.endswith(label)

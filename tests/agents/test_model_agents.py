@@ -44,8 +44,9 @@ def test_prompts_are_compact_files_with_versions(full_sources: DataSources) -> N
     messages = render_prompt("technical", agent.input_payload(obs))
     assert messages[0]["role"] == "system"
     assert "technical analyst" in messages[0]["content"]
-    assert messages[1]["content"].startswith("AAPL at the close of 2023-06-30: close=193.7 ")
-    assert len(messages[1]["content"]) < 400
+    assert messages[1]["content"].startswith("AAPL at the close of 2023-06-30: vs_sma50=")
+    assert " rsi_14=" in messages[1]["content"]
+    assert len(messages[1]["content"]) < 300
     assert len({prompt_version(a) for a in ("news", "technical", "fundamental", "strategist")}) == 4
     news = render_prompt("news", NewsAgent().input_payload(obs))[1]["content"]
     assert "stories=4" in news
@@ -182,7 +183,7 @@ def test_model_set_mixes_models_and_experts_and_batches_analysts(
         rec = coordinator.analyze_symbol("AAPL", as_of=DAY)
     assert len(calls[0]) == 3
     assert len(set(calls[0])) == 3
-    assert rec.model_versions["strategist"] == "expert-1"
+    assert rec.model_versions["strategist"] == "expert-2"
     assert rec.model_versions["news"].startswith("test-10 on tiny")
     assert all(s.valid for s in rec.signals.values())
     assert set(json.loads(rec.completions["technical"], strict=False)) == {

@@ -521,3 +521,53 @@ def test_wandb_runs_offline_under_the_output_dir(
     train_agent(tiny_config(data, out, max_steps=2, report_to=["tensorboard", "wandb"]))
     assert list((out / "wandb").glob("offline-run-*"))
     assert "WANDB_MODE" not in os.environ  # restored
+
+
+def test_shared_prefix_gives_the_same_loss_and_gradients(trained: dict[str, Any]) -> None:
+    """The system prompt every row shares runs once; loss and LoRA gradients match running
+    each row whole."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from stockagents.llm.presets import resolve_model
+    from stockagents.training.sft.trainer import _completion_hidden, shared_prefix_length
+
+    batch = trained["seen"]["batch"]
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    shared = shared_prefix_length(ids, mask, labels)
+    assert shared >= len(SYSTEM) // 4  # the system prompt at least
+    assert (ids[:, :shared] == ids[:1, :shared]).all()
+    assert shared_prefix_length(ids[:1], mask[:1], labels[:1]) == 0  # one row: nothing to share
+
+    base = AutoModelForCausalLM.from_pretrained(resolve_model("tiny"))
+    model = PeftModel.from_pretrained(base, str(trained["result"].final_dir), is_trainable=True)
+    model.train()
+    backbone = model.get_base_model().model
+    head = model.get_base_model().get_output_embeddings()
+
+    def loss_and_grads(share: bool) -> tuple[float, dict[str, Any]]:
+        model.zero_grad()
+        torch.manual_seed(0)
+        features = {"input_ids": ids, "attention_mask": mask}
+        if share:
+            hidden, targets = _completion_hidden(backbone, features, labels)
+        else:
+            hidden = backbone(**features, use_cache=False).last_hidden_state[:, :-1]
+            targets = labels[:, 1:]
+        keep = targets != -100
+        loss = torch.nn.functional.cross_entropy(head(hidden[keep]), targets[keep])
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return float(loss.detach()), grads
+
+    for module in model.modules():  # dropout would differ between the two passes
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    whole, whole_grads = loss_and_grads(share=False)
+    shared_loss, shared_grads = loss_and_grads(share=True)
+    assert shared_loss == pytest.approx(whole, rel=1e-5)
+    assert whole_grads.keys() == shared_grads.keys()
+    assert whole_grads
+    for name, grad in whole_grads.items():
+        assert torch.allclose(grad, shared_grads[name], rtol=1e-3, atol=1e-6), name

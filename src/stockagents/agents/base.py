@@ -30,12 +30,13 @@ __all__ = [
     "EXPERT_VERSION",
     "JuniorAgent",
     "clip",
+    "derivation",
     "label_for",
     "resolve_config",
 ]
 
 #: Version string recorded for the rule-based agents; bump when a rule changes.
-EXPERT_VERSION = "expert-1"
+EXPERT_VERSION = "expert-2"
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -43,6 +44,29 @@ C = TypeVar("C", bound=BaseModel)
 def clip(value: float, low: float = -1.0, high: float = 1.0) -> float:
     """``value`` limited to ``[low, high]``."""
     return max(low, min(high, value))
+
+
+def derivation(
+    parts: Mapping[str, float],
+    total: float,
+    names: Mapping[str, str] | None = None,
+    limit: int = 64,
+) -> str:
+    """A score written as the sum of its contributions, in the order given, zeros left
+    out: ``"trend +0.40 mom +0.22 rsi -0.05 = +0.57"``. The experts open their reasoning
+    with it, so a model trained on their answers writes the numbers its label follows from
+    before the label. Past ``limit`` characters the smallest terms are dropped; the total
+    stays exact. ``names`` shortens component names."""
+    names = names or {}
+    shown = [n for n in parts if round(parts[n], 2) != 0.0]
+
+    def text(keys: list[str]) -> str:
+        terms = " ".join(f"{names.get(n, n)} {parts[n]:+.2f}" for n in keys) or "nothing"
+        return f"{terms} = {round(total, 2) + 0.0:+.2f}"
+
+    while len(shown) > 1 and len(text(shown)) > limit:
+        shown.remove(min(shown, key=lambda n: abs(parts[n])))
+    return text(shown)
 
 
 def label_for(score: float, threshold: float) -> SignalLabel:

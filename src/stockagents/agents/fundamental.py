@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stockagents.agents.base import JuniorAgent, clip
+from stockagents.agents.base import JuniorAgent, clip, derivation, label_for
 from stockagents.core.config import FundamentalAgentConfig
 from stockagents.core.types import Signal
 from stockagents.features.fundamentals import FundamentalRatios
@@ -25,6 +25,7 @@ from stockagents.features.observation import Observation
 
 __all__ = ["FundamentalAgent", "fundamental_components"]
 
+_SHORT = {"valuation": "value", "profitability": "profit", "leverage": "debt"}
 WEIGHTS = {"valuation": 0.25, "profitability": 0.25, "leverage": 0.15, "growth": 0.35}
 
 
@@ -109,11 +110,13 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
         confidence = total / sum(WEIGHTS.values()) * (0.4 + 0.6 * agreement)
         if age > 200:
             confidence *= 0.5
+        parts = {n: scores[n] * WEIGHTS[n] / total for n in scores}
         reasoning = (
-            f"Fundamentals from the {ratios.basis} figures for the period ending "
-            f"{ratios.period_end} (filed {ratios.filing_date}, "
-            f"{age} days before {observation.as_of}) "
-            f"score {score:+.2f}: " + ", ".join(f"{n} {scores[n]:+.2f}" for n in scores) + "."
+            f"{derivation(parts, score, _SHORT)}: "
+            f"{label_for(score, self.config.signal_threshold).value}. "
+            f"From the {ratios.basis} figures for the "
+            f"period ending {ratios.period_end} (filed {ratios.filing_date}, {age} days "
+            f"before {observation.as_of}): " + ", ".join(factors) + "."
         )
         return self._signal(
             observation, score, confidence, self.config.signal_threshold, reasoning, factors

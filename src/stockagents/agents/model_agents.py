@@ -132,7 +132,10 @@ def _distance(level: float | None, price: float) -> float | None:
 
 
 def _shorten(text: str, limit: int = REASONING_MAX) -> str:
-    """``text`` cut to ``limit`` characters at a word boundary."""
+    """The first sentence of ``text`` (the experts open with the numbers their decision
+    follows from, which is what a model should learn to write; the rest is for people),
+    cut to ``limit`` characters at a word boundary."""
+    text = text.split(". ", 1)[0].strip()
     if len(text) <= limit:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stockagents.agents.base import JuniorAgent
+from stockagents.agents.base import JuniorAgent, label_for
 from stockagents.core.config import NewsAgentConfig
 from stockagents.core.types import Signal
 from stockagents.features.observation import Observation
@@ -57,11 +57,15 @@ class NewsAgent(JuniorAgent[NewsAgentConfig]):
         ]
         factors += [f"+ {h}" for h in digest.top_positive[:2]]
         factors += [f"- {h}" for h in digest.top_negative[:2]]
-        tone = "positive" if score > 0 else "negative" if score < 0 else "mixed"
+        raw = 1.5 * digest.weighted_sentiment
+        label = label_for(score, self.config.signal_threshold).value
         reasoning = (
-            f"News flow for {observation.symbol} is {tone}: recency-weighted sentiment "
-            f"{digest.weighted_sentiment:+.2f} (mean {digest.mean_sentiment:+.2f}) over "
-            f"{digest.count} stories up to the close of {observation.as_of}."
+            f"sentiment {digest.weighted_sentiment:+.2f} x 1.5 = {raw:+.2f}"
+            + (" (capped)" if abs(raw) > 1 else "")
+            + f": {label}. Recency-weighted over {digest.count} stories "
+            f"({digest.positive} positive, {digest.negative} negative, mean "
+            f"{digest.mean_sentiment:+.2f}) about {observation.symbol} up to the close of "
+            f"{observation.as_of}."
         )
         return self._signal(
             observation, score, confidence, self.config.signal_threshold, reasoning, factors

@@ -123,6 +123,14 @@ def _ratio(a: Any, b: Any) -> float | None:
     return float(a) / float(b)
 
 
+def _fixed(value: Any, places: int) -> str:
+    """``value`` with ``places`` decimals: oscillators need no more for the rules' cut-offs,
+    and every digit is a token."""
+    if value is None or not math.isfinite(float(value)):
+        return "na"
+    return f"{float(value):.{places}f}"
+
+
 def _pct(value: float | None, plus_one: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "na"
@@ -131,26 +139,24 @@ def _pct(value: float | None, plus_one: bool = False) -> str:
 
 def _technical_facts(payload: dict[str, Any]) -> str:
     """Scale-free readings: where the close sits against its averages and range, momentum
-    in ATRs, oscillators as they are. A small model compares "+3.2%" far more reliably than
-    two prices."""
+    in ATRs, oscillators rounded. A small model compares "+3.2%" far more reliably than two
+    prices. The close and the ATR are not read by the rules, so they are left out."""
     ind = payload.get("indicators", {})
     close = payload.get("close")
     above = ind.get("sma50_above_sma200")
     parts = [
-        f"close={_num(close)}",
         f"vs_sma50={_pct(_ratio(close, ind.get('sma_50')), plus_one=True)}",
         f"sma50_vs_sma200={_pct(_ratio(ind.get('sma_50'), ind.get('sma_200')), plus_one=True)}",
         f"trend={'na' if above is None else 'up' if above > 0.5 else 'down'}",
-        f"rsi_14={_num(ind.get('rsi_14'))}",
-        f"macd_hist_atr={_num(_ratio(ind.get('macd_hist'), ind.get('atr_14')))}",
-        f"bb_pct_b={_num(ind.get('bb_pct_b'))}",
-        f"adx_14={_num(ind.get('adx_14'))}",
-        f"stoch_k={_num(ind.get('stoch_k'))}",
-        f"stoch_d={_num(ind.get('stoch_d'))}",
+        f"rsi_14={_fixed(ind.get('rsi_14'), 0)}",
+        f"macd_hist_atr={_fixed(_ratio(ind.get('macd_hist'), ind.get('atr_14')), 2)}",
+        f"bb_pct_b={_fixed(ind.get('bb_pct_b'), 2)}",
+        f"adx_14={_fixed(ind.get('adx_14'), 0)}",
+        f"stoch_k={_fixed(ind.get('stoch_k'), 0)}",
+        f"stoch_d={_fixed(ind.get('stoch_d'), 0)}",
         f"from_52w_high={_pct(ind.get('dist_52w_high'))}",
         f"from_52w_low={_pct(ind.get('dist_52w_low'))}",
         f"cross={_num(ind.get('recent_cross'))}",
-        f"atr={_pct(ind.get('atr_pct'))}",
         f"bars={_num(payload.get('bars'))}",
     ]
     return " ".join(parts)
@@ -179,7 +185,10 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
         )
     signals = payload.get("signals", {})
     parts = [
-        f"{name}={s['signal']}/{_num(s['score'])}/conf {_num(s['confidence'])}"
+        f"{name}: invalid;"
+        if not s.get("valid", True)
+        else f"{name}: {s['signal']}, score {s['score']:+.2f} x conf {s['confidence']:.2f} "
+        f"= {s['score'] * s['confidence']:+.2f};"
         for name, s in signals.items()
     ]
     market = payload.get("market", {})

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stockagents.agents.base import EXPERT_VERSION, clip, resolve_config
+from stockagents.agents.base import EXPERT_VERSION, clip, derivation, resolve_config
 from stockagents.agents.model_agents import answer_batch, build_request, decision_from
 from stockagents.agents.runtime import ModelRuntime, load_runtime
 from stockagents.core.config import StrategistConfig
@@ -32,6 +32,7 @@ from stockagents.features.observation import Observation
 __all__ = ["StrategistAgent"]
 
 _CONFLICT_CONFIDENCE = 0.3
+_SHORT = {"technical": "tech", "fundamental": "fund"}
 
 
 class StrategistAgent:
@@ -179,27 +180,32 @@ class StrategistAgent:
         portfolio: PortfolioContext,
     ) -> str:
         cfg = self.config
+        total = sum(w for w in cfg.weights.values() if w > 0)
+        terms = {
+            n: cfg.weights[n] * s.confidence * s.score / total  # type: ignore[index]
+            for n, s in used.items()
+        }
+        if action == Action.BUY:
+            verdict, then = f">= {cfg.buy_threshold:.2f}: BUY", "Open or add to a long."
+        elif action == Action.SELL:
+            what = "Open a short." if cfg.allow_short else "Exit to flat (long-only)."
+            verdict, then = f"<= -{cfg.sell_threshold:.2f}: SELL", what
+        else:
+            verdict = "inside the thresholds: HOLD"
+            then = (
+                f"Keep the current {portfolio.position:+.0%} position."
+                if portfolio.position
+                else "Stay flat."
+            )
         parts = [
-            f"Weighted composite {composite:+.3f} from "
+            f"{derivation(terms, composite, _SHORT)} {verdict}. {then} The composite weighs "
             + (", ".join(f"{n} {s.signal.value}" for n, s in used.items()) or "no analyst")
-            + "."
+            + " by weight and confidence."
         ]
         if missing:
             parts.append(
                 "Missing: " + ", ".join(missing) + "; the composite rests on the rest and is "
                 "weaker for it."
             )
-        if action == Action.BUY:
-            parts.append(f"It clears the buy threshold {cfg.buy_threshold:.2f}: BUY.")
-        elif action == Action.SELL:
-            what = "open a short" if cfg.allow_short else "exit to flat (long-only)"
-            parts.append(f"It is below -{cfg.sell_threshold:.2f}: SELL, {what}.")
-        else:
-            keep = (
-                f"keep the current {portfolio.position:+.0%} position"
-                if portfolio.position
-                else "stay flat"
-            )
-            parts.append(f"It is inside the thresholds: HOLD, {keep}.")
         parts.append(f"Close {observation.price:.2f} on {observation.data_date}.")
         return " ".join(parts)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stockagents.agents.base import JuniorAgent, clip, label_for
+from stockagents.agents.base import JuniorAgent, clip, derivation, label_for
 from stockagents.core.config import TechnicalAgentConfig
 from stockagents.core.types import Signal
 from stockagents.features.observation import Observation
@@ -135,6 +135,9 @@ def _range(t: dict[str, float | None], factors: list[str]) -> float | None:
     return 0.0
 
 
+_SHORT = {"momentum": "mom", "bollinger": "bb", "stochastic": "stoch", "range": "52w"}
+
+
 def technical_components(
     observation: Observation,
 ) -> tuple[dict[str, float], dict[str, float], list[str]]:
@@ -194,17 +197,13 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
         confidence = clip(0.2 + 0.5 * min(1.0, abs(score) / 0.5) + 0.3 * agreement, 0, 1)
         confidence *= warm * coverage
         label = label_for(score, self.config.signal_threshold).value
-        lean = (
-            ""
-            if label != "neutral" or score == 0
-            else (", leaning bullish" if score > 0 else ", leaning bearish")
-        )
-        strongest = sorted(scores, key=lambda n: -abs(scores[n] * weights[n]))[:3]
+        parts = {n: scores[n] * weights[n] / total for n in scores}
+        lean = "" if label != "neutral" or score == 0 else (" bullish" if score > 0 else " bearish")
         reasoning = (
-            f"Technical picture for {observation.symbol} on {observation.data_date} is "
-            f"{label} (score {score:+.2f}{lean}); strongest components: "
-            + ", ".join(f"{n} {scores[n]:+.2f}" for n in strongest)
-            + f"; {agree} of {len(voting)} non-zero components agree."
+            f"{derivation(parts, score, _SHORT)}: {label}. "
+            + (f"Inside the threshold, leaning{lean}. " if lean else "")
+            + f"{agree} of {len(voting)} non-zero components agree "
+            f"({observation.symbol}, {observation.data_date})."
         )
         if observation.bars < 200:
             reasoning += f" Only {observation.bars} bars of history: long averages are missing."
