@@ -9,7 +9,9 @@ the grammar mask costs under 20% per decoding step; warm analyze under 4 s; one 
 the base weights (RSS under 1.5 GB).
 
 Run: ``python bench/generation.py [--model smollm2-135m] [--tokens 64]``. The first run
-converts the GGUF file into the cache (about 20 s).
+converts the GGUF file into the cache (about 20 s). ``--models DIR`` also times warm
+analyze on a trained model set (``training_runs/sft_run_*/models``): the adapters write
+the teacher's short derivations instead of the base model's filler.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from stockagents.agents import TechnicalAgent
 from stockagents.agents.prompting import answer_schema, render_prompt
@@ -65,6 +68,28 @@ def _run(
     }
 
 
+def _warm_analyze(
+    name: str, label: str, config: Any, models: Path, symbol: str, days: list[dt.date]
+) -> set[int]:
+    """Times ``analyze_symbol`` after one warm-up call; returns the backends it used."""
+    with SystemCoordinator(config, models=models) as coordinator:
+        used = {id(a.runtime.backend) for a in coordinator.analysts.values() if a.runtime}
+        coordinator.analyze_symbol(symbol, as_of=days[0])  # warm
+        latencies, invalid = [], 0
+        for day in days:
+            t0 = time.perf_counter()
+            rec = coordinator.analyze_symbol(symbol, as_of=day)
+            latencies.append(time.perf_counter() - t0)
+            invalid += sum(not s.valid for s in rec.signals.values())
+            invalid += not rec.decision.valid
+    print(
+        f"warm analyze_symbol, {name}, {label}: median {statistics.median(latencies):.2f} s, "
+        f"max {max(latencies):.2f} s (target < 4 s); invalid outputs {invalid} of "
+        f"{4 * len(days)}"
+    )
+    return used
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="smollm2-135m")
@@ -73,6 +98,7 @@ def main() -> None:
     parser.add_argument(
         "--quantize", default="auto", help="auto (int8 on CPU), int8 or none (float32)"
     )
+    parser.add_argument("--models", type=Path, help="a trained model set to time as well")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -122,27 +148,14 @@ def main() -> None:
     }  # fmt: skip
     copies: set[int] = {id(backend)}
     with tempfile.TemporaryDirectory() as tmp:
-        models = Path(tmp)
+        sets = {"base model": Path(tmp)}
         agents = {a: args.model for a in ("news", "technical", "fundamental", "strategist")}
-        (models / "manifest.json").write_text(json.dumps({"agents": agents}))
-        for label, (config, symbol, days) in settings.items():
-            with SystemCoordinator(config, models=models) as coordinator:
-                copies |= {
-                    id(a.runtime.backend) for a in coordinator.analysts.values() if a.runtime
-                }
-                coordinator.analyze_symbol(symbol, as_of=days[0])  # warm
-                latencies, invalid = [], 0
-                for day in days:
-                    t0 = time.perf_counter()
-                    rec = coordinator.analyze_symbol(symbol, as_of=day)
-                    latencies.append(time.perf_counter() - t0)
-                    invalid += sum(not s.valid for s in rec.signals.values())
-                    invalid += not rec.decision.valid
-            print(
-                f"warm analyze_symbol, {label}: median {statistics.median(latencies):.2f} s, "
-                f"max {max(latencies):.2f} s (target < 4 s); invalid outputs {invalid} of "
-                f"{4 * len(days)}"
-            )
+        (sets["base model"] / "manifest.json").write_text(json.dumps({"agents": agents}))
+        if args.models:
+            sets[f"trained set {args.models}"] = args.models
+        for name, models in sets.items():
+            for label, (config, symbol, days) in settings.items():
+                copies |= _warm_analyze(name, label, config, models, symbol, days)
     print(f"base-model copies in memory: {len(copies)}")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss_mb:.0f} MB (target < 1536 MB)")

@@ -129,3 +129,22 @@ def test_adapters_keep_their_own_prefixes(tmp_path: Path) -> None:
     assert alone[0] != alone[1]
     backend.add_adapter("b", make_tiny_adapter(tmp_path / "b", seed=2))
     assert len(backend.prefix_cache) == 0
+
+
+def test_growing_cache_keeps_what_concatenation_would() -> None:
+    from stockagents.llm.decoding import growing_cache
+
+    cache = growing_cache()
+    torch.manual_seed(0)
+    chunks = [torch.randn(3, 2, n, 4) for n in (5, 1, 3, 1, 70)]
+    for chunk in chunks:
+        keys, values = cache.update(chunk, -chunk, 0)
+    expected = torch.cat(chunks, dim=2)
+    assert torch.equal(keys, expected)
+    assert torch.equal(values, -expected)
+    assert cache.get_seq_length() == 80
+    cache.batch_select_indices(torch.tensor([0, 2]))
+    assert torch.equal(cache.layers[0].keys, expected[[0, 2]])
+    keys, _ = cache.update(torch.ones(2, 2, 1, 4), torch.ones(2, 2, 1, 4), 0)
+    assert keys.shape == (2, 2, 81, 4)
+    assert torch.equal(keys[:, :, :80], expected[[0, 2]])

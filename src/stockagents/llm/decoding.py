@@ -20,6 +20,7 @@ exactly its own tokens at their own positions.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ import torch
 
 from stockagents.llm.base import Sampling
 
-__all__ = ["DecodeRow", "DecodeStats", "PrefixCache", "decode"]
+__all__ = ["DecodeRow", "DecodeStats", "PrefixCache", "decode", "growing_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,55 @@ class PrefixCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+@functools.cache
+def _growing_layer() -> type[Any]:
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):  # type: ignore[no-untyped-call]
+        """Keys and values written into preallocated room, doubled when full."""
+
+        room: Any = None
+        keys: Any
+        values: Any
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            used = self.get_seq_length()
+            end = used + key_states.shape[-2]
+            room = self.room
+            if room is None or room[0].shape[-2] < end or room[0].shape[0] != key_states.shape[0]:
+                shape = (*key_states.shape[:2], max(2 * end, end + 64), key_states.shape[-1])
+                grown = (key_states.new_empty(shape), value_states.new_empty(shape))
+                if used:
+                    grown[0][:, :, :used] = self.keys
+                    grown[1][:, :, :used] = self.values
+                room = self.room = grown
+            room[0][:, :, used:end] = key_states
+            room[1][:, :, used:end] = value_states
+            self.keys, self.values = room[0][:, :, :end], room[1][:, :, :end]
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices: Any) -> None:
+            end = self.get_seq_length()
+            if self.room is not None and end > 0:
+                self.room = (self.room[0][indices], self.room[1][indices])
+                self.keys, self.values = self.room[0][:, :, :end], self.room[1][:, :, :end]
+
+    return GrowingLayer
+
+
+def growing_cache() -> Any:
+    """A ``DynamicCache`` whose layers write new keys and values into preallocated room
+    (doubled when full) instead of concatenating: ``torch.cat`` copied the whole cache at
+    every step of every layer."""
+    from transformers.cache_utils import Cache, DynamicCache
+
+    cache = DynamicCache()
+    Cache.__init__(cache, layer_class_to_replicate=_growing_layer())
+    return cache
 
 
 class _Decoder:
@@ -183,12 +233,10 @@ class _Decoder:
     def _start_cache(self) -> tuple[Any, list[int], torch.Tensor]:
         """A cache holding each row's cached prefix, right-aligned; the prefix lengths;
         the attention mask over those slots."""
-        from transformers import DynamicCache
-
         prefixes = [self._prefix_layers(row) for row in self.rows]
         starts = [row.prefix_len if p else 0 for row, p in zip(self.rows, prefixes, strict=True)]
         width = max(starts)
-        cache = DynamicCache()
+        cache = growing_cache()
         mask = torch.tensor([[0] * (width - s) + [1] * s for s in starts], dtype=torch.long)
         known = [p for p in prefixes if p]
         if not known:

@@ -282,6 +282,7 @@ def _completion_hidden(backbone: Any, features: dict[str, Any], labels: Any) -> 
     batch = ids.shape[0]
     cache = DynamicCache()
     backbone(input_ids=ids[:1, :shared], past_key_values=cache, use_cache=True)
+    layer: Any
     for layer in cache.layers:
         layer.keys = layer.keys.expand(batch, -1, -1, -1)
         layer.values = layer.values.expand(batch, -1, -1, -1)
