@@ -16,6 +16,9 @@ from stockagents.orchestration import SystemCoordinator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+#: The fake OpenAI / Anthropic server (``server``) and ``no_keys`` fixtures.
+pytest_plugins = ["tests.fake_api"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -1,21 +1,17 @@
 """The OpenAI and Anthropic backends against a real HTTP server on loopback.
 
-The server speaks each API's wire format (``POST /v1/chat/completions``, ``POST
-/v1/messages``), records every request and can be scripted to fail, throttle or stall,
-so these tests exercise the real SDKs: request shape, auth headers, structured output,
+The server (``tests/fake_api.py``) speaks each API's wire format (``POST
+/v1/chat/completions``, ``POST /v1/messages``), records every request and can be scripted
+to fail, throttle or stall, so these tests exercise the real SDKs: request shape, auth headers, structured output,
 batch order, the SDKs' retry loops and the mapping of failures to ``BackendError``.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -23,11 +19,10 @@ from stockagents.core.errors import BackendError, ProviderUnavailableError
 from stockagents.llm.anthropic_backend import AnthropicBackend
 from stockagents.llm.base import GenerationRequest, Sampling
 from stockagents.llm.openai_backend import OpenAIBackend
+from tests.fake_api import FakeServer, Reply, anthropic_error, openai_completion, openai_error
 
 pytest.importorskip("openai")
 pytest.importorskip("anthropic")
-
-T = TypeVar("T")
 
 OPENAI_KEY = "sk-test"
 ANTHROPIC_KEY = "sk-ant-test-0123456789"
@@ -38,202 +33,6 @@ SCHEMA: dict[str, Any] = {
 }
 #: Fast SDK retries: the SDKs honour ``retry-after-ms`` (and ``Retry-After`` > 0).
 FAST_RETRY = {"retry-after-ms": "10"}
-
-
-@dataclass
-class Reply:
-    """One scripted answer: status, extra headers, JSON body (None: the default) and delay."""
-
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] | None = None
-    delay: float = 0.0
-
-
-@dataclass
-class Recorded:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
-class FakeServer:
-    """State shared by the handler threads: the script, the record and a stop switch."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.script: list[Reply] = []
-        self.requests: list[Recorded] = []
-        self.stop = threading.Event()
-        self.port = 0
-        self.closers: list[Any] = []  # backends and clients to close at teardown
-
-    def keep(self, item: T) -> T:
-        self.closers.append(item)
-        return item
-
-    def plan(self, *replies: Reply) -> None:
-        with self.lock:
-            self.script.extend(replies)
-
-    def next_reply(self) -> Reply:
-        with self.lock:
-            return self.script.pop(0) if self.script else Reply()
-
-    def record(self, item: Recorded) -> None:
-        with self.lock:
-            self.requests.append(item)
-
-    @property
-    def attempts(self) -> int:
-        with self.lock:
-            return len(self.requests)
-
-    @property
-    def openai_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def anthropic_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def _last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages", [])):
-        if message.get("role") == "user" and isinstance(message.get("content"), str):
-            return str(message["content"])
-    return ""
-
-
-def _openai_completion(body: dict[str, Any]) -> dict[str, Any]:
-    prompt = _last_user_text(body)
-    if "response_format" in body:
-        content = json.dumps({"action": "buy", "confidence": 0.7, "echo": prompt})
-    else:
-        content = f"echo: {prompt}"
-    return {
-        "id": "chatcmpl-test",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model", "unknown"),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
-
-
-def _anthropic_message(body: dict[str, Any]) -> dict[str, Any]:
-    prompt = _last_user_text(body)
-    content: list[dict[str, Any]]
-    if body.get("tools"):
-        tool = body["tools"][0]["name"]
-        content = [
-            {"type": "text", "text": "Here is the structure."},
-            {
-                "type": "tool_use",
-                "id": "toolu_01",
-                "name": tool,
-                "input": {"action": "sell", "confidence": 0.4, "echo": prompt},
-            },
-        ]
-        stop_reason = "tool_use"
-    else:
-        content = [{"type": "text", "text": "echo: "}, {"type": "text", "text": prompt}]
-        stop_reason = "end_turn"
-    return {
-        "id": "msg_01",
-        "type": "message",
-        "role": "assistant",
-        "model": body.get("model", "unknown"),
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 5},
-    }
-
-
-def _openai_error(message: str, kind: str = "invalid_request_error") -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
-
-
-def _anthropic_error(message: str, kind: str = "invalid_request_error") -> dict[str, Any]:
-    return {"type": "error", "error": {"type": kind, "message": message}}
-
-
-def _make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 10  # a stuck client cannot hold a handler thread for long
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            raw = self.rfile.read(length) if length else b"{}"
-            body = json.loads(raw or b"{}")
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            state.record(Recorded(self.path, headers, body))
-            reply = state.next_reply()
-            if reply.delay:
-                state.stop.wait(reply.delay)
-            if reply.body is not None:
-                payload = reply.body
-            elif self.path == "/v1/chat/completions":
-                payload = _openai_completion(body)
-            elif self.path == "/v1/messages":
-                payload = _anthropic_message(body)
-            else:
-                reply = Reply(status=404)
-                payload = {"error": {"message": f"no route {self.path}"}}
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # the client gave up (timeout test)
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-    return Handler
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    state = FakeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-    )
-    thread.start()
-    try:
-        yield state
-    finally:
-        for item in state.closers:
-            item.close()
-        state.stop.set()  # release handlers still sleeping
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No key in the environment and no .env file in the working directory."""
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
 
 
 def _request(text: str = "Should I buy AAPL?", *, schema: bool = True) -> GenerationRequest:
@@ -302,7 +101,7 @@ def test_openai_free_text_without_seed(server: FakeServer) -> None:
 
 
 def test_openai_null_content_is_empty_string(server: FakeServer) -> None:
-    reply = _openai_completion({"model": "gpt-test"})
+    reply = openai_completion({"model": "gpt-test"})
     reply["choices"][0]["message"]["content"] = None
     server.plan(Reply(body=reply))
     assert _openai(server).generate([_request()], SAMPLING) == [""]
@@ -318,7 +117,7 @@ def test_openai_batch_preserves_order(server: FakeServer) -> None:
 
 
 def test_openai_retries_429_with_retry_after(server: FakeServer) -> None:
-    server.plan(Reply(429, {"Retry-After": "0"}, _openai_error("Rate limit reached", "rate")))
+    server.plan(Reply(429, {"Retry-After": "0"}, openai_error("Rate limit reached", "rate")))
     [text] = _openai(server).generate([_request()], SAMPLING)
     assert json.loads(text)["action"] == "buy"
     assert server.attempts == 2
@@ -326,8 +125,8 @@ def test_openai_retries_429_with_retry_after(server: FakeServer) -> None:
 
 def test_openai_retries_500_and_503(server: FakeServer) -> None:
     server.plan(
-        Reply(500, FAST_RETRY, _openai_error("boom", "server_error")),
-        Reply(503, FAST_RETRY, _openai_error("overloaded", "server_error")),
+        Reply(500, FAST_RETRY, openai_error("boom", "server_error")),
+        Reply(503, FAST_RETRY, openai_error("overloaded", "server_error")),
     )
     [text] = _openai(server).generate([_request()], SAMPLING)
     assert json.loads(text)["action"] == "buy"
@@ -335,7 +134,7 @@ def test_openai_retries_500_and_503(server: FakeServer) -> None:
 
 
 def test_openai_400_is_not_retried(server: FakeServer) -> None:
-    server.plan(Reply(400, body=_openai_error("Invalid schema for response_format 'x'")))
+    server.plan(Reply(400, body=openai_error("Invalid schema for response_format 'x'")))
     with pytest.raises(BackendError) as info:
         _openai(server, max_retries=3).generate([_request()], SAMPLING)
     message = str(info.value)
@@ -346,7 +145,7 @@ def test_openai_400_is_not_retried(server: FakeServer) -> None:
 
 
 def test_openai_persistent_500_gives_up_after_max_retries(server: FakeServer) -> None:
-    server.plan(*(Reply(500, FAST_RETRY, _openai_error("still broken")) for _ in range(10)))
+    server.plan(*(Reply(500, FAST_RETRY, openai_error("still broken")) for _ in range(10)))
     with pytest.raises(BackendError, match=r"HTTP 500.*still broken"):
         _openai(server, max_retries=2).generate([_request()], SAMPLING)
     assert server.attempts == 3
@@ -362,14 +161,14 @@ def test_openai_timeout(server: FakeServer) -> None:
 
 
 def test_openai_batch_failure_raises(server: FakeServer) -> None:
-    server.plan(Reply(), Reply(400, body=_openai_error("bad second request")))
+    server.plan(Reply(), Reply(400, body=openai_error("bad second request")))
     with pytest.raises(BackendError, match="bad second request"):
         _openai(server).generate([_request(f"p{i}") for i in range(2)], SAMPLING)
 
 
 def test_openai_key_never_in_error(server: FakeServer) -> None:
     secret = "sk-live-SECRET-123456"
-    server.plan(Reply(401, body=_openai_error(f"Incorrect API key provided: {secret}")))
+    server.plan(Reply(401, body=openai_error(f"Incorrect API key provided: {secret}")))
     with pytest.raises(BackendError) as info:
         _openai(server, api_key=secret).generate([_request()], SAMPLING)
     assert "HTTP 401" in str(info.value)
@@ -496,7 +295,7 @@ def test_anthropic_batch_preserves_order(server: FakeServer) -> None:
 
 def test_anthropic_retries_429_with_retry_after(server: FakeServer) -> None:
     server.plan(
-        Reply(429, {"Retry-After": "0"}, _anthropic_error("Rate limited", "rate_limit_error"))
+        Reply(429, {"Retry-After": "0"}, anthropic_error("Rate limited", "rate_limit_error"))
     )
     [text] = _anthropic(server).generate([_request()], SAMPLING)
     assert json.loads(text)["action"] == "sell"
@@ -505,8 +304,8 @@ def test_anthropic_retries_429_with_retry_after(server: FakeServer) -> None:
 
 def test_anthropic_retries_500_and_503(server: FakeServer) -> None:
     server.plan(
-        Reply(500, FAST_RETRY, _anthropic_error("boom", "api_error")),
-        Reply(503, FAST_RETRY, _anthropic_error("overloaded", "overloaded_error")),
+        Reply(500, FAST_RETRY, anthropic_error("boom", "api_error")),
+        Reply(503, FAST_RETRY, anthropic_error("overloaded", "overloaded_error")),
     )
     [text] = _anthropic(server).generate([_request()], SAMPLING)
     assert json.loads(text)["action"] == "sell"
@@ -514,7 +313,7 @@ def test_anthropic_retries_500_and_503(server: FakeServer) -> None:
 
 
 def test_anthropic_400_is_not_retried(server: FakeServer) -> None:
-    server.plan(Reply(400, body=_anthropic_error("tools.0.input_schema: invalid")))
+    server.plan(Reply(400, body=anthropic_error("tools.0.input_schema: invalid")))
     with pytest.raises(BackendError) as info:
         _anthropic(server, max_retries=3).generate([_request()], SAMPLING)
     message = str(info.value)
@@ -526,7 +325,7 @@ def test_anthropic_400_is_not_retried(server: FakeServer) -> None:
 
 def test_anthropic_persistent_500_gives_up_after_max_retries(server: FakeServer) -> None:
     server.plan(
-        *(Reply(500, FAST_RETRY, _anthropic_error("still broken", "api_error")) for _ in range(10))
+        *(Reply(500, FAST_RETRY, anthropic_error("still broken", "api_error")) for _ in range(10))
     )
     with pytest.raises(BackendError, match=r"HTTP 500.*still broken"):
         _anthropic(server, max_retries=2).generate([_request()], SAMPLING)
@@ -545,7 +344,7 @@ def test_anthropic_timeout(server: FakeServer) -> None:
 def test_anthropic_key_never_in_error(server: FakeServer) -> None:
     server.plan(
         Reply(
-            401, body=_anthropic_error(f"invalid x-api-key {ANTHROPIC_KEY}", "authentication_error")
+            401, body=anthropic_error(f"invalid x-api-key {ANTHROPIC_KEY}", "authentication_error")
         )
     )
     with pytest.raises(BackendError) as info:

@@ -5,21 +5,35 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stockagents.agents.expert_backend import ExpertBackend
 from stockagents.agents.prompting import parse_answer, prompt_version
 from stockagents.cli.main import main
+from stockagents.core.errors import ConfigError
+from stockagents.data.calendar import market_close_utc
+from stockagents.llm.anthropic_backend import AnthropicBackend
+from stockagents.llm.base import GenerationRequest, Sampling
+from stockagents.llm.openai_backend import OpenAIBackend
 from stockagents.llm.scripted import ScriptedBackend
 from stockagents.training.synthetic.generate import generate_dataset, heldout_path
 from stockagents.training.synthetic.inputs import InputSampler
+from stockagents.training.synthetic.teacher_headlines import (
+    HEADLINE_MAX,
+    HEADLINE_SCHEMA,
+    REQUEST_NAME,
+    HeadlineAsk,
+    parse_headlines,
+)
 from stockagents.training.synthetic.teachers import Teacher, make_teacher
-from tests.llm.test_api_backends import FakeServer, Reply, no_keys, server
-
-__all__ = ["no_keys", "server"]  # pytest fixtures used below
+from tests.fake_api import FakeServer, Recorded, Reply, last_user_text
 
 
 @pytest.fixture(scope="module")
@@ -102,28 +116,31 @@ def test_invalid_answers_are_rejected_and_reported(tmp_path: Path, sampler: Inpu
         assert parse_answer("technical", record["completion"][0]["content"])[1] is None
 
 
+def _openai_body(content: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": content, "refusal": None}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }  # fmt: skip
+
+
+def _anthropic_body(answer: dict[str, Any], tool: str = "news_answer") -> dict[str, Any]:
+    return {
+        "id": "msg_01", "type": "message", "role": "assistant", "model": "claude",
+        "content": [{"type": "tool_use", "id": "toolu_01", "name": tool, "input": answer}],
+        "stop_reason": "tool_use", "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }  # fmt: skip
+
+
 def _openai_reply(content: str) -> Reply:
-    return Reply(
-        body={
-            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
-            "model": "gpt-4o",
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": content, "refusal": None}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-        }
-    )  # fmt: skip
+    return Reply(body=_openai_body(content))
 
 
 def _anthropic_reply(answer: dict[str, Any]) -> Reply:
-    return Reply(
-        body={
-            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude",
-            "content": [{"type": "tool_use", "id": "toolu_01", "name": "news_answer",
-                         "input": answer}],
-            "stop_reason": "tool_use", "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 5},
-        }
-    )  # fmt: skip
+    return Reply(body=_anthropic_body(answer))
 
 
 def test_openai_and_anthropic_teachers_take_turns(
@@ -146,7 +163,7 @@ def test_openai_and_anthropic_teachers_take_turns(
     out = tmp_path / "news_train.jsonl"
     result = generate_dataset(
         "news", 8, out, teacher, sampler=sampler, heldout_examples=6, oversample=1,
-        progress=False,
+        headline_share=0.0, progress=False,
     )  # fmt: skip
     assert result.examples == 8
     teachers = [r["teacher"] for r in _lines(out)]

@@ -23,7 +23,7 @@ from stockagents.core.types import Signal
 from stockagents.features.fundamentals import FundamentalRatios
 from stockagents.features.observation import Observation
 
-__all__ = ["FundamentalAgent", "fundamental_components"]
+__all__ = ["FundamentalAgent", "fundamental_components", "fundamental_terms"]
 
 _SHORT = {"valuation": "value", "profitability": "profit", "leverage": "debt"}
 WEIGHTS = {"valuation": 0.25, "profitability": 0.25, "leverage": 0.15, "growth": 0.35}
@@ -65,6 +65,15 @@ def fundamental_components(r: FundamentalRatios) -> tuple[dict[str, float], list
     return {k: v for k, v in scores.items() if v is not None}, factors
 
 
+def fundamental_terms(ratios: FundamentalRatios) -> dict[str, float]:
+    """Each component's share of the score under its short name: the score is their sum."""
+    scores, _ = fundamental_components(ratios)
+    total = sum(WEIGHTS[n] for n in scores)
+    if not total:
+        return {}
+    return {_SHORT.get(n, n): round(scores[n] * WEIGHTS[n] / total, 4) for n in scores}
+
+
 class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
     """Reads fundamental ratios; see the module docstring for the rules."""
 
@@ -78,6 +87,7 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
             "as_of": observation.as_of.isoformat(),
             "ratios": ratios.model_dump(mode="json") if ratios is not None else None,
             "unavailable": observation.fundamentals_reason,
+            "terms": fundamental_terms(ratios) if ratios is not None else {},
         }
 
     def unavailable_signal(self, observation: Observation) -> Signal | None:
@@ -110,9 +120,8 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
         confidence = total / sum(WEIGHTS.values()) * (0.4 + 0.6 * agreement)
         if age > 200:
             confidence *= 0.5
-        parts = {n: scores[n] * WEIGHTS[n] / total for n in scores}
         reasoning = (
-            f"{derivation(parts, score, _SHORT)}: "
+            f"{derivation(fundamental_terms(ratios), score)}: "
             f"{label_for(score, self.config.signal_threshold).value}. "
             f"From the {ratios.basis} figures for the "
             f"period ending {ratios.period_end} (filed {ratios.filing_date}, {age} days "

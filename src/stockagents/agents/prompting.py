@@ -162,9 +162,16 @@ def _technical_facts(payload: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _terms(payload: dict[str, Any]) -> str:
+    """The rules' weighted readings (``terms`` in the payload), zeros left out: the same
+    text the expert's reasoning opens with, so a model copies them and adds them up."""
+    shown = [f"{k} {v:+.2f}" for k, v in (payload.get("terms") or {}).items() if round(v, 2)]
+    return "; terms: " + (" ".join(shown) or "none")
+
+
 def _facts(agent: str, payload: dict[str, Any]) -> str:
     if agent == "technical":
-        return _technical_facts(payload)
+        return _technical_facts(payload) + _terms(payload)
     if agent == "news":
         news = payload.get("news")
         if not news or not news.get("count"):
@@ -180,22 +187,20 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
             return f"no data ({payload.get('unavailable') or 'none'})"
         keys = ("pe", "ps", "roe", "net_margin", "debt_to_equity", "revenue_growth",
                 "earnings_growth")  # fmt: skip
-        return f"filed={ratios['filing_date']} " + " ".join(
-            f"{k}={_num(ratios.get(k))}" for k in keys
-        )
+        facts = " ".join(f"{k}={_num(ratios.get(k))}" for k in keys)
+        return f"filed={ratios['filing_date']} {facts}{_terms(payload)}"
     signals = payload.get("signals", {})
     parts = [
-        f"{name}: invalid;"
+        f"{name}=invalid"
         if not s.get("valid", True)
-        else f"{name}: {s['signal']}, score {s['score']:+.2f} x conf {s['confidence']:.2f} "
-        f"= {s['score'] * s['confidence']:+.2f};"
+        else f"{name}={s['signal']}/{s['score']:+.2f}/conf {s['confidence']:.2f}"
         for name, s in signals.items()
     ]
     market = payload.get("market", {})
     parts += [f"{k}={_num(v)}" for k, v in market.items()]
     portfolio = payload.get("portfolio", {})
     parts.append(f"position={_num(portfolio.get('position', 0.0))}")
-    return " ".join(parts)
+    return " ".join(parts) + _terms(payload)
 
 
 def render_prompt(agent: str, payload: dict[str, Any]) -> list[ChatMessage]:

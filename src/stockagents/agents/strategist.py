@@ -73,6 +73,18 @@ class StrategistAgent:
                 "dist_52w_high": t.get("dist_52w_high"),
             },
             "portfolio": (portfolio or PortfolioContext()).model_dump(mode="json"),
+            "terms": self.terms(signals),
+        }
+
+    def terms(self, signals: Mapping[str, Signal]) -> dict[str, float]:
+        """Each usable analyst's share of the composite, ``weight * confidence * score /
+        total weight``, under its short name: the composite is their sum."""
+        weights = {str(n): w for n, w in self.config.weights.items() if w > 0}
+        total = sum(weights.values())
+        return {
+            _SHORT.get(n, n): round(weights[n] * s.confidence * s.score / total, 4)
+            for n, s in signals.items()
+            if n in weights and s.valid and s.confidence > 0
         }
 
     def decide(
@@ -180,11 +192,7 @@ class StrategistAgent:
         portfolio: PortfolioContext,
     ) -> str:
         cfg = self.config
-        total = sum(w for w in cfg.weights.values() if w > 0)
-        terms = {
-            n: cfg.weights[n] * s.confidence * s.score / total  # type: ignore[index]
-            for n, s in used.items()
-        }
+        terms = self.terms(used)
         if action == Action.BUY:
             verdict, then = f">= {cfg.buy_threshold:.2f}: BUY", "Open or add to a long."
         elif action == Action.SELL:
@@ -198,7 +206,7 @@ class StrategistAgent:
                 else "Stay flat."
             )
         parts = [
-            f"{derivation(terms, composite, _SHORT)} {verdict}. {then} The composite weighs "
+            f"{derivation(terms, composite)} {verdict}. {then} The composite weighs "
             + (", ".join(f"{n} {s.signal.value}" for n, s in used.items()) or "no analyst")
             + " by weight and confidence."
         ]

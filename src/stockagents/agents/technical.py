@@ -31,7 +31,7 @@ from stockagents.core.config import TechnicalAgentConfig
 from stockagents.core.types import Signal
 from stockagents.features.observation import Observation
 
-__all__ = ["TechnicalAgent", "technical_components"]
+__all__ = ["TechnicalAgent", "technical_components", "technical_terms"]
 
 WEIGHTS = {
     "trend": 0.30,
@@ -168,6 +168,17 @@ def technical_components(
     return scores, {name: weights[name] for name in scores}, factors
 
 
+def technical_terms(observation: Observation) -> dict[str, float]:
+    """Each component's share of the score (``score * weight / total weight``), under its
+    short name, in the table's order: the score is their sum. Models read them in their
+    prompt next to the indicators (see ``agents/prompting.py``)."""
+    scores, weights, _ = technical_components(observation)
+    total = sum(weights.values())
+    if not total:
+        return {}
+    return {_SHORT.get(n, n): round(scores[n] * weights[n] / total, 4) for n in scores}
+
+
 class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
     """Reads price indicators; see the module docstring for the rules."""
 
@@ -181,6 +192,7 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
             "close": observation.price,
             "bars": observation.bars,
             "indicators": observation.technical,
+            "terms": technical_terms(observation),
         }
 
     def expert_signal(self, observation: Observation) -> Signal:
@@ -197,10 +209,10 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
         confidence = clip(0.2 + 0.5 * min(1.0, abs(score) / 0.5) + 0.3 * agreement, 0, 1)
         confidence *= warm * coverage
         label = label_for(score, self.config.signal_threshold).value
-        parts = {n: scores[n] * weights[n] / total for n in scores}
+        parts = technical_terms(observation)
         lean = "" if label != "neutral" or score == 0 else (" bullish" if score > 0 else " bearish")
         reasoning = (
-            f"{derivation(parts, score, _SHORT)}: {label}. "
+            f"{derivation(parts, score)}: {label}. "
             + (f"Inside the threshold, leaning{lean}. " if lean else "")
             + f"{agree} of {len(voting)} non-zero components agree "
             f"({observation.symbol}, {observation.data_date})."

@@ -44,6 +44,14 @@ def datagen(
         int | None,
         typer.Option("--heldout", help="Held-out prompts (default max(20, n/5))."),
     ] = None,
+    teacher_headlines: Annotated[
+        float | None,
+        typer.Option(
+            "--teacher-headlines",
+            help="News: share of days whose headlines the API teacher writes "
+            "(default 0.5 with openai/anthropic, 0 with expert).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Draw inputs, ask the teacher, validate and write JSONL, a report and a manifest."""
@@ -53,7 +61,7 @@ def datagen(
     try:
         result = generate_dataset(
             agent_type, num_examples, path, teacher, config=app_config, seed=seed,
-            heldout_examples=heldout,
+            heldout_examples=heldout, headline_share=teacher_headlines,
         )  # fmt: skip
     finally:
         teacher.close()

@@ -12,6 +12,13 @@
 - ``news_train.report.json`` / ``.md``: counts, label balance, rejected examples and why;
 - ``news_train.manifest.json``: teacher, model, seed, prompt version, data hashes, splits.
 
+News headlines: with an API teacher (openai, anthropic), ``headline_share`` of the news
+days (default ``DEFAULT_HEADLINE_SHARE``, half; 0 with the expert alone) get headlines
+the teacher writes (``teacher_headlines``); the rest, and every day whose reply is
+refused, come from the offline generator. Each news record says whose headlines it read
+(``headlines``: ``synthetic`` or ``teacher:<name>``); the report and the manifest count
+them, and the asks that fell back.
+
 Validation: the answer parses against the agent's schema (enums, ranges, lengths); the
 date lies inside the segment it was drawn for; no prompt appears twice; no training
 prompt is also a held-out prompt. Balance: the teacher answers a pool ``oversample``
@@ -40,14 +47,23 @@ from stockagents.core.config import AppConfig
 from stockagents.core.errors import ConfigError
 from stockagents.core.jsonio import write_json
 from stockagents.training.synthetic.inputs import AGENTS, InputExample, InputSampler
+from stockagents.training.synthetic.teacher_headlines import HeadlineWriter
 from stockagents.training.synthetic.teachers import Teacher, TeacherAnswer
 
-__all__ = ["DatasetResult", "generate_dataset", "heldout_path", "sibling"]
+__all__ = [
+    "DEFAULT_HEADLINE_SHARE",
+    "DatasetResult",
+    "generate_dataset",
+    "heldout_path",
+    "sibling",
+]
 
 logger = logging.getLogger(__name__)
 
 #: A label below this share of the kept examples is flagged in the report.
 MIN_LABEL_SHARE = 0.10
+#: Share of news days whose headlines an API teacher writes, unless told otherwise.
+DEFAULT_HEADLINE_SHARE = 0.5
 
 
 def sibling(output: Path, suffix: str) -> Path:
@@ -85,6 +101,7 @@ def _record(example: InputExample, answer: TeacherAnswer) -> dict[str, Any]:
     parsed = answer.answer.parsed
     assert parsed is not None
     messages = render_prompt(example.agent, example.payload)
+    headlines = {"headlines": example.meta["headlines"]} if "headlines" in example.meta else {}
     return {
         "prompt": messages,
         "completion": [{"role": "assistant", "content": format_answer(parsed)}],
@@ -94,6 +111,7 @@ def _record(example: InputExample, answer: TeacherAnswer) -> dict[str, Any]:
         "teacher": answer.teacher,
         "label": _label(example.agent, answer),
         "source": example.source,
+        **headlines,
         "payload": json.dumps(example.payload, ensure_ascii=False, default=str),
     }
 
@@ -171,6 +189,46 @@ def _ask(
         return teacher.answer(agent, [e.payload for e in examples], lambda k: bar.advance(task, k))
 
 
+def _headline_writer(agent: str, teacher: Teacher, share: float | None) -> HeadlineWriter | None:
+    """The writer of ``agent``'s headlines (news only; None: all from the offline generator)."""
+    if share is not None and not 0.0 <= share <= 1.0:
+        raise ConfigError(f"--teacher-headlines {share}: give a share from 0 to 1")
+    if agent != "news":
+        return None
+    if share is None:
+        share = DEFAULT_HEADLINE_SHARE if teacher.headline_writers else 0.0
+    if share == 0.0:
+        return None
+    if not teacher.headline_writers:
+        raise ConfigError(
+            f"--teacher-headlines {share}: the {teacher.name} teacher cannot write headlines; "
+            "add an openai or anthropic provider, or set --teacher-headlines 0"
+        )
+    return teacher.headline_writer(share)
+
+
+def _headline_counts(
+    writer: HeadlineWriter | None,
+    drawn: Sequence[InputExample],
+    records: Sequence[dict[str, Any]],
+    held_records: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    asked = [e for e in drawn if "headline_writer" in e.meta]
+    fallbacks = [e for e in asked if "headline_fallback" in e.meta]
+    return {
+        "share": writer.share if writer is not None else 0.0,
+        "writers": writer.names if writer is not None else [],
+        "train": dict(sorted(Counter(r["headlines"] for r in records).items())),
+        "heldout": dict(sorted(Counter(r["headlines"] for r in held_records).items())),
+        "asked": len(asked),
+        "fallbacks": len(fallbacks),
+        "fallback_examples": [
+            f"{e.symbol} {e.as_of} {e.meta['headline_writer']}: {e.meta['headline_fallback']}"
+            for e in fallbacks[:3]
+        ],
+    }
+
+
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -191,13 +249,19 @@ def generate_dataset(
     seed: int = 0,
     heldout_examples: int | None = None,
     oversample: float | None = None,
+    headline_share: float | None = None,
     progress: bool = True,
 ) -> DatasetResult:
-    """Generate, validate and write ``agent``'s training and held-out data."""
+    """Generate, validate and write ``agent``'s training and held-out data.
+
+    ``headline_share``: share of news days whose headlines the API teacher writes
+    (None: ``DEFAULT_HEADLINE_SHARE`` with an API provider, 0 without one).
+    """
     if agent not in AGENTS:
         raise ConfigError(f"--agent-type {agent!r}: use one of {', '.join(AGENTS)}")
     if num_examples < 1:
         raise ConfigError(f"--num-examples {num_examples}: must be at least 1")
+    writer = _headline_writer(agent, teacher, headline_share)
     sampler = sampler or InputSampler(config)
     if oversample is None:
         oversample = 3.0 if teacher.name == "expert" else 1.0
@@ -206,7 +270,7 @@ def generate_dataset(
     samples: dict[str, list[str]] = defaultdict(list)
 
     validation = sampler.segment("validation")
-    held_inputs = list(sampler.draw(agent, n_heldout, "validation", seed))
+    held_inputs = list(sampler.draw(agent, n_heldout, "validation", seed, writer))
     held_answers = _ask(teacher, agent, held_inputs, "held-out", progress)
     held = _validate(
         held_inputs, held_answers, (validation.start, validation.end), rejected, samples
@@ -215,7 +279,7 @@ def generate_dataset(
 
     train = sampler.segment("train")
     pool_size = max(num_examples, round(num_examples * oversample))
-    inputs = list(sampler.draw(agent, pool_size, "train", seed))
+    inputs = list(sampler.draw(agent, pool_size, "train", seed, writer))
     answers = _ask(teacher, agent, inputs, "train", progress)
     kept = _validate(inputs, answers, (train.start, train.end), rejected, samples, held_keys)
     chosen = _balanced(agent, kept, num_examples, seed)
@@ -234,7 +298,7 @@ def generate_dataset(
         if records and count / len(records) < MIN_LABEL_SHARE:
             warnings.append(f"label {label} is only {count / len(records):.0%} of the data")
     teachers = Counter(r["teacher"] for r in records)
-    report = {
+    report: dict[str, Any] = {
         "agent": agent,
         "examples": len(records),
         "asked": num_examples,
@@ -249,6 +313,8 @@ def generate_dataset(
         "not_kept_for_balance": len(kept) - len(chosen),
         "warnings": warnings,
     }
+    if agent == "news":
+        report["headlines"] = _headline_counts(writer, held_inputs + inputs, records, held_records)
     write_json(sibling(output, ".report.json"), report)
     sibling(output, ".report.md").write_text(_report_markdown(report), encoding="utf-8")
     manifest = {
@@ -266,6 +332,10 @@ def generate_dataset(
         "prices": sampler.sources.prices.name,
         "oversample": oversample,
     }
+    if agent == "news":
+        manifest["headlines"] = {
+            k: v for k, v in report["headlines"].items() if k != "fallback_examples"
+        }
     write_json(sibling(output, ".manifest.json"), manifest)
     for warning in warnings:
         logger.warning("%s data: %s", agent, warning)
@@ -273,6 +343,21 @@ def generate_dataset(
         agent, output, held_path, len(records), len(held_records), dict(labels),
         dict(rejected), warnings,
     )  # fmt: skip
+
+
+def _headline_lines(headlines: dict[str, Any] | None) -> list[str]:
+    if headlines is None:
+        return []
+    counts = ", ".join(f"{k} {v}" for k, v in headlines["train"].items()) or "none"
+    line = f"- headlines: {counts} (teacher share {headlines['share']:g}"
+    if headlines["asked"]:
+        line += (
+            f"; {headlines['fallbacks']} of {headlines['asked']} teacher replies refused, "
+            "offline headlines instead"
+        )
+    lines = [line + ")"]
+    lines += [f"  - refused: {e}" for e in headlines["fallback_examples"]]
+    return lines
 
 
 def _report_markdown(report: dict[str, Any]) -> str:
@@ -283,6 +368,7 @@ def _report_markdown(report: dict[str, Any]) -> str:
         f"{report['pool']}); held-out: {report['heldout']}",
         f"- teachers: {', '.join(f'{k} {v}' for k, v in report['teachers'].items())}",
         f"- sources: {', '.join(f'{k} {v}' for k, v in report['sources'].items())}",
+        *_headline_lines(report.get("headlines")),
         "",
         "| label | train | share | held-out |",
         "|---|---:|---:|---:|",

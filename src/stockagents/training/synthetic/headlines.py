@@ -10,6 +10,8 @@ Kinds of day (``sample_news_day`` and ``generate_news(kind=None)`` draw them wit
 contrary story), 30% ``negative`` (the mirror image), 15% ``mixed`` (at least one
 positive and one negative story), 15% ``neutral`` (only neutral stories) and 10%
 ``none`` (no stories). A day with news has 1 to 8 stories (fewer more often).
+``event_mix`` draws the same story count and signs for a day of a kind, as short event
+descriptions, for a teacher that writes the headlines itself.
 
 Tone
     Each template carries an intended tone in [-1, 1]: strong events (earnings beat or
@@ -44,6 +46,7 @@ __all__ = [
     "KINDS",
     "KIND_WEIGHTS",
     "NewsDay",
+    "event_mix",
     "filled_templates",
     "generate_news",
     "sample_news_day",
@@ -239,9 +242,12 @@ def _slots(rng: random.Random, company: str, as_of: dt.date) -> dict[str, str]:
     }
 
 
+def _events(sign: int) -> list[_Event]:
+    return [e for e in _EVENTS if (e.tone > 0) - (e.tone < 0) == sign]
+
+
 def _story(rng: random.Random, sign: int, company: str, as_of: dt.date) -> _Story:
-    events = [e for e in _EVENTS if (e.tone > 0) - (e.tone < 0) == sign]
-    event = rng.choice(events)
+    event = rng.choice(_events(sign))
     slots = _slots(rng, company, as_of)
     tone = event.tone if sign == 0 else event.tone + rng.uniform(-0.1, 0.1)
     return _Story(rng.choice(event.headlines).format(**slots), event.summary.format(**slots), tone)
@@ -329,6 +335,29 @@ def generate_news(
         for story, at in zip(stories, times, strict=True)
     ]
     return NewsDay(items=items, kind=kind, intended_tone=tone)
+
+
+#: How ``event_mix`` names the events whose names do not read as English.
+_EVENT_DESCRIPTIONS = {
+    "denied_negative": "a feared setback that is not happening",
+    "denied_positive": "a hoped-for win that is not happening",
+    "scheduled": "a scheduled announcement",
+    "corporate": "routine corporate news",
+}
+
+
+def event_mix(rng: random.Random, kind: str) -> list[str]:
+    """The events of a news day of ``kind`` (not ``none``), newest first, described in a
+    few words: as many stories, with the same signs, as ``generate_news`` would draw; an
+    event repeats only when its side has no other left (neutral days have two)."""
+    if kind not in KINDS or kind == "none":
+        raise ValueError(f"unknown news day kind {kind!r}; use one of {', '.join(KINDS[:-1])}")
+    count = rng.choices(range(1, 9), weights=_STORY_COUNT_WEIGHTS)[0]
+    events: list[_Event] = []
+    for sign in _signs(rng, kind, count):
+        fresh = [e for e in _events(sign) if e not in events]  # no repeats while any is left
+        events.append(rng.choice(fresh or _events(sign)))
+    return [_EVENT_DESCRIPTIONS.get(e.name, e.name.replace("_", " ")) for e in events]
 
 
 def sample_news_day(rng: random.Random, as_of: dt.date, symbol: str | None = None) -> NewsDay:

@@ -6,7 +6,10 @@ into training:
 - **technical**: real price history, at (symbol, date) pairs drawn from one segment of
   the date splits (train for training data, validation for held-out prompts);
 - **news**: synthetic news days (``headlines``) about real and fictional companies, at
-  dates of the segment, scored by the same digest the live agent reads;
+  dates of the segment, scored by the same digest the live agent reads; with a
+  ``HeadlineWriter`` (an API teacher), a share of the days get headlines the teacher
+  writes (``teacher_headlines``), and a day whose reply is refused falls back to the
+  offline generator with the tone that was asked for;
 - **fundamental**: synthetic company profiles (``profiles``) from documented ranges, or
   the configured filings of real companies at segment dates when a source is set;
 - **strategist**: the expert analysts' signals at real segment dates (technical from the
@@ -29,15 +32,21 @@ from stockagents.agents import FundamentalAgent, NewsAgent, StrategistAgent, Tec
 from stockagents.agents.base import JuniorAgent
 from stockagents.core.config import AppConfig
 from stockagents.core.errors import DataError, StockAgentsError
-from stockagents.core.types import PortfolioContext, Signal
+from stockagents.core.types import NewsItem, PortfolioContext, Signal
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import DataSources, build_sources
 from stockagents.data.splits import DateSplits, Segment, compute_splits
 from stockagents.features.fundamentals import compute_ratios
 from stockagents.features.news_digest import digest_news
 from stockagents.features.observation import MIN_BARS, Observation, ObservationBuilder
-from stockagents.training.synthetic.headlines import COMPANIES, sample_news_day
+from stockagents.training.synthetic.headlines import (
+    COMPANIES,
+    NewsDay,
+    generate_news,
+    sample_news_day,
+)
 from stockagents.training.synthetic.profiles import sample_profile
+from stockagents.training.synthetic.teacher_headlines import HeadlineAsk, HeadlineWriter, draw_ask
 
 __all__ = ["InputExample", "InputSampler"]
 
@@ -56,7 +65,7 @@ class InputExample:
     symbol: str
     as_of: dt.date
     payload: dict[str, Any]
-    source: str  # "sample history", "synthetic news", "synthetic profile", ...
+    source: str  # "sample history", "synthetic news", "teacher news", "synthetic profile", ...
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,12 +113,20 @@ class InputSampler:
     def _any_day(self, rng: random.Random, segment: Segment) -> dt.date:
         return segment.start + dt.timedelta(days=rng.randrange((segment.end - segment.start).days))
 
-    def draw(self, agent: str, n: int, segment: str, seed: int) -> Iterator[InputExample]:
-        """``n`` examples for ``agent`` from ``segment`` (``train`` or ``validation``)."""
+    def draw(
+        self, agent: str, n: int, segment: str, seed: int, writer: HeadlineWriter | None = None
+    ) -> Iterator[InputExample]:
+        """``n`` examples for ``agent`` from ``segment`` (``train`` or ``validation``).
+
+        ``writer`` (news only) writes the headlines of ``writer.share`` of the news days.
+        """
         if agent not in AGENTS:
             raise DataError(f"unknown agent type {agent!r}; use one of {', '.join(AGENTS)}")
         rng = random.Random(f"{agent}:{segment}:{seed}")
         where = self.segment(segment)
+        if agent == "news" and writer is not None and writer.share > 0:
+            yield from self._written_news(rng, where, n, writer)
+            return
         draw = getattr(self, f"_{agent}")
         made = 0
         while made < n:
@@ -129,13 +146,13 @@ class InputSampler:
         payload = self.agents["technical"].input_payload(observation)
         return InputExample("technical", symbol, day, payload, "sample history")
 
-    def _news_observation(
-        self, rng: random.Random, symbol: str, day: dt.date, price: float = 100.0
-    ) -> tuple[Observation, str]:
-        news_day = sample_news_day(rng, day, symbol=symbol)
-        digest = digest_news(news_day.items, market_close_utc(day))
+    def _digest_observation(
+        self, symbol: str, day: dt.date, items: list[NewsItem], price: float = 100.0
+    ) -> Observation:
+        """The observation the news agent reads: ``items`` digested up to the close."""
+        digest = digest_news(items, market_close_utc(day))
         reason = None if digest.count else f"no news about {symbol} in the 7 days to {day}"
-        observation = Observation(
+        return Observation(
             symbol=symbol,
             as_of=day,
             data_date=day,
@@ -146,14 +163,68 @@ class InputSampler:
             news=digest,
             news_reason=reason,
         )
-        return observation, news_day.kind
+
+    def _news_observation(
+        self, rng: random.Random, symbol: str, day: dt.date, price: float = 100.0
+    ) -> tuple[Observation, str]:
+        news_day = sample_news_day(rng, day, symbol=symbol)
+        return self._digest_observation(symbol, day, news_day.items, price), news_day.kind
+
+    def _news_example(
+        self, symbol: str, day: dt.date, items: list[NewsItem], source: str, meta: dict[str, Any]
+    ) -> InputExample:
+        payload = self.agents["news"].input_payload(self._digest_observation(symbol, day, items))
+        return InputExample("news", symbol, day, payload, source, meta)
 
     def _news(self, rng: random.Random, segment: Segment) -> InputExample:
         symbol = rng.choice(sorted(COMPANIES))
         day = self._any_day(rng, segment)
-        observation, kind = self._news_observation(rng, symbol, day)
-        payload = self.agents["news"].input_payload(observation)
-        return InputExample("news", symbol, day, payload, "synthetic news", {"kind": kind})
+        news_day = sample_news_day(rng, day, symbol=symbol)
+        meta = {"kind": news_day.kind, "headlines": "synthetic"}
+        return self._news_example(symbol, day, news_day.items, "synthetic news", meta)
+
+    def _written_news(
+        self, rng: random.Random, segment: Segment, n: int, writer: HeadlineWriter
+    ) -> list[InputExample]:
+        """``n`` news examples, each written by the teacher with probability ``writer.share``.
+
+        Every draw (the offline days, the asks, a seed for each ask's fallback) is made
+        before the teacher is asked, so the examples depend only on the seed and the replies.
+        """
+        plans: list[tuple[str, dt.date, NewsDay | tuple[HeadlineAsk, int]]] = []
+        for _ in range(n):
+            symbol = rng.choice(sorted(COMPANIES))
+            day = self._any_day(rng, segment)
+            if rng.random() < writer.share:
+                ask = draw_ask(rng, symbol, COMPANIES[symbol], day)
+                plans.append((symbol, day, (ask, rng.getrandbits(64))))
+            else:
+                plans.append((symbol, day, sample_news_day(rng, day, symbol=symbol)))
+        asks = [plan[0] for _, _, plan in plans if isinstance(plan, tuple)]
+        logger.info(
+            "asking %s for the headlines of %d news days", ",".join(writer.names), len(asks)
+        )
+        written = iter(writer.write(asks))
+        examples = []
+        for symbol, day, plan in plans:
+            if isinstance(plan, NewsDay):
+                meta = {"kind": plan.kind, "headlines": "synthetic"}
+                examples.append(self._news_example(symbol, day, plan.items, "synthetic news", meta))
+                continue
+            ask, fallback_seed = plan
+            news = next(written)
+            meta = {"kind": ask.tone, "headline_writer": news.writer}
+            if news.items is not None:
+                meta["headlines"] = f"teacher:{news.writer}"
+                examples.append(self._news_example(symbol, day, news.items, "teacher news", meta))
+                continue
+            logger.debug("headlines of %s %s fall back: %s", symbol, day, news.error)
+            fallback = generate_news(
+                symbol, ask.company, day, random.Random(fallback_seed), kind=ask.tone
+            )
+            meta.update(headlines="synthetic", headline_fallback=news.error or "refused")
+            examples.append(self._news_example(symbol, day, fallback.items, "synthetic news", meta))
+        return examples
 
     def _fundamental_observation(
         self, rng: random.Random, symbol: str, day: dt.date

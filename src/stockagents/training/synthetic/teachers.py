@@ -4,7 +4,8 @@ A teacher is one or more backends answering the agents' own requests (the same p
 the same answer schema, one repair round): ``expert`` (the rule-based agents, offline,
 the default), ``openai`` and ``anthropic`` (their SDKs; keys from the environment or
 ``.env``; ``base_url`` for compatible servers), or several at once (``openai,anthropic``),
-which take turns example by example for diversity.
+which take turns example by example for diversity. The API providers among them can
+also write the headlines of news days (``headline_writer``; ``teacher_headlines``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from stockagents.agents.expert_backend import ExpertBackend
 from stockagents.agents.model_agents import Answer, answer_batch, build_request
 from stockagents.core.errors import ConfigError
 from stockagents.llm.base import Backend, Sampling
+from stockagents.training.synthetic.teacher_headlines import HeadlineWriter
 
-__all__ = ["PROVIDERS", "Teacher", "TeacherAnswer", "make_teacher"]
+__all__ = ["HEADLINE_PROVIDERS", "PROVIDERS", "Teacher", "TeacherAnswer", "make_teacher"]
 
 logger = logging.getLogger(__name__)
 
 PROVIDERS = ("expert", "openai", "anthropic")
+#: Backend kinds that can write news headlines (the expert only answers).
+HEADLINE_PROVIDERS = ("openai", "anthropic")
 DEFAULT_MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5", "expert": "rules"}
 _BATCH = 8
 
@@ -47,6 +51,16 @@ class Teacher:
     @property
     def name(self) -> str:
         return ",".join(name for name, _ in self.backends)
+
+    @property
+    def headline_writers(self) -> list[str]:
+        """The names of the backends that can write headlines (the API providers)."""
+        return [name for name, b in self.backends if b.kind in HEADLINE_PROVIDERS]
+
+    def headline_writer(self, share: float) -> HeadlineWriter:
+        """A writer over this teacher's API backends, for ``share`` of the news days."""
+        writers = [(n, b) for n, b in self.backends if b.kind in HEADLINE_PROVIDERS]
+        return HeadlineWriter(writers, share)
 
     def answer(
         self,
