@@ -17,6 +17,7 @@ from stockagents.training.synthetic.headlines import (
     KIND_WEIGHTS,
     KINDS,
     NewsDay,
+    event_mix,
     filled_templates,
     generate_news,
     sample_news_day,
@@ -102,6 +103,25 @@ def test_explicit_kinds() -> None:
     assert generate_news("ACMR", "Acme", AS_OF, rng, kind="none").items == []
     with pytest.raises(ValueError, match="unknown news day kind"):
         generate_news("ACMR", "Acme", AS_OF, rng, kind="bullish")
+
+
+def test_event_mix_for_a_teacher_follows_the_kind() -> None:
+    rng = random.Random(5)
+    neutral_events = {"a scheduled announcement", "routine corporate news"}
+    assert event_mix(random.Random(1), "mixed") == event_mix(random.Random(1), "mixed")
+    for _ in range(200):
+        for kind in ("positive", "negative", "mixed", "neutral"):
+            events = event_mix(rng, kind)
+            assert 1 <= len(events) <= 8
+            assert all(e and "_" not in e for e in events)
+            if kind == "neutral":
+                assert set(events) <= neutral_events
+            # Only the two neutral events repeat; each side has enough of its own.
+            signed = [e for e in events if e not in neutral_events]
+            assert len(set(signed)) == len(signed)
+        assert len(event_mix(rng, "mixed")) >= 2
+    with pytest.raises(ValueError, match="unknown news day kind"):
+        event_mix(rng, "none")
 
 
 def test_digest_sign_agrees_with_intended_tone() -> None:

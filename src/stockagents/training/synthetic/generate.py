@@ -352,8 +352,8 @@ def _headline_lines(headlines: dict[str, Any] | None) -> list[str]:
     line = f"- headlines: {counts} (teacher share {headlines['share']:g}"
     if headlines["asked"]:
         line += (
-            f"; {headlines['fallbacks']} of {headlines['asked']} teacher replies refused, "
-            "offline headlines instead"
+            f"; {headlines['asked']} days asked for, {headlines['fallbacks']} replies refused "
+            "and replaced by offline headlines"
         )
     lines = [line + ")"]
     lines += [f"  - refused: {e}" for e in headlines["fallback_examples"]]
