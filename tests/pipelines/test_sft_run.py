@@ -37,10 +37,22 @@ def test_run_writes_data_models_and_report(run: Path) -> None:
         assert held["valid_after_repair"] == 1.0  # constrained decoding: always valid
         assert set(held["per_class"]) <= {"bullish", "neutral", "bearish", "BUY", "SELL", "HOLD"}
         assert "agreement" in result["base"]
+        assert "predictions" not in held  # they have their own file
+        rows = [
+            json.loads(line)
+            for line in (run / "models" / agent / "heldout_predictions.jsonl").open()
+        ]
+        assert len(rows) == held["n"]
+        hits = sum(row["label"] == row["predicted"] for row in rows)
+        assert hits / len(rows) == pytest.approx(held["agreement"])
+        assert all(row["raw"].startswith("{") for row in rows)
+        assert 0.0 <= held["mean_confidence_gap"] <= 1.0
+        assert 0.0 <= held["ece_teacher_confidence"] <= 1.0
     report = json.loads((run / "report.json").read_text())
     assert report["manifest"]["status"] == "done"
     assert (run / "agreement.png").stat().st_size > 1000
     assert "| technical |" in (run / "report.md").read_text()
+    assert "confidence gap" in (run / "report.md").read_text()
 
 
 def test_models_dir_is_a_model_set(run: Path) -> None:

@@ -65,7 +65,7 @@ class SFTProfile:
 
 PROFILES = {
     "tiny": SFTProfile("tiny", 48, 16, 30, 8, 3e-3, 8, 512, report_to=("tensorboard",)),
-    "cpu": SFTProfile("smollm2-135m", 600, 60, 120, 8, 2e-3, 16, 512, lora_layers=10),
+    "cpu": SFTProfile("smollm2-135m", 600, 60, 60, 8, 2e-3, 16, 512, lora_layers=10),
     "gpu": SFTProfile(
         "unsloth/llama-3.1-8b-bnb-4bit", 1000, 100, 500, 4, 2e-4, 16, 2048,
         load_in_4bit=True, bf16=True,
@@ -105,6 +105,10 @@ def _sft_config(
     )
 
 
+def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
 def _plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -136,19 +140,30 @@ def _markdown(manifest: dict[str, Any], results: dict[str, Any]) -> str:
         f"{manifest['teacher']}, {manifest['num_examples']} examples per agent, "
         f"{manifest['max_steps']} steps; {manifest['seconds']:.0f} s in all",
         "",
-        "| agent | examples | steps | eval loss | valid | agreement | macro F1 | ECE "
-        "| base agreement |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| agent | examples | steps | eval loss | valid | agreement | macro F1 "
+        "| ECE (teacher's) | confidence gap | base agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    nan = float("nan")
     for agent, r in results.items():
         h = r["heldout"]
         base = r.get("base", {}).get("agreement")
         lines.append(
-            f"| {agent} | {r['examples']} | {r['steps']} | {r['eval_loss'] or float('nan'):.3f} "
+            f"| {agent} | {r['examples']} | {r['steps']} | {r['eval_loss'] or nan:.3f} "
             f"| {h['valid_rate']:.0%} | {h['agreement']:.0%} | {h['macro_f1']:.2f} "
-            f"| {h['ece']:.3f} | {'' if base is None else f'{base:.0%}'} |"
+            f"| {h['ece']:.3f} ({h.get('ece_teacher_confidence', nan):.3f}) "
+            f"| {h.get('mean_confidence_gap', nan):.3f} | {'' if base is None else f'{base:.0%}'} |"
         )
-    lines += ["", "![agreement](agreement.png)", ""]
+    lines += [
+        "",
+        "ECE compares the stated confidence with agreement; in brackets, the ECE of the "
+        "teacher's own confidence on the same prompts (its confidence is a strength, not a "
+        "probability of agreeing). Per-prompt predictions: "
+        "`models/<agent>/heldout_predictions.jsonl`.",
+        "",
+        "![agreement](agreement.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -224,6 +239,10 @@ def run_sft_training(
         if compare_base:
             entry["base"] = evaluate_agent(agent, chosen.base_model, held, progress=progress)
         entry["seconds"] = time.perf_counter() - t0
+        for key in ("heldout", "base"):  # predictions go to their own file, not the report
+            rows = entry.get(key, {}).pop("predictions", [])
+            if key == "heldout":
+                _write_predictions(out / "heldout_predictions.jsonl", rows)
         write_json(out / "heldout_eval.json", entry)
         results[agent] = entry
         logger.info(

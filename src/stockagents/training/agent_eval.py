@@ -4,8 +4,10 @@ For each held-out prompt (``*_heldout.jsonl`` from ``training.synthetic``) the a
 model answers under the answer schema, with the agents' one repair round; the report
 gives the valid-output rate (first try, and after the repair), agreement with the
 teacher's label, per-class precision / recall / F1, macro F1, the calibration of the
-stated confidence (ECE, Brier), and the mean gap between the student's and the
-teacher's score. The metrics come from ``evaluation.metrics``.
+stated confidence (ECE, Brier; next to the ECE that echoing the teacher's confidence
+would get, since the teacher's confidence is its own scale), the mean gaps between the
+student's and the teacher's score and confidence, and every prediction with its raw
+text. The metrics come from ``evaluation.metrics``.
 """
 
 from __future__ import annotations
@@ -115,14 +117,17 @@ def evaluate_agent(
     confidence = [a.parsed.confidence if a.parsed else float("nan") for a in answers]
     first_try = sum(1 for a in answers if a.parsed is not None and not a.repaired)
     valid = sum(1 for a in answers if a.parsed is not None)
-    gaps = []
+    gaps, confidence_gaps = [], []
+    teacher_confidence = []
     for record, answer in zip(records, answers, strict=True):
         teacher, _ = parse_answer(agent, record["completion"][0]["content"])
+        teacher_confidence.append(teacher.confidence if teacher else float("nan"))
         mine = answer.parsed
         if teacher is None or mine is None:
             continue
         key = "position_size" if agent == "strategist" else "score"
         gaps.append(abs(float(getattr(mine, key)) - float(getattr(teacher, key))))
+        confidence_gaps.append(abs(mine.confidence - teacher.confidence))
     n = len(records)
     metrics.update(
         {
@@ -130,9 +135,19 @@ def evaluate_agent(
             "valid_rate": first_try / n if n else float("nan"),
             "valid_after_repair": valid / n if n else float("nan"),
             "ece": expected_calibration_error(confidence, agree),
+            # The teacher's confidence is its own scale, not a probability of agreeing
+            # with it: the ECE a perfect copy of the teacher's confidence would get.
+            "ece_teacher_confidence": expected_calibration_error(teacher_confidence, agree),
             "brier": brier_score(confidence, agree),
+            "mean_confidence_gap": (
+                sum(confidence_gaps) / len(confidence_gaps) if confidence_gaps else float("nan")
+            ),
             "mean_abs_gap": sum(gaps) / len(gaps) if gaps else float("nan"),
             "gap_of": "position_size" if agent == "strategist" else "score",
         }
     )
+    metrics["predictions"] = [
+        {"label": t, "predicted": p, "raw": a.raw}
+        for t, p, a in zip(truth, predicted, answers, strict=True)
+    ]
     return metrics
