@@ -148,3 +148,18 @@ def test_growing_cache_keeps_what_concatenation_would() -> None:
     keys, _ = cache.update(torch.ones(2, 2, 1, 4), torch.ones(2, 2, 1, 4), 0)
     assert keys.shape == (2, 2, 81, 4)
     assert torch.equal(keys[:, :, :80], expected[[0, 2]])
+
+
+def test_jump_forward_leaves_a_trailing_space_to_the_model(backend: HFBackend) -> None:
+    """``": -0.85"`` tokenizes as ``'":', ' -', '0'``: forcing the bare space of ``": "``
+    would keep the model from ever writing a negative number it learned as ``' -'``."""
+    from stockagents.llm.decoding import forced_tokens
+
+    tokenizer = backend.tokenizer
+    ids = forced_tokens(tokenizer, '", "score": ')
+    assert tokenizer.decode(ids) == '", "score":'
+    assert tokenizer.decode(forced_tokens(tokenizer, '", "signal": "')) == '", "signal": "'
+    assert forced_tokens(tokenizer, " ") == []
+    requests = [_request(i, schema=True) for i in range(3)]
+    for text in backend.generate(requests, Sampling(max_new_tokens=200, temperature=0.0)):
+        assert list(json.loads(text)) == ["reasoning", "signal", "score", "confidence"]

@@ -10,7 +10,8 @@ adapters) and returns each row's new tokens. Three things make it faster on a CP
 * **Jump-forward.** Under a schema, much of the answer is forced (``{"signal": "``,
   ``", "confidence": ``, ``"}``). After each sampled token the grammar's forced
   continuation is tokenized and fed in the same forward pass, so a key costs one step
-  instead of five.
+  instead of five. A last forced token ending in whitespace is left to the model, which
+  may merge it with what follows, as in training (``forced_tokens``).
 * **Finished rows leave the batch**, so a long answer does not make the others pay.
 
 Rows of different lengths share one cache: each row's tokens are right-aligned within
@@ -31,7 +32,7 @@ import torch
 
 from stockagents.llm.base import Sampling
 
-__all__ = ["DecodeRow", "DecodeStats", "PrefixCache", "decode", "growing_cache"]
+__all__ = ["DecodeRow", "DecodeStats", "PrefixCache", "decode", "forced_tokens", "growing_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,18 @@ class PrefixCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def forced_tokens(tokenizer: Any, text: str) -> list[int]:
+    """The tokens jump-forward feeds for the grammar-forced ``text``, without a last token
+    that ends in whitespace: BPE merges a space with what follows (``": -0.85"`` is
+    ``'":', ' -', '0'``), so forcing the bare ``' '`` of ``": "`` would put the model
+    where it never was in training, and it would write ``0.85`` for ``-0.85``. The model
+    writes that token itself, under the grammar's mask (token healing)."""
+    ids = [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
+    if ids and tokenizer.decode(ids[-1:])[-1:].isspace():
+        ids.pop()
+    return ids
 
 
 @functools.cache
@@ -364,8 +377,7 @@ class _Decoder:
             return []
         ids = self.forced_ids.get(text)
         if ids is None:
-            ids = [int(t) for t in self.tokenizer.encode(text, add_special_tokens=False)]
-            self.forced_ids[text] = ids
+            ids = self.forced_ids[text] = forced_tokens(self.tokenizer, text)
         budget = self.sampling.max_new_tokens - len(row.out)
         accepted = []
         for token in ids[:budget]:
