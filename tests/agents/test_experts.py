@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -227,15 +228,18 @@ def test_agents_are_deterministic(full_sources: DataSources) -> None:
     assert agent.analyze_observation(obs) == agent.analyze_observation(obs)
 
 
-def test_derivation_sums_its_terms_and_drops_the_smallest_past_the_limit() -> None:
+def test_derivation_is_a_running_sum_of_the_terms() -> None:
     from stockagents.agents.base import derivation
 
-    parts = {"trend": 0.4, "momentum": 0.2214, "rsi": -0.049, "bb": 0.001}
-    text = derivation(parts, 0.5724, {"momentum": "mom"})
-    assert text == "trend +0.40 mom +0.22 rsi -0.05 = +0.57"  # bb rounds to zero: left out
-    short = derivation(parts, 0.5724, {"momentum": "mom"}, limit=30)
-    assert short == "trend +0.40 mom +0.22 = +0.57"
-    assert derivation({}, -0.0001) == "nothing = +0.00"
+    parts = {"trend": 0.4, "mom": 0.2214, "rsi": -0.049, "bb": 0.001}
+    assert derivation(parts) == "+0.40 +0.22 = +0.62 -0.05 = +0.57"  # bb rounds to zero
+    many = {str(i): 0.11 for i in range(7)}
+    assert len(derivation(many)) > 60
+    text = derivation(many, limit=60)
+    assert len(text) <= 60
+    assert text.endswith("= +0.77")  # the first terms are added in one go; the total holds
+    assert derivation({"a": -0.19}) == "-0.19"
+    assert derivation({}) == "+0.00"
 
 
 def test_expert_answers_open_with_the_numbers_their_label_follows_from(tmp_path: Path) -> None:
@@ -250,10 +254,16 @@ def test_expert_answers_open_with_the_numbers_their_label_follows_from(tmp_path:
     for result in (technical, StrategistAgent().decide(obs, _all(0.6))):
         answer = json.loads(expert_completion(result, obs.price))
         head = answer["reasoning"]
-        terms, _, rest = head.partition(" = ")
-        total = float(rest.split()[0].rstrip(":"))
-        listed = [float(tok) for tok in terms.split()[1::2]]
-        assert len(listed) >= 2
-        assert abs(sum(listed) - total) <= 0.006 * len(listed)
+        sums = re.split(r" >=| <=| inside|:", head)[0]  # the numbers before the verdict
+        tokens = re.findall(r"[+-]\d\.\d\d|=", sums)
+        assert tokens.count("=") >= 1
+        running, i = 0.0, 0
+        while i < len(tokens):
+            if tokens[i] == "=":  # the total so far
+                assert float(tokens[i + 1]) == pytest.approx(running, abs=0.006)
+                i += 2
+            else:  # a term
+                running += float(tokens[i])
+                i += 1
         label = answer.get("signal") or answer.get("action")
         assert head.endswith(label)

@@ -46,27 +46,31 @@ def clip(value: float, low: float = -1.0, high: float = 1.0) -> float:
     return max(low, min(high, value))
 
 
-def derivation(
-    parts: Mapping[str, float],
-    total: float,
-    names: Mapping[str, str] | None = None,
-    limit: int = 64,
-) -> str:
-    """A score written as the sum of its contributions, in the order given, zeros left
-    out: ``"trend +0.40 mom +0.22 rsi -0.05 = +0.57"``. The experts open their reasoning
-    with it, so a model trained on their answers writes the numbers its label follows from
-    before the label. Past ``limit`` characters the smallest terms are dropped; the total
-    stays exact. ``names`` shortens component names."""
-    names = names or {}
-    shown = [n for n in parts if round(parts[n], 2) != 0.0]
+def derivation(parts: Mapping[str, float], limit: int = 70) -> str:
+    """A score written as the running sum of its terms (rounded to cents), in the order
+    given, zeros left out: ``{"trend": 0.35, "mom": 0.06, "rsi": -0.01}`` is
+    ``"+0.35 +0.06 = +0.41 -0.01 = +0.40"``. The experts open their reasoning with it, so
+    a model trained on their answers copies the terms from its prompt one at a time and
+    adds each to the total so far, and writes its label after the numbers it follows
+    from: one two-number sum per step is learnable where a four-term sum was not. Past
+    ``limit`` characters the first terms are added in one go."""
+    terms = [round(v, 2) + 0.0 for v in parts.values() if round(v, 2)]
+    if not terms:
+        return "+0.00"
+    totals = [round(sum(terms[: i + 1]), 2) + 0.0 for i in range(len(terms))]
 
-    def text(keys: list[str]) -> str:
-        terms = " ".join(f"{names.get(n, n)} {parts[n]:+.2f}" for n in keys) or "nothing"
-        return f"{terms} = {round(total, 2) + 0.0:+.2f}"
+    def text(first: int) -> str:
+        out = " ".join(f"{t:+.2f}" for t in terms[: first + 1])
+        if first:
+            out += f" = {totals[first]:+.2f}"
+        for i in range(first + 1, len(terms)):
+            out += f" {terms[i]:+.2f} = {totals[i]:+.2f}"
+        return out
 
-    while len(shown) > 1 and len(text(shown)) > limit:
-        shown.remove(min(shown, key=lambda n: abs(parts[n])))
-    return text(shown)
+    first = 1 if len(terms) > 1 else 0
+    while first < len(terms) - 1 and len(text(first)) > limit:
+        first += 1
+    return text(first)
 
 
 def label_for(score: float, threshold: float) -> SignalLabel:

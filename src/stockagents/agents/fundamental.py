@@ -121,7 +121,7 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
         if age > 200:
             confidence *= 0.5
         reasoning = (
-            f"{derivation(fundamental_terms(ratios), score)}: "
+            f"{derivation(fundamental_terms(ratios))}: "
             f"{label_for(score, self.config.signal_threshold).value}. "
             f"From the {ratios.basis} figures for the "
             f"period ending {ratios.period_end} (filed {ratios.filing_date}, {age} days "

@@ -179,7 +179,7 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
         heads = [str(i["headline"])[:90] for i in news.get("items", [])[:4]]
         return (
             f"stories={news['count']} positive={news['positive']} negative={news['negative']} "
-            f"sentiment={_num(news['weighted_sentiment'])}; latest: " + " | ".join(heads)
+            f"sentiment={news['weighted_sentiment']:+.2f}; latest: " + " | ".join(heads)
         )
     if agent == "fundamental":
         ratios = payload.get("ratios")
@@ -197,7 +197,11 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
         for name, s in signals.items()
     ]
     market = payload.get("market", {})
-    parts += [f"{k}={_num(v)}" for k, v in market.items()]
+    parts += [  # in percent: stops, targets and sizes scale with the ATR's share of the close
+        f"atr={_pct(market.get('atr_pct')).lstrip('+')}",
+        f"adx_14={_fixed(market.get('adx_14'), 0)}",
+        f"from_52w_high={_pct(market.get('dist_52w_high'))}",
+    ]
     portfolio = payload.get("portfolio", {})
     parts.append(f"position={_num(portfolio.get('position', 0.0))}")
     return " ".join(parts) + _terms(payload)

@@ -206,7 +206,7 @@ class StrategistAgent:
                 else "Stay flat."
             )
         parts = [
-            f"{derivation(terms, composite)} {verdict}. {then} The composite weighs "
+            f"{derivation(terms)} {verdict}. {then} The composite weighs "
             + (", ".join(f"{n} {s.signal.value}" for n, s in used.items()) or "no analyst")
             + " by weight and confidence."
         ]

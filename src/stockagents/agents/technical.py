@@ -212,7 +212,7 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
         parts = technical_terms(observation)
         lean = "" if label != "neutral" or score == 0 else (" bullish" if score > 0 else " bearish")
         reasoning = (
-            f"{derivation(parts, score)}: {label}. "
+            f"{derivation(parts)}: {label}. "
             + (f"Inside the threshold, leaning{lean}. " if lean else "")
             + f"{agree} of {len(voting)} non-zero components agree "
             f"({observation.symbol}, {observation.data_date})."

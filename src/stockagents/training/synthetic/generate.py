@@ -23,8 +23,9 @@ Validation: the answer parses against the agent's schema (enums, ranges, lengths
 date lies inside the segment it was drawn for; no prompt appears twice; no training
 prompt is also a held-out prompt. Balance: the teacher answers a pool ``oversample``
 times larger than asked (the expert costs nothing; API teachers default to no
-oversampling), and the examples kept are spread over the labels as evenly as the pool
-allows.
+oversampling), and the examples kept, training and held-out alike, are spread over the
+labels as evenly as the pool allows (a skewed held-out set would reward a model that
+always gives the majority label).
 """
 
 from __future__ import annotations
@@ -270,11 +271,14 @@ def generate_dataset(
     samples: dict[str, list[str]] = defaultdict(list)
 
     validation = sampler.segment("validation")
-    held_inputs = list(sampler.draw(agent, n_heldout, "validation", seed, writer))
+    held_pool = max(n_heldout, round(n_heldout * oversample))
+    held_inputs = list(sampler.draw(agent, held_pool, "validation", seed, writer))
     held_answers = _ask(teacher, agent, held_inputs, "held-out", progress)
     held = _validate(
         held_inputs, held_answers, (validation.start, validation.end), rejected, samples
     )
+    # Balanced like the training set: agreement on a skewed set rewards the majority label.
+    held = _balanced(agent, held, n_heldout, seed)
     held_keys = {_prompt_key(e) for e, _ in held}
 
     train = sampler.segment("train")
