@@ -156,10 +156,13 @@ def test_jump_forward_leaves_a_trailing_space_to_the_model(backend: HFBackend) -
     from stockagents.llm.decoding import forced_tokens
 
     tokenizer = backend.tokenizer
-    ids = forced_tokens(tokenizer, '", "score": ')
+    ids, tail = forced_tokens(tokenizer, '", "score": ')
     assert tokenizer.decode(ids) == '", "score":'
-    assert tokenizer.decode(forced_tokens(tokenizer, '", "signal": "')) == '", "signal": "'
-    assert forced_tokens(tokenizer, " ") == []
+    assert tail is not None
+    assert tokenizer.decode([tail]) == " "
+    ids, tail = forced_tokens(tokenizer, '", "signal": "')
+    assert tokenizer.decode(ids) == '", "signal": "'
+    assert tail is None
     requests = [_request(i, schema=True) for i in range(3)]
     for text in backend.generate(requests, Sampling(max_new_tokens=200, temperature=0.0)):
         assert list(json.loads(text)) == ["reasoning", "signal", "score", "confidence"]

@@ -10,8 +10,9 @@ adapters) and returns each row's new tokens. Three things make it faster on a CP
 * **Jump-forward.** Under a schema, much of the answer is forced (``{"signal": "``,
   ``", "confidence": ``, ``"}``). After each sampled token the grammar's forced
   continuation is tokenized and fed in the same forward pass, so a key costs one step
-  instead of five. A last forced token ending in whitespace is left to the model, which
-  may merge it with what follows, as in training (``forced_tokens``).
+  instead of five. A last forced space is left to the model when the grammar allows a
+  token that merges it with what follows (``' -'`` before a negative number), as in
+  training (``forced_tokens``).
 * **Finished rows leave the batch**, so a long answer does not make the others pay.
 
 Rows of different lengths share one cache: each row's tokens are right-aligned within
@@ -96,16 +97,32 @@ class PrefixCache:
         return len(self._entries)
 
 
-def forced_tokens(tokenizer: Any, text: str) -> list[int]:
-    """The tokens jump-forward feeds for the grammar-forced ``text``, without a last token
-    that ends in whitespace: BPE merges a space with what follows (``": -0.85"`` is
-    ``'":', ' -', '0'``), so forcing the bare ``' '`` of ``": "`` would put the model
-    where it never was in training, and it would write ``0.85`` for ``-0.85``. The model
-    writes that token itself, under the grammar's mask (token healing)."""
+def forced_tokens(tokenizer: Any, text: str) -> tuple[list[int], int | None]:
+    """The tokens jump-forward feeds for the grammar-forced ``text``, and apart from them
+    a last token that ends in whitespace (None when there is none). BPE merges a space
+    with what follows (``": -0.85"`` is ``'":', ' -', '0'``), so forcing the bare ``' '``
+    of ``": "`` where a merged token may come next would put the model where it never was
+    in training: it wrote ``0.85`` for ``-0.85``. Such a token is left to the model,
+    under the grammar's mask (token healing), when the grammar allows a merged token."""
     ids = [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
     if ids and tokenizer.decode(ids[-1:])[-1:].isspace():
-        ids.pop()
-    return ids
+        return ids[:-1], ids[-1]
+    return ids, None
+
+
+_MERGING: dict[int, torch.Tensor] = {}
+
+
+def _merging_tokens(tokenizer: Any) -> torch.Tensor:
+    """A boolean mask over the vocabulary: tokens that start with a space and go on
+    (``' -'``, ``' null'``), which a forced bare space would rule out."""
+    key = id(tokenizer)
+    if key not in _MERGING:
+        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        _MERGING[key] = torch.tensor(
+            [len(p or "") > 1 and (p or "")[0] in "Ġ▁ " for p in pieces], dtype=torch.bool
+        )
+    return _MERGING[key]
 
 
 @functools.cache
@@ -189,7 +206,8 @@ class _Decoder:
             else:
                 self.generator.seed()
         self.bitmask: Any = None
-        self.forced_ids: dict[str, list[int]] = {}
+        self.forced_ids: dict[str, tuple[list[int], int | None]] = {}
+        self.heal: dict[str, bool] = {}
         self.jump_forward = jump_forward
 
     # -- model calls -------------------------------------------------------------------
@@ -375,15 +393,21 @@ class _Decoder:
         text = row.matcher.find_jump_forward_string()
         if not text:
             return []
-        ids = self.forced_ids.get(text)
-        if ids is None:
-            ids = self.forced_ids[text] = forced_tokens(self.tokenizer, text)
+        found = self.forced_ids.get(text)
+        if found is None:
+            found = self.forced_ids[text] = forced_tokens(self.tokenizer, text)
+        ids, tail = found
         budget = self.sampling.max_new_tokens - len(row.out)
         accepted = []
         for token in ids[:budget]:
             if not row.matcher.accept_token(token):
                 break
             accepted.append(token)
+        whole = len(accepted) == len(ids) and len(accepted) < budget
+        # Nothing can merge with the trailing space: feed it too.
+        feed_tail = tail is not None and whole and not self._merge_allowed(row, text)
+        if feed_tail and tail is not None and row.matcher.accept_token(tail):
+            accepted.append(tail)
         row.out.extend(accepted)
         self.stats.new_tokens += len(accepted)
         self.stats.forced_tokens += len(accepted)
@@ -391,14 +415,29 @@ class _Decoder:
             row.done = True
         return accepted
 
-    def _only_stop(self, row: DecodeRow, vocab: int) -> bool:
-        """True when the grammar allows nothing but a stop token: the answer is whole."""
+    def _allowed(self, row: DecodeRow, vocab: int) -> torch.Tensor:
+        """A boolean mask of the tokens ``row``'s grammar allows next."""
         import xgrammar as xgr
 
         mask = xgr.allocate_token_bitmask(1, vocab)
         row.matcher.fill_next_token_bitmask(mask, 0)
         bits = (mask[0].unsqueeze(-1) >> torch.arange(32, dtype=mask.dtype)) & 1
-        allowed = bits.flatten()[:vocab].nonzero().flatten().tolist()
+        return bits.flatten()[:vocab].bool()
+
+    def _merge_allowed(self, row: DecodeRow, text: str) -> bool:
+        """Whether the grammar, after ``text`` less its trailing space, allows a token
+        that merges the space with what follows (then the model must choose); decided
+        once per forced text, which names the field it opens."""
+        decided = self.heal.get(text)
+        if decided is None:
+            merging = _merging_tokens(self.tokenizer)
+            allowed = self._allowed(row, len(merging))
+            decided = self.heal[text] = bool((allowed & merging).any())
+        return decided
+
+    def _only_stop(self, row: DecodeRow, vocab: int) -> bool:
+        """True when the grammar allows nothing but a stop token: the answer is whole."""
+        allowed = self._allowed(row, vocab).nonzero().flatten().tolist()
         stops = set(row.matcher.stop_token_ids) | {self.eos}
         return all(token in stops for token in allowed)
 
