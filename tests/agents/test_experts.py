@@ -260,7 +260,7 @@ def test_expert_answers_open_with_the_numbers_their_label_follows_from(tmp_path:
         running, i = 0.0, 0
         while i < len(tokens):
             if tokens[i] == "=":  # the total so far
-                assert float(tokens[i + 1]) == pytest.approx(running, abs=0.006)
+                assert float(tokens[i + 1]) == pytest.approx(running, abs=0.021)
                 i += 2
             else:  # a term
                 running += float(tokens[i])

@@ -150,19 +150,24 @@ def test_growing_cache_keeps_what_concatenation_would() -> None:
     assert torch.equal(keys[:, :, :80], expected[[0, 2]])
 
 
-def test_jump_forward_leaves_a_trailing_space_to_the_model(backend: HFBackend) -> None:
-    """``": -0.85"`` tokenizes as ``'":', ' -', '0'``: forcing the bare space of ``": "``
-    would keep the model from ever writing a negative number it learned as ``' -'``."""
-    from stockagents.llm.decoding import forced_tokens
+def test_jump_forward_leaves_a_token_the_grammar_may_extend_to_the_model(
+    backend: HFBackend,
+) -> None:
+    """Training tokenizes whole answers, where BPE merges a forced boundary with what
+    follows (``'":', ' "+', '0'``); forcing the bare ``' "'`` or ``' '`` would put the
+    model where it never was. The last forced token is fed only when no allowed token
+    extends it."""
+    from stockagents.llm.decoding import _extensions, forced_tokens
 
     tokenizer = backend.tokenizer
     ids, tail = forced_tokens(tokenizer, '", "score": ')
+    assert tokenizer.decode([*ids, tail]) == '", "score": '
     assert tokenizer.decode(ids) == '", "score":'
-    assert tail is not None
-    assert tokenizer.decode([tail]) == " "
-    ids, tail = forced_tokens(tokenizer, '", "signal": "')
-    assert tokenizer.decode(ids) == '", "signal": "'
-    assert tail is None
+    assert forced_tokens(tokenizer, "") == ([], None)
+    space = tokenizer.encode(" ", add_special_tokens=False)[-1]
+    longer = _extensions(tokenizer, space).nonzero().flatten().tolist()
+    assert longer  # tokens that start with a space and go on
+    assert all(tokenizer.convert_ids_to_tokens(t).startswith("Ġ") for t in longer[:20])
     requests = [_request(i, schema=True) for i in range(3)]
     for text in backend.generate(requests, Sampling(max_new_tokens=200, temperature=0.0)):
         assert list(json.loads(text)) == ["reasoning", "signal", "score", "confidence"]

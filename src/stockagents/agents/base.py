@@ -54,10 +54,12 @@ def derivation(parts: Mapping[str, float], limit: int = 70) -> str:
     adds each to the total so far, and writes its label after the numbers it follows
     from: one two-number sum per step is learnable where a four-term sum was not. Past
     ``limit`` characters the first terms are added in one go."""
-    terms = [round(v, 2) + 0.0 for v in parts.values() if round(v, 2)]
-    if not terms:
+    kept = [v for v in parts.values() if round(v, 2)]
+    if not kept:
         return "+0.00"
-    totals = [round(sum(terms[: i + 1]), 2) + 0.0 for i in range(len(terms))]
+    terms = [round(v, 2) + 0.0 for v in kept]
+    # Totals from the exact terms: the last one is the score as the label reads it.
+    totals = [round(sum(kept[: i + 1]), 2) + 0.0 for i in range(len(kept))]
 
     def text(first: int) -> str:
         out = " ".join(f"{t:+.2f}" for t in terms[: first + 1])
@@ -74,10 +76,12 @@ def derivation(parts: Mapping[str, float], limit: int = 70) -> str:
 
 
 def label_for(score: float, threshold: float) -> SignalLabel:
-    """bullish / bearish when ``|score|`` exceeds ``threshold``, else neutral."""
-    if score > threshold:
+    """bullish / bearish when ``|score|``, rounded to cents as the reasoning writes it,
+    exceeds ``threshold``, else neutral (so ``"= -0.15"`` is neutral at 0.15)."""
+    shown = round(score, 2)
+    if shown > threshold:
         return SignalLabel.BULLISH
-    if score < -threshold:
+    if shown < -threshold:
         return SignalLabel.BEARISH
     return SignalLabel.NEUTRAL
 

@@ -3,8 +3,9 @@
 1. **Composite.** ``s = sum(w_i * confidence_i * score_i) / sum(w_i)`` over the configured
    weights; a missing or invalid signal contributes nothing, so missing inputs pull the
    composite toward zero and lower confidence, and the reasoning names them.
-2. **Action.** BUY when ``s >= buy_threshold``, SELL when ``s <= -sell_threshold``,
-   otherwise HOLD (an existing position is kept).
+2. **Action.** With ``s`` rounded to cents (as the reasoning writes it): BUY when
+   ``s >= buy_threshold``, SELL when ``s <= -sell_threshold``, otherwise HOLD (an
+   existing position is kept).
 3. **Confidence.** For BUY/SELL, ``min(1, |s| / 0.5)`` times an agreement factor (0.6 when
    a confident analyst, confidence > 0.3, points the other way); for HOLD,
    ``coverage * (1 - |s| / threshold)``.
@@ -132,9 +133,10 @@ class StrategistAgent:
         if missing:
             factors.append("no input from " + ", ".join(missing))
 
-        if composite >= cfg.buy_threshold:
+        shown = round(composite, 2)  # as the reasoning writes it
+        if shown >= cfg.buy_threshold:
             action = Action.BUY
-        elif composite <= -cfg.sell_threshold:
+        elif shown <= -cfg.sell_threshold:
             action = Action.SELL
         else:
             action = Action.HOLD

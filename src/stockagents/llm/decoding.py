@@ -10,9 +10,9 @@ adapters) and returns each row's new tokens. Three things make it faster on a CP
 * **Jump-forward.** Under a schema, much of the answer is forced (``{"signal": "``,
   ``", "confidence": ``, ``"}``). After each sampled token the grammar's forced
   continuation is tokenized and fed in the same forward pass, so a key costs one step
-  instead of five. A last forced space is left to the model when the grammar allows a
-  token that merges it with what follows (``' -'`` before a negative number), as in
-  training (``forced_tokens``).
+  instead of five. The last forced token is left to the model when the grammar allows a
+  token that extends it (``' "+'`` after ``' "'``, ``' -'`` after ``' '``), so the
+  model sees the tokens it was trained on (token healing).
 * **Finished rows leave the batch**, so a long answer does not make the others pay.
 
 Rows of different lengths share one cache: each row's tokens are right-aligned within
@@ -98,31 +98,33 @@ class PrefixCache:
 
 
 def forced_tokens(tokenizer: Any, text: str) -> tuple[list[int], int | None]:
-    """The tokens jump-forward feeds for the grammar-forced ``text``, and apart from them
-    a last token that ends in whitespace (None when there is none). BPE merges a space
-    with what follows (``": -0.85"`` is ``'":', ' -', '0'``), so forcing the bare ``' '``
-    of ``": "`` where a merged token may come next would put the model where it never was
-    in training: it wrote ``0.85`` for ``-0.85``. Such a token is left to the model,
-    under the grammar's mask (token healing), when the grammar allows a merged token."""
+    """The tokens jump-forward feeds for the grammar-forced ``text``, split into the ones
+    it always feeds and the last one (None for empty text), which it feeds only when no
+    token the grammar allows next extends it (see ``_Decoder._heal``)."""
     ids = [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
-    if ids and tokenizer.decode(ids[-1:])[-1:].isspace():
-        return ids[:-1], ids[-1]
-    return ids, None
+    if not ids:
+        return [], None
+    return ids[:-1], ids[-1]
 
 
-_MERGING: dict[int, torch.Tensor] = {}
+_PIECES: dict[int, list[str]] = {}
+_EXTENDS: dict[tuple[int, int], torch.Tensor] = {}
 
 
-def _merging_tokens(tokenizer: Any) -> torch.Tensor:
-    """A boolean mask over the vocabulary: tokens that start with a space and go on
-    (``' -'``, ``' null'``), which a forced bare space would rule out."""
-    key = id(tokenizer)
-    if key not in _MERGING:
-        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        _MERGING[key] = torch.tensor(
-            [len(p or "") > 1 and (p or "")[0] in "Ġ▁ " for p in pieces], dtype=torch.bool
+def _extensions(tokenizer: Any, token: int) -> torch.Tensor:
+    """A boolean mask over the vocabulary: the tokens whose text starts with ``token``'s
+    text and goes on (``' "+'`` extends ``' "'``, ``' -'`` extends ``' '``)."""
+    key = (id(tokenizer), token)
+    if key not in _EXTENDS:
+        pieces = _PIECES.get(id(tokenizer))
+        if pieces is None:
+            raw = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+            pieces = _PIECES[id(tokenizer)] = [p or "" for p in raw]
+        head = pieces[token]
+        _EXTENDS[key] = torch.tensor(
+            [len(p) > len(head) and p.startswith(head) for p in pieces], dtype=torch.bool
         )
-    return _MERGING[key]
+    return _EXTENDS[key]
 
 
 @functools.cache
@@ -404,8 +406,7 @@ class _Decoder:
                 break
             accepted.append(token)
         whole = len(accepted) == len(ids) and len(accepted) < budget
-        # Nothing can merge with the trailing space: feed it too.
-        feed_tail = tail is not None and whole and not self._merge_allowed(row, text)
+        feed_tail = tail is not None and whole and not self._heal(row, text, tail)
         if feed_tail and tail is not None and row.matcher.accept_token(tail):
             accepted.append(tail)
         row.out.extend(accepted)
@@ -424,15 +425,19 @@ class _Decoder:
         bits = (mask[0].unsqueeze(-1) >> torch.arange(32, dtype=mask.dtype)) & 1
         return bits.flatten()[:vocab].bool()
 
-    def _merge_allowed(self, row: DecodeRow, text: str) -> bool:
-        """Whether the grammar, after ``text`` less its trailing space, allows a token
-        that merges the space with what follows (then the model must choose); decided
-        once per forced text, which names the field it opens."""
+    def _heal(self, row: DecodeRow, text: str, tail: int) -> bool:
+        """Whether to leave ``text``'s last token to the model (token healing): yes when
+        the grammar allows a token that extends it. Training tokenized whole answers, in
+        which BPE merges a forced boundary with what follows (``'":', ' "+', '0'`` for
+        ``": "+0.35``, ``' -'`` for ``": -0.85``); forcing the bare ``' "'`` or ``' '``
+        puts the model where it never was, and it wrote ``"neutral"`` for its reasoning
+        and ``0.85`` for ``-0.85``. Decided once per forced text, which names the field
+        it opens."""
         decided = self.heal.get(text)
         if decided is None:
-            merging = _merging_tokens(self.tokenizer)
-            allowed = self._allowed(row, len(merging))
-            decided = self.heal[text] = bool((allowed & merging).any())
+            extends = _extensions(self.tokenizer, tail)
+            allowed = self._allowed(row, int(self.model.config.vocab_size))[: len(extends)]
+            decided = self.heal[text] = bool((allowed & extends[: len(allowed)]).any())
         return decided
 
     def _only_stop(self, row: DecodeRow, vocab: int) -> bool:
