@@ -262,7 +262,7 @@ def _greedy_labels(backend: Any, adapter: str | None, records: list[dict[str, An
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One real run: 80 steps on the learnable mapping, with validation and early stopping."""
+    """One real run: 120 steps on the learnable mapping, with validation and early stopping."""
     import torch
     from transformers import TrainerCallback
 
@@ -271,7 +271,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config = tiny_config(
         data,
         root / "out",
-        max_steps=80,
+        max_steps=120,
         save_steps=20,
         eval_steps=20,
         validation_fraction=0.2,
@@ -371,7 +371,7 @@ def test_final_dir_manifest_and_checkpoints(trained: dict[str, Any]) -> None:
     assert (manifest["data"]["train_examples"], manifest["data"]["validation_examples"]) == (64, 16)
     training = manifest["training"]
     assert training["steps"] == result.global_step
-    assert training["config"]["training"]["max_steps"] == 80
+    assert training["config"]["training"]["max_steps"] == 120
     assert training["perplexity"] == pytest.approx(result.perplexity)
     for key in ("train_loss", "eval_loss", "seconds", "tokens_per_second"):
         assert training[key] is not None
