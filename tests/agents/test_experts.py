@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -228,42 +227,61 @@ def test_agents_are_deterministic(full_sources: DataSources) -> None:
     assert agent.analyze_observation(obs) == agent.analyze_observation(obs)
 
 
-def test_derivation_is_a_running_sum_of_the_terms() -> None:
-    from stockagents.agents.base import derivation
+def test_verdict_compares_the_rounded_score_with_the_threshold() -> None:
+    from stockagents.agents.base import verdict
 
-    parts = {"trend": 0.4, "mom": 0.2214, "rsi": -0.049, "bb": 0.001}
-    assert derivation(parts) == "+0.40 +0.22 = +0.62 -0.05 = +0.57"  # bb rounds to zero
-    many = {str(i): 0.11 for i in range(7)}
-    assert len(derivation(many)) > 60
-    text = derivation(many, limit=60)
-    assert len(text) <= 60
-    assert text.endswith("= +0.77")  # the first terms are added in one go; the total holds
-    assert derivation({"a": -0.19}) == "-0.19"
-    assert derivation({}) == "+0.00"
+    assert verdict(0.4012, 0.15) == "+0.40 > 0.15: bullish"
+    assert verdict(-0.2, 0.15) == "-0.20 < -0.15: bearish"
+    assert verdict(0.1512, 0.15) == "+0.15 inside +/-0.15: neutral"  # as written, not as held
+    assert verdict(-0.0001, 0.1) == "+0.00 inside +/-0.10: neutral"  # no "-0.00"
 
 
-def test_expert_answers_open_with_the_numbers_their_label_follows_from(tmp_path: Path) -> None:
-    """The model-facing reasoning (the first sentence) ends with the score and the label,
-    and the terms it lists add up to that score."""
+def test_terms_text_lists_the_terms_and_their_exact_sum() -> None:
+    from stockagents.agents.prompting import terms_text
+
+    parts = {"trend": -0.35, "mom": 0.0643, "rsi": 0.001}
+    # rsi rounds to zero and is left out; the total is the sum of the exact terms
+    assert terms_text(parts) == "trend -0.35 mom +0.06 = -0.28"
+    assert terms_text({"a": -0.35, "b": 0.0649}) == "a -0.35 b +0.06 = -0.29"
+    assert terms_text({}) == "none = +0.00"
+
+
+def test_expert_answers_open_with_the_score_their_label_follows_from(tmp_path: Path) -> None:
+    """The model-facing reasoning (the first sentence) is the total of the terms the prompt
+    shows, against the threshold, ending with the label or action."""
     from stockagents.agents.model_agents import expert_completion
+    from stockagents.agents.prompting import render_prompt
 
     rng = np.random.default_rng(1)
     closes = 50 * np.exp(np.cumsum(0.003 + 0.01 * rng.standard_normal(400)))
-    technical = TechnicalAgent(sources=_sources_for(tmp_path, closes)).analyze("SYN")
+    agent = TechnicalAgent(sources=_sources_for(tmp_path, closes))
+    technical = agent.analyze("SYN")
     obs = _observation()
-    for result in (technical, StrategistAgent().decide(obs, _all(0.6))):
+    strategist = StrategistAgent()
+    signals = _all(0.6)
+    cases = [
+        (technical, render_prompt("technical", agent.input_payload(agent._observations().build("SYN", technical.as_of)))),
+        (strategist.decide(obs, signals), render_prompt("strategist", strategist.input_payload(obs, signals))),
+    ]  # fmt: skip
+    for result, messages in cases:
         answer = json.loads(expert_completion(result, obs.price))
         head = answer["reasoning"]
-        sums = re.split(r" >=| <=| inside|:", head)[0]  # the numbers before the verdict
-        tokens = re.findall(r"[+-]\d\.\d\d|=", sums)
-        assert tokens.count("=") >= 1
-        running, i = 0.0, 0
-        while i < len(tokens):
-            if tokens[i] == "=":  # the total so far
-                assert float(tokens[i + 1]) == pytest.approx(running, abs=0.021)
-                i += 2
-            else:  # a term
-                running += float(tokens[i])
-                i += 1
+        total = messages[1]["content"].rsplit(" = ", 1)[1]  # the sum the prompt shows
+        assert head.startswith(total + " ")
         label = answer.get("signal") or answer.get("action")
-        assert head.endswith(label)
+        assert head.endswith(": " + label)
+
+
+def test_prompts_state_the_configured_thresholds() -> None:
+    from stockagents.agents.prompting import render_prompt
+
+    obs = _observation()
+    signals = _all(0.6)
+    default = render_prompt("strategist", StrategistAgent().input_payload(obs, signals))
+    assert "BUY at\n+0.12 or more, SELL at -0.12 or less" in default[0]["content"]
+    strict = StrategistAgent(config={"buy_threshold": 0.2, "sell_threshold": 0.3})
+    system = render_prompt("strategist", strict.input_payload(obs, signals))[0]["content"]
+    assert "BUY at\n+0.20 or more, SELL at -0.30 or less" in system
+    assert "$" not in system
+    technical = render_prompt("technical", {"thresholds": {"signal": 0.25}})[0]["content"]
+    assert "bullish above 0.25, bearish below -0.25" in technical

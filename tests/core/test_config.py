@@ -90,3 +90,13 @@ def test_embargo_must_cover_the_strategist_horizon() -> None:
         {"agents": {"strategist": {"horizon_days": 30}}, "splits": {"embargo_days": 30}}
     )
     assert ok.splits.embargo_days == 30
+
+
+def test_local_model_options_are_read_and_checked(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("agents:\n  news:\n    quantize: none\n    batch_size: 4\n")
+    config = load_config(file)
+    assert (config.agents.news.quantize, config.agents.news.batch_size) == ("none", 4)
+    file.write_text("agents:\n  news:\n    quantize: int4\n")
+    with pytest.raises(ConfigError, match=r"agents\.news\.quantize.*auto, int8, fp16 or none"):
+        load_config(file)

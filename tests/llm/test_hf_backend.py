@@ -108,8 +108,17 @@ def test_several_adapters_in_one_batch(tmp_path: Path) -> None:
         backend.generate([GenerationRequest(messages=messages, adapter="c")], GREEDY)
 
 
-def test_shared_backend_is_one_copy() -> None:
-    assert HFBackend.shared("tiny") is HFBackend.shared("tiny")
+def test_shared_backend_is_one_copy(caplog: pytest.LogCaptureFixture) -> None:
+    backend = HFBackend.shared("tiny")
+    assert HFBackend.shared("tiny") is backend
+    # options from an agent's config: the batch grows to the largest asked for, and a
+    # different quantization would need a second copy, so it is refused with a warning
+    assert HFBackend.shared("tiny", batch_size=24) is backend
+    assert backend.batch_size == 24
+    other = "none" if backend.quantize == "int8" else "int8"
+    with caplog.at_level("WARNING"):
+        assert HFBackend.shared("tiny", quantize=other) is backend
+    assert f"quantize={other} ignored" in caplog.text
 
 
 def test_missing_model_is_clear(tmp_path: Path) -> None:
@@ -128,16 +137,33 @@ def test_schema_is_compiled_in_property_order(backend: HFBackend) -> None:
     assert list(json.loads(text, strict=False)) == ["reasoning", "signal", "score", "confidence"]
 
 
-def test_auto_keeps_adapters_on_a_float_base(tmp_path: Path) -> None:
+def test_auto_puts_adapters_on_a_half_precision_base(tmp_path: Path) -> None:
+    from stockagents.llm.cpu_weights import HalfEmbedding, HalfLinear
+
     backend = HFBackend("tiny")
     assert backend.quantize == "int8"
     free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
     backend.generate([free], Sampling(max_new_tokens=8))  # quantized
-    backend.add_adapter("a", make_tiny_adapter(tmp_path / "a", seed=1))  # reloads float32
-    backend.generate([free], Sampling(max_new_tokens=8))
-    assert backend.quantize == "none"
+    adapter = make_tiny_adapter(tmp_path / "a", seed=1)
+    backend.add_adapter("a", adapter)  # reloads float32, then float16 storage
+    rows = [
+        GenerationRequest(
+            messages=render_prompt("technical", _payload("technical", i)),
+            schema=answer_schema("technical"),
+            adapter="a",
+        )
+        for i in range(3)
+    ]
+    half = backend.generate(rows, GREEDY)
+    assert backend.quantize == "fp16"
     linear = backend.base_model.model.layers[0].self_attn.q_proj
-    assert type(linear.base_layer) is torch.nn.Linear
+    assert type(linear.base_layer) is HalfLinear
+    assert linear.base_layer.weight.dtype == torch.float16
+    assert linear.lora_A["a"].weight.dtype == torch.float32  # LoRA matrices stay float32
+    assert type(backend.base_model.model.embed_tokens) is HalfEmbedding
+    exact = HFBackend("tiny", quantize="none")
+    exact.add_adapter("a", adapter)
+    assert half == exact.generate(rows, GREEDY)  # the same answers as float32 weights
 
 
 def test_int8_with_adapters_when_asked(tmp_path: Path) -> None:

@@ -72,3 +72,14 @@ def test_resume_keeps_finished_agents(run: Path) -> None:
     assert again == run
     assert (run / "models" / "technical" / "final" / "manifest.json").read_text() == before
     assert (run / "data" / "technical_train.jsonl").read_bytes() == data
+
+
+def test_profiles_give_each_agent_its_steps(run: Path) -> None:
+    from stockagents.pipelines.sft import PROFILES
+
+    cpu = PROFILES["cpu"]
+    assert cpu.steps_for("strategist") == 80
+    assert cpu.steps_for("technical") == cpu.max_steps
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["max_steps"] == {"technical": 6, "strategist": 6}  # --max-steps: all
+    assert "| technical | 24 | 6 |" in (run / "report.md").read_text()

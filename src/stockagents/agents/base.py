@@ -30,13 +30,13 @@ __all__ = [
     "EXPERT_VERSION",
     "JuniorAgent",
     "clip",
-    "derivation",
     "label_for",
     "resolve_config",
+    "verdict",
 ]
 
 #: Version string recorded for the rule-based agents; bump when a rule changes.
-EXPERT_VERSION = "expert-2"
+EXPERT_VERSION = "expert-3"
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -46,33 +46,19 @@ def clip(value: float, low: float = -1.0, high: float = 1.0) -> float:
     return max(low, min(high, value))
 
 
-def derivation(parts: Mapping[str, float], limit: int = 70) -> str:
-    """A score written as the running sum of its terms (rounded to cents), in the order
-    given, zeros left out: ``{"trend": 0.35, "mom": 0.06, "rsi": -0.01}`` is
-    ``"+0.35 +0.06 = +0.41 -0.01 = +0.40"``. The experts open their reasoning with it, so
-    a model trained on their answers copies the terms from its prompt one at a time and
-    adds each to the total so far, and writes its label after the numbers it follows
-    from: one two-number sum per step is learnable where a four-term sum was not. Past
-    ``limit`` characters the first terms are added in one go."""
-    kept = [v for v in parts.values() if round(v, 2)]
-    if not kept:
-        return "+0.00"
-    terms = [round(v, 2) + 0.0 for v in kept]
-    # Totals from the exact terms: the last one is the score as the label reads it.
-    totals = [round(sum(kept[: i + 1]), 2) + 0.0 for i in range(len(kept))]
-
-    def text(first: int) -> str:
-        out = " ".join(f"{t:+.2f}" for t in terms[: first + 1])
-        if first:
-            out += f" = {totals[first]:+.2f}"
-        for i in range(first + 1, len(terms)):
-            out += f" {terms[i]:+.2f} = {totals[i]:+.2f}"
-        return out
-
-    first = 1 if len(terms) > 1 else 0
-    while first < len(terms) - 1 and len(text(first)) > limit:
-        first += 1
-    return text(first)
+def verdict(score: float, threshold: float) -> str:
+    """A score against its threshold, ending with the label it gives: ``"+0.40 > 0.15:
+    bullish"``, ``"+0.15 inside +/-0.15: neutral"``, ``"-0.20 < -0.15: bearish"``. The
+    experts open their reasoning with it, so a model trained on their answers copies the
+    total from its prompt and writes the comparison before the label it decides."""
+    label = label_for(score, threshold)
+    if label is SignalLabel.BULLISH:
+        rule = f"> {threshold:.2f}"
+    elif label is SignalLabel.BEARISH:
+        rule = f"< -{threshold:.2f}"
+    else:
+        rule = f"inside +/-{threshold:.2f}"
+    return f"{round(score, 2) + 0.0:+.2f} {rule}: {label.value}"
 
 
 def label_for(score: float, threshold: float) -> SignalLabel:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stockagents.agents.base import JuniorAgent, clip, derivation, label_for
+from stockagents.agents.base import JuniorAgent, clip, verdict
+from stockagents.agents.prompting import terms_text
 from stockagents.core.config import FundamentalAgentConfig
 from stockagents.core.types import Signal
 from stockagents.features.fundamentals import FundamentalRatios
@@ -71,7 +72,7 @@ def fundamental_terms(ratios: FundamentalRatios) -> dict[str, float]:
     total = sum(WEIGHTS[n] for n in scores)
     if not total:
         return {}
-    return {_SHORT.get(n, n): round(scores[n] * WEIGHTS[n] / total, 4) for n in scores}
+    return {_SHORT.get(n, n): scores[n] * WEIGHTS[n] / total for n in scores}
 
 
 class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
@@ -88,6 +89,7 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
             "ratios": ratios.model_dump(mode="json") if ratios is not None else None,
             "unavailable": observation.fundamentals_reason,
             "terms": fundamental_terms(ratios) if ratios is not None else {},
+            "thresholds": {"signal": self.config.signal_threshold},
         }
 
     def unavailable_signal(self, observation: Observation) -> Signal | None:
@@ -121,8 +123,8 @@ class FundamentalAgent(JuniorAgent[FundamentalAgentConfig]):
         if age > 200:
             confidence *= 0.5
         reasoning = (
-            f"{derivation(fundamental_terms(ratios))}: "
-            f"{label_for(score, self.config.signal_threshold).value}. "
+            f"{verdict(score, self.config.signal_threshold)}. "
+            f"Terms {terms_text(fundamental_terms(ratios))}. "
             f"From the {ratios.basis} figures for the "
             f"period ending {ratios.period_end} (filed {ratios.filing_date}, {age} days "
             f"before {observation.as_of}): " + ", ".join(factors) + "."

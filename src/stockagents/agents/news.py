@@ -34,6 +34,7 @@ class NewsAgent(JuniorAgent[NewsAgentConfig]):
             "as_of": observation.as_of.isoformat(),
             "news": digest.model_dump(mode="json") if digest is not None else None,
             "unavailable": observation.news_reason,
+            "thresholds": {"signal": self.config.signal_threshold},
         }
 
     def unavailable_signal(self, observation: Observation) -> Signal | None:

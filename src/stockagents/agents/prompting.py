@@ -21,12 +21,15 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from string import Template
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stockagents.core.config import StrategistConfig, TechnicalAgentConfig
 from stockagents.llm.base import ChatMessage
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "prompt_version",
     "render_prompt",
     "repair_messages",
+    "terms_text",
 ]
 
 #: Characters of reasoning the answer schema asks for (decoding stops there).
@@ -47,6 +51,13 @@ REASONING_MAX = 80
 #: counted into several replacement characters, so the check is looser than the ask.
 REASONING_LIMIT = 200
 _AGENTS = ("news", "technical", "fundamental", "strategist")
+#: The thresholds a prompt states (``$signal``, ``$buy``, ``$sell`` in its file) when the
+#: payload's ``thresholds`` do not say: the agents' config defaults.
+_THRESHOLDS = {
+    "signal": TechnicalAgentConfig().signal_threshold,
+    "buy": StrategistConfig().buy_threshold,
+    "sell": StrategistConfig().sell_threshold,
+}
 
 
 class SignalAnswer(BaseModel):
@@ -162,11 +173,19 @@ def _technical_facts(payload: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def terms_text(parts: Mapping[str, float]) -> str:
+    """The rules' weighted terms and their sum, zeros left out, as the prompts show them:
+    ``{"trend": 0.35, "mom": 0.06, "rsi": -0.01}`` is ``"trend +0.35 mom +0.06 rsi -0.01 =
+    +0.40"``. The sum is taken over the exact terms, so it is the score the label reads."""
+    shown = [f"{k} {v:+.2f}" for k, v in parts.items() if round(v, 2)]
+    total = round(sum(parts.values()), 2) + 0.0
+    return f"{' '.join(shown) or 'none'} = {total:+.2f}"
+
+
 def _terms(payload: dict[str, Any]) -> str:
-    """The rules' weighted readings (``terms`` in the payload), zeros left out: the same
-    text the expert's reasoning opens with, so a model copies them and adds them up."""
-    shown = [f"{k} {v:+.2f}" for k, v in (payload.get("terms") or {}).items() if round(v, 2)]
-    return "; terms: " + (" ".join(shown) or "none")
+    """The rules' weighted readings (``terms`` in the payload), zeros left out, and their
+    sum: the score the expert's reasoning opens with and compares to its threshold."""
+    return "; terms: " + terms_text(payload.get("terms") or {})
 
 
 def _facts(agent: str, payload: dict[str, Any]) -> str:
@@ -210,6 +229,9 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
 def render_prompt(agent: str, payload: dict[str, Any]) -> list[ChatMessage]:
     """The chat messages for ``agent`` given its input ``payload``."""
     system, user, _ = _template(agent)
+    system = Template(system).safe_substitute(
+        {k: f"{v:.2f}" for k, v in {**_THRESHOLDS, **(payload.get("thresholds") or {})}.items()}
+    )
     content = user.format(
         symbol=payload.get("symbol", "?"), as_of=payload.get("as_of", "?"),
         facts=_facts(agent, payload),

@@ -100,7 +100,14 @@ def _hf(model: str, options: Any) -> Any:
     if four_bit and device == "cpu":
         logger.warning("load_in_4bit needs CUDA and bitsandbytes: ignored on CPU")
         four_bit = False
-    return HFBackend.shared(model, device=device, dtype=dtype, load_in_4bit=four_bit)
+    return HFBackend.shared(
+        model,
+        device=device,
+        dtype=dtype,
+        load_in_4bit=four_bit,
+        quantize=str(getattr(options, "quantize", "auto")),
+        batch_size=int(getattr(options, "batch_size", 8)),
+    )
 
 
 def _api_prefix(text: str) -> str | None:

@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stockagents.agents.base import EXPERT_VERSION, clip, derivation, resolve_config
+from stockagents.agents.base import EXPERT_VERSION, clip, resolve_config
 from stockagents.agents.model_agents import answer_batch, build_request, decision_from
+from stockagents.agents.prompting import terms_text
 from stockagents.agents.runtime import ModelRuntime, load_runtime
 from stockagents.core.config import StrategistConfig
 from stockagents.core.types import Action, Decision, PortfolioContext, Signal
@@ -75,6 +76,7 @@ class StrategistAgent:
             },
             "portfolio": (portfolio or PortfolioContext()).model_dump(mode="json"),
             "terms": self.terms(signals),
+            "thresholds": {"buy": self.config.buy_threshold, "sell": self.config.sell_threshold},
         }
 
     def terms(self, signals: Mapping[str, Signal]) -> dict[str, float]:
@@ -83,7 +85,7 @@ class StrategistAgent:
         weights = {str(n): w for n, w in self.config.weights.items() if w > 0}
         total = sum(weights.values())
         return {
-            _SHORT.get(n, n): round(weights[n] * s.confidence * s.score / total, 4)
+            _SHORT.get(n, n): weights[n] * s.confidence * s.score / total
             for n, s in signals.items()
             if n in weights and s.valid and s.confidence > 0
         }
@@ -201,14 +203,15 @@ class StrategistAgent:
             what = "Open a short." if cfg.allow_short else "Exit to flat (long-only)."
             verdict, then = f"<= -{cfg.sell_threshold:.2f}: SELL", what
         else:
-            verdict = "inside the thresholds: HOLD"
+            verdict = f"inside {cfg.buy_threshold:.2f}/-{cfg.sell_threshold:.2f}: HOLD"
             then = (
                 f"Keep the current {portfolio.position:+.0%} position."
                 if portfolio.position
                 else "Stay flat."
             )
         parts = [
-            f"{derivation(terms)} {verdict}. {then} The composite weighs "
+            f"{round(composite, 2) + 0.0:+.2f} {verdict}. Terms {terms_text(terms)}. {then} "
+            "The composite weighs "
             + (", ".join(f"{n} {s.signal.value}" for n, s in used.items()) or "no analyst")
             + " by weight and confidence."
         ]

@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stockagents.agents.base import JuniorAgent, clip, derivation, label_for
+from stockagents.agents.base import JuniorAgent, clip, label_for, verdict
+from stockagents.agents.prompting import terms_text
 from stockagents.core.config import TechnicalAgentConfig
 from stockagents.core.types import Signal
 from stockagents.features.observation import Observation
@@ -176,7 +177,7 @@ def technical_terms(observation: Observation) -> dict[str, float]:
     total = sum(weights.values())
     if not total:
         return {}
-    return {_SHORT.get(n, n): round(scores[n] * weights[n] / total, 4) for n in scores}
+    return {_SHORT.get(n, n): scores[n] * weights[n] / total for n in scores}
 
 
 class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
@@ -193,6 +194,7 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
             "bars": observation.bars,
             "indicators": observation.technical,
             "terms": technical_terms(observation),
+            "thresholds": {"signal": self.config.signal_threshold},
         }
 
     def expert_signal(self, observation: Observation) -> Signal:
@@ -212,7 +214,7 @@ class TechnicalAgent(JuniorAgent[TechnicalAgentConfig]):
         parts = technical_terms(observation)
         lean = "" if label != "neutral" or score == 0 else (" bullish" if score > 0 else " bearish")
         reasoning = (
-            f"{derivation(parts)}: {label}. "
+            f"{verdict(score, self.config.signal_threshold)}. Terms {terms_text(parts)}. "
             + (f"Inside the threshold, leaning{lean}. " if lean else "")
             + f"{agree} of {len(voting)} non-zero components agree "
             f"({observation.symbol}, {observation.data_date})."

@@ -6,28 +6,27 @@ analysts answer in one forward pass per token. Decoding (``stockagents.llm.decod
 uses the KV cache, reuses the cached system prompt of each agent and feeds the tokens a
 schema forces without a step each; rows with a schema are constrained by
 ``stockagents.llm.constrained``.
-On CPU the model runs in float32 with one thread per core, and by default its linear
-layers are switched to dynamic int8 at the first generation while no LoRA adapter is
-loaded: measured here, 2 to 3 times faster per decoding step on 2 cores. With the
-default ``quantize="auto"``, loading an adapter keeps (or reloads) the float32 base, since
-an adapter trained in float32 loses accuracy on an int8 base (measured: a news adapter
-agreed with its teacher on 8 of 16 prompts in float32, 5 of 16 on int8);
-``quantize="int8"`` forces int8 with adapters too. Dynamic int8 scales
-activations per batch, so a row's output can depend slightly on the rows beside it;
-``quantize="none"`` keeps exact float32 (batch-independent) results. On CUDA the model
-runs in bf16 (or fp16).
+On CPU the model runs in float32 with one thread per core, and at the first generation
+its linear layers are switched to a smaller format (``stockagents.llm.cpu_weights``),
+because a decoding step is bound by reading the weights. ``quantize="auto"`` (the
+default) picks dynamic int8 for a bare base model (2 to 3 times faster per step than
+float32 here) and float16 storage once a LoRA adapter is loaded: an adapter trained in
+float32 loses its accuracy on int8 (a technical adapter: 92% agreement with its teacher
+in float32, 55% on int8, 92% on float16 weights). ``quantize="int8"`` or ``"fp16"``
+forces one format, ``"none"`` keeps exact float32 weights (batch-independent results;
+int8 scales activations per batch and fp16 switches its kernel by batch width, so a
+row's output can depend slightly on the rows beside it). On CUDA the model runs in
+bf16 (or fp16) and ``quantize`` does not apply.
 ``HFBackend.shared`` returns one instance per (model, dtype, device), so agents that
 share a base share its weights.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -91,10 +90,10 @@ class HFBackend(Backend):
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
         self.dtype = pick_dtype(self.device) if dtype == "auto" else dtype
         self._auto_quantize = quantize == "auto"
-        if quantize == "auto":
+        if quantize not in ("auto", "int8", "fp16", "none"):
+            raise BackendError(f"quantize={quantize!r}: use 'auto', 'int8', 'fp16' or 'none'")
+        if quantize == "auto" or self.device != "cpu" or self.dtype != "float32":
             quantize = "int8" if self.device == "cpu" and self.dtype == "float32" else "none"
-        if quantize not in ("int8", "none"):
-            raise BackendError(f"quantize={quantize!r}: use 'int8', 'none' or 'auto'")
         self.quantize = quantize
         self._quantized = False
         self.batch_size = batch_size
@@ -156,31 +155,11 @@ class HFBackend(Backend):
 
         return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True), "device_map": "auto"}
 
-    def _quantize_linear_layers(self) -> None:
-        """Dynamic int8 for the base model's linear layers (LoRA matrices stay float)."""
-        import torch
-        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-        from torch.ao.quantization import default_dynamic_qconfig
+    def _shrink_weights(self) -> None:
+        """Switch the linear layers to ``self.quantize``'s format (``llm.cpu_weights``)."""
+        from stockagents.llm.cpu_weights import quantize_int8, to_half
 
-        targets = [
-            (parent_name, child_name)
-            for parent_name, parent in self.model.named_modules()
-            for child_name, child in parent.named_children()
-            if type(child) is torch.nn.Linear and "lora_" not in f"{parent_name}.{child_name}"
-        ]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao's migration notice
-            for parent_name, child_name in targets:  # one layer at a time: low peak memory
-                parent = self.model.get_submodule(parent_name)
-                child = getattr(parent, child_name)
-                child.qconfig = default_dynamic_qconfig
-                setattr(parent, child_name, DynamicLinear.from_float(child))
-                del child
-            # The float tensors left (norms, embeddings) may be views into the loaded
-            # checkpoint's buffer, which would keep every old float weight alive: copy them.
-            for tensor in [*self.model.parameters(), *self.model.buffers()]:
-                tensor.data = tensor.data.clone()
-        gc.collect()
+        (quantize_int8 if self.quantize == "int8" else to_half)(self.model)
         _release_free_memory()
         self._quantized = True
         self.prefix_cache.clear()
@@ -192,9 +171,13 @@ class HFBackend(Backend):
         device: str = "auto",
         dtype: str = "auto",
         load_in_4bit: bool = False,
+        quantize: str = "auto",
+        batch_size: int = 8,
     ) -> HFBackend:
         """One backend per (model files, device, dtype) in this process: a preset and the
-        cache path it resolves to share one copy."""
+        cache path it resolves to share one copy. The first caller's ``quantize`` holds
+        (a later, different explicit choice is logged and ignored: it would need a second
+        copy of the weights); the batch size is the largest asked for."""
         if device == "auto":
             import torch
 
@@ -207,8 +190,22 @@ class HFBackend(Backend):
         with cls._shared_lock:
             backend = cls._shared.get(key)
             if backend is None:
-                backend = cls(model, device=device, dtype=dtype, load_in_4bit=load_in_4bit)
+                backend = cls(
+                    model,
+                    device=device,
+                    dtype=dtype,
+                    load_in_4bit=load_in_4bit,
+                    quantize=quantize,
+                    batch_size=batch_size,
+                )
                 cls._shared[key] = backend
+            else:
+                if quantize != "auto" and quantize != backend.quantize:
+                    logger.warning(
+                        "%s is already loaded with quantize=%s: quantize=%s ignored",
+                        model, backend.quantize, quantize,
+                    )  # fmt: skip
+                backend.batch_size = max(backend.batch_size, batch_size)
         return backend
 
     @property
@@ -224,9 +221,9 @@ class HFBackend(Backend):
         except ImportError:
             raise ProviderUnavailableError("LoRA adapters need peft: pip install peft") from None
         with self._lock:
-            if self._auto_quantize:  # trained adapters lose accuracy on an int8 base
-                self.quantize = "none"
-            if self._quantized:  # adapters go on float layers: reload, re-add, re-quantize later
+            if self._auto_quantize and self.quantize == "int8":
+                self.quantize = "fp16"  # trained adapters lose accuracy on an int8 base
+            if self._quantized:  # adapters go on float layers: reload, re-add, shrink later
                 self.base_model = self._load_base()
                 self.model = self.base_model
                 self._quantized = False
@@ -300,11 +297,11 @@ class HFBackend(Backend):
                 )
             )
         started = time.perf_counter()
-        if self.quantize == "int8" and not self._quantized:
+        if self.quantize != "none" and not self._quantized:
             import torch
 
             with torch.inference_mode():
-                self._quantize_linear_layers()
+                self._shrink_weights()
         stats = decode(
             self.model,
             self.tokenizer,
