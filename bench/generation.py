@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--quantize", default="auto", help="auto (int8 on CPU), int8 or none (float32)"
+        "--quantize", default="auto", help="auto (int8 on CPU), int8, fp16 or none (float32)"
     )
     parser.add_argument("--models", type=Path, help="a trained model set to time as well")
     args = parser.parse_args()

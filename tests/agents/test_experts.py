@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -266,7 +267,9 @@ def test_expert_answers_open_with_the_score_their_label_follows_from(tmp_path: P
     for result, messages in cases:
         answer = json.loads(expert_completion(result, obs.price))
         head = answer["reasoning"]
-        total = messages[1]["content"].rsplit(" = ", 1)[1]  # the sum the prompt shows
+        shown = re.search(r"; terms: [^;]* = ([+-]\d\.\d\d)", messages[1]["content"])
+        assert shown is not None
+        total = shown.group(1)  # the sum the prompt shows
         assert head.startswith(total + " ")
         label = answer.get("signal") or answer.get("action")
         assert head.endswith(": " + label)

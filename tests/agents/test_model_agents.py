@@ -183,7 +183,7 @@ def test_model_set_mixes_models_and_experts_and_batches_analysts(
         rec = coordinator.analyze_symbol("AAPL", as_of=DAY)
     assert len(calls[0]) == 3
     assert len(set(calls[0])) == 3
-    assert rec.model_versions["strategist"] == "expert-2"
+    assert rec.model_versions["strategist"] == "expert-3"
     assert rec.model_versions["news"].startswith("test-10 on tiny")
     assert all(s.valid for s in rec.signals.values())
     assert set(json.loads(rec.completions["technical"], strict=False)) == {

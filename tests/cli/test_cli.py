@@ -146,6 +146,6 @@ def test_analyze_with_a_model_set(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert code == 0, captured.err
     data = json.loads(captured.out)
     assert data["model_versions"]["technical"].startswith("test-5 on tiny")
-    assert data["model_versions"]["news"] == "expert-2"
+    assert data["model_versions"]["news"] == "expert-3"
     assert data["signals"]["technical"]["valid"] is True
     assert "technical" in data["completions"]

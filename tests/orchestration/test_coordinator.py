@@ -31,10 +31,10 @@ def test_default_date_is_last_bar_and_result_says_so(coordinator: SystemCoordina
     assert rec.data_source == "sample"
     assert any("not today's market" in w for w in rec.warnings)
     assert rec.model_versions == {
-        "news": "expert-2",
-        "technical": "expert-2",
-        "fundamental": "expert-2",
-        "strategist": "expert-2",
+        "news": "expert-3",
+        "technical": "expert-3",
+        "fundamental": "expert-3",
+        "strategist": "expert-3",
     }
     assert set(rec.signals) == {"news", "technical", "fundamental"}
     assert rec.timings_ms["total_ms"] > 0

@@ -45,8 +45,10 @@ __all__ = [
     "terms_text",
 ]
 
-#: Characters of reasoning the answer schema asks for (decoding stops there).
-REASONING_MAX = 80
+#: Characters of reasoning the answer schema asks for (decoding stops there). The experts'
+#: first sentences, which models learn, are at most 62 (news, "... (capped): bearish");
+#: an untrained model fills the whole allowance, one slow step per token.
+REASONING_MAX = 64
 #: Characters validation accepts: byte-level decoding can turn one character the grammar
 #: counted into several replacement characters, so the check is looser than the ask.
 REASONING_LIMIT = 200
@@ -223,7 +225,24 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
     ]
     portfolio = payload.get("portfolio", {})
     parts.append(f"position={_num(portfolio.get('position', 0.0))}")
-    return " ".join(parts) + _terms(payload)
+    return " ".join(parts) + _terms(payload) + _trade(payload)
+
+
+def _trade(payload: dict[str, Any]) -> str:
+    """The rules' position for a trade in the composite's direction, written as the answer
+    writes it (two decimals; three for the stop and target distances)."""
+    trade = payload.get("trade")
+    if not trade:
+        return ""
+
+    def distance(value: Any) -> str:
+        return "null" if value is None else str(_grid(value, 3, 0.001, 0.5))
+
+    return (
+        f"; a trade: confidence {_grid(trade['confidence'], 2, 0.0, 1.0)} "
+        f"size {_grid(trade['size'], 2, 0.0, 1.0)} stop {distance(trade['stop_pct'])} "
+        f"target {distance(trade['take_pct'])}"
+    )
 
 
 def render_prompt(agent: str, payload: dict[str, Any]) -> list[ChatMessage]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,21 @@ from stockagents.core.config import StrategistConfig
 from stockagents.core.types import Action, Decision, PortfolioContext, Signal
 from stockagents.features.observation import Observation
 
-__all__ = ["StrategistAgent"]
+__all__ = ["StrategistAgent", "Trade"]
 
 _CONFLICT_CONFIDENCE = 0.3
 _SHORT = {"technical": "tech", "fundamental": "fund"}
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A position by the rules: confidence, size (fraction of equity), stop and target
+    distances from the close (fractions; None without an ATR)."""
+
+    confidence: float
+    size: float
+    stop_pct: float | None
+    take_pct: float | None
 
 
 class StrategistAgent:
@@ -76,6 +88,7 @@ class StrategistAgent:
             },
             "portfolio": (portfolio or PortfolioContext()).model_dump(mode="json"),
             "terms": self.terms(signals),
+            "trade": asdict(self.trade(observation, signals, sum(self.terms(signals).values()))),
             "thresholds": {"buy": self.config.buy_threshold, "sell": self.config.sell_threshold},
         }
 
@@ -89,6 +102,37 @@ class StrategistAgent:
             for n, s in signals.items()
             if n in weights and s.valid and s.confidence > 0
         }
+
+    @staticmethod
+    def _conflict(used: Mapping[str, Signal], composite: float) -> bool:
+        return any(
+            s.confidence > _CONFLICT_CONFIDENCE and s.score * composite < 0 for s in used.values()
+        )
+
+    def _vol_scale(self, observation: Observation) -> float:
+        atr = observation.technical.get("atr_14")
+        daily_vol = atr / observation.price if atr else None
+        return min(1.0, self.config.target_daily_vol / daily_vol) if daily_vol else 0.5
+
+    def trade(
+        self, observation: Observation, signals: Mapping[str, Signal], composite: float
+    ) -> Trade:
+        """A position opened in the composite's direction, by the rules 3-5: confidence,
+        size (a fraction of equity) and the stop and target as distances from the close
+        (None without an ATR). The decision uses it for BUY (and SELL when shorting), and
+        the model reads it in its prompt whatever the action."""
+        cfg = self.config
+        weighted = {str(n) for n, w in cfg.weights.items() if w > 0}
+        used = {n: s for n, s in signals.items() if n in weighted and s.valid and s.confidence > 0}
+        confidence = min(1.0, abs(composite) / 0.5)
+        confidence *= 0.6 if self._conflict(used, composite) else 1.0
+        atr = observation.technical.get("atr_14")
+        stop = take = None
+        if atr and observation.price > 0:
+            stop = cfg.stop_atr_multiple * atr / observation.price
+            take = cfg.take_profit_atr_multiple * atr / observation.price
+        size = cfg.max_position * confidence * self._vol_scale(observation)
+        return Trade(confidence, size, stop, take)
 
     def decide(
         self,
@@ -143,33 +187,32 @@ class StrategistAgent:
         else:
             action = Action.HOLD
 
-        conflict = action != Action.HOLD and any(
-            s.confidence > _CONFLICT_CONFIDENCE and s.score * composite < 0 for s in used.values()
-        )
+        conflict = action != Action.HOLD and self._conflict(used, composite)
         if action == Action.HOLD:
             threshold = cfg.buy_threshold if composite >= 0 else cfg.sell_threshold
             confidence = coverage * clip(1 - abs(composite) / threshold, 0, 1)
         else:
-            confidence = min(1.0, abs(composite) / 0.5) * (0.6 if conflict else 1.0)
+            confidence = self.trade(observation, used, composite).confidence
         if conflict:
             factors.append("analysts disagree: confidence reduced")
 
         price = observation.price
         atr = observation.technical.get("atr_14")
         daily_vol = atr / price if atr else None
-        vol_scale = min(1.0, cfg.target_daily_vol / daily_vol) if daily_vol else 0.5
         size = 0.0
         stop = take = None
         opens_position = action == Action.BUY or (action == Action.SELL and cfg.allow_short)
         if opens_position:
-            size = cfg.max_position * confidence * vol_scale
-            if atr:
+            trade = self.trade(observation, used, composite)
+            size = trade.size
+            if trade.stop_pct is not None and trade.take_pct is not None:
                 side = 1.0 if action == Action.BUY else -1.0
-                stop = price - side * cfg.stop_atr_multiple * atr
-                take = price + side * cfg.take_profit_atr_multiple * atr
+                stop = price * (1 - side * trade.stop_pct)
+                take = price * (1 + side * trade.take_pct)
                 if stop <= 0 or take <= 0:
                     stop = take = None
         if daily_vol:
+            vol_scale = self._vol_scale(observation)
             factors.append(f"ATR {daily_vol:.1%} of price: size scaled by {vol_scale:.2f}")
 
         reasoning = self._explain(observation, composite, action, used, missing, portfolio)

@@ -22,6 +22,7 @@ exactly its own tokens at their own positions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections import OrderedDict
@@ -223,17 +224,28 @@ class _Decoder:
         adapters: list[str],
     ) -> torch.Tensor:
         kwargs: dict[str, Any] = {}
+        context: Any = contextlib.nullcontext()
         if self.use_adapters:
-            kwargs["adapter_names"] = adapters
-        output = self.model(
-            input_ids=chunk.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=positions.to(self.device),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-            **kwargs,
-        )
+            # One adapter for every row: make it the active one, so peft runs its plain
+            # forward; per-row adapter names cost a hook per LoRA layer and call.
+            only = set(adapters)
+            if only == {BASE_ADAPTER}:
+                context = self.model.disable_adapter()
+            elif len(only) == 1:
+                if self.model.active_adapter != adapters[0]:
+                    self.model.set_adapter(adapters[0])
+            else:
+                kwargs["adapter_names"] = adapters
+        with context:
+            output = self.model(
+                input_ids=chunk.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+                **kwargs,
+            )
         logits: torch.Tensor = output.logits[:, -1, :].float()
         return logits
 

@@ -148,8 +148,8 @@ def _markdown(manifest: dict[str, Any], results: dict[str, Any]) -> str:
         f"# SFT run {manifest['run']}",
         "",
         f"profile {manifest['profile']} (base {manifest['base_model']}), teacher "
-        f"{manifest['teacher']}, {manifest['num_examples']} examples per agent, "
-        f"{manifest['max_steps']} steps; {manifest['seconds']:.0f} s in all",
+        f"{manifest['teacher']}, {manifest['num_examples']} examples per agent (steps in "
+        f"the table); {manifest['seconds']:.0f} s in all",
         "",
         "| agent | examples | steps | eval loss | valid | agreement | macro F1 "
         "| ECE (teacher's) | confidence gap | base agreement |",
