@@ -75,6 +75,7 @@ class StrategistAgent:
     ) -> dict[str, Any]:
         """What the strategist reads: the signals, market and portfolio context."""
         t = observation.technical
+        terms = self.terms(signals)
         return {
             "symbol": observation.symbol,
             "as_of": observation.as_of.isoformat(),
@@ -87,8 +88,8 @@ class StrategistAgent:
                 "dist_52w_high": t.get("dist_52w_high"),
             },
             "portfolio": (portfolio or PortfolioContext()).model_dump(mode="json"),
-            "terms": self.terms(signals),
-            "trade": asdict(self.trade(observation, signals, sum(self.terms(signals).values()))),
+            "terms": terms,
+            "trade": asdict(self.trade(observation, signals, sum(terms.values()))),
             "thresholds": {"buy": self.config.buy_threshold, "sell": self.config.sell_threshold},
         }
 
@@ -188,11 +189,12 @@ class StrategistAgent:
             action = Action.HOLD
 
         conflict = action != Action.HOLD and self._conflict(used, composite)
+        trade = self.trade(observation, used, composite)
         if action == Action.HOLD:
             threshold = cfg.buy_threshold if composite >= 0 else cfg.sell_threshold
             confidence = coverage * clip(1 - abs(composite) / threshold, 0, 1)
         else:
-            confidence = self.trade(observation, used, composite).confidence
+            confidence = trade.confidence
         if conflict:
             factors.append("analysts disagree: confidence reduced")
 
@@ -203,7 +205,6 @@ class StrategistAgent:
         stop = take = None
         opens_position = action == Action.BUY or (action == Action.SELL and cfg.allow_short)
         if opens_position:
-            trade = self.trade(observation, used, composite)
             size = trade.size
             if trade.stop_pct is not None and trade.take_pct is not None:
                 side = 1.0 if action == Action.BUY else -1.0
@@ -212,8 +213,8 @@ class StrategistAgent:
                 if stop <= 0 or take <= 0:
                     stop = take = None
         if daily_vol:
-            vol_scale = self._vol_scale(observation)
-            factors.append(f"ATR {daily_vol:.1%} of price: size scaled by {vol_scale:.2f}")
+            scale = self._vol_scale(observation)
+            factors.append(f"ATR {daily_vol:.1%} of price: size scaled by {scale:.2f}")
 
         reasoning = self._explain(observation, composite, action, used, missing, portfolio)
         return Decision(

@@ -233,7 +233,7 @@ class _Decoder:
                 context = self.model.disable_adapter()
             elif len(only) == 1:
                 if self.model.active_adapter != adapters[0]:
-                    self.model.set_adapter(adapters[0])
+                    self.model.set_adapter(adapters[0], inference_mode=True)  # stays frozen
             else:
                 kwargs["adapter_names"] = adapters
         with context:
