@@ -1,12 +1,20 @@
-"""Half-precision weight storage (llm/cpu_weights.py): the same products as float32,
-in both kernels, with an overflow fallback and a tied embedding kept tied."""
+"""Smaller weight formats (llm/cpu_weights.py): float16 storage gives the same products
+as float32 in both kernels, with an overflow fallback; int8 stays within half a step of
+each row's grid; a tied embedding is kept tied in both."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from stockagents.llm.cpu_weights import HalfEmbedding, HalfLinear, to_half
+from stockagents.llm.cpu_weights import (
+    HalfEmbedding,
+    HalfLinear,
+    Int8Embedding,
+    Int8Linear,
+    quantize_int8,
+    to_half,
+)
 
 
 def test_half_linear_matches_float32_in_both_kernels() -> None:
@@ -30,23 +38,25 @@ def test_half_linear_recomputes_an_overflow_in_float32() -> None:
     assert out.item() == 120000.0
 
 
+class _Tied(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.body = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 50, bias=False)
+        self.head.weight = self.embed.weight
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embed
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.body(self.embed(ids)))
+        return out
+
+
 def test_to_half_keeps_a_tied_output_layer_tied() -> None:
-    class Tiny(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = nn.Embedding(50, 8)
-            self.body = nn.Linear(8, 8)
-            self.head = nn.Linear(8, 50, bias=False)
-            self.head.weight = self.embed.weight
-
-        def get_input_embeddings(self) -> nn.Module:
-            return self.embed
-
-        def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.head(self.body(self.embed(ids)))
-
     torch.manual_seed(0)
-    model = Tiny()
+    model = _Tied()
     ids = torch.tensor([[1, 2, 3]])
     expected = model(ids)
     to_half(model)
@@ -55,3 +65,45 @@ def test_to_half_keeps_a_tied_output_layer_tied() -> None:
     assert model.head.weight is model.embed.weight  # one half table, not two
     assert model.embed.weight.dtype == torch.float16
     torch.testing.assert_close(model(ids), expected, rtol=5e-3, atol=5e-3)
+
+
+def test_int8_linear_is_close_to_float32_in_both_kernels() -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 32)
+    int8 = Int8Linear(linear)
+    assert int8.packed.weight.dtype == torch.int8
+    step = int8.packed.scale  # one step of each output row's grid
+    error = (int8.packed.dequantized(torch.float32) - linear.weight).abs().amax(dim=1)
+    assert bool((error <= step / 2 + 1e-7).all())  # rounded to the nearest step
+    for rows in (1, Int8Linear.small_rows, Int8Linear.small_rows + 1):  # int8 kernel, then float
+        x = torch.randn(rows, 64)
+        out = int8(x)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, linear(x), rtol=0.05, atol=0.02)
+    batch = torch.randn(2, 3, 64)  # leading dimensions are kept
+    assert int8(batch).shape == (2, 3, 32)
+
+
+def test_int8_linear_takes_the_float_product_where_the_kernel_cannot() -> None:
+    torch.manual_seed(0)
+    for width in (8, 24, 40):  # torch's kernel needs multiples of 16: garbage or a crash
+        linear = nn.Linear(width, 32)
+        int8 = Int8Linear(linear)
+        assert not int8.kernel
+        x = torch.randn(1, width)
+        torch.testing.assert_close(int8(x), linear(x), rtol=0.05, atol=0.02)
+    assert Int8Linear(nn.Linear(48, 8)).kernel
+
+
+def test_quantize_int8_keeps_a_tied_output_layer_tied() -> None:
+    torch.manual_seed(0)
+    model = _Tied()
+    ids = torch.tensor([[1, 2, 3]])
+    expected = model(ids)
+    table = model.embed.weight.detach().clone()
+    quantize_int8(model)
+    assert isinstance(model.embed, Int8Embedding)
+    assert isinstance(model.head, Int8Linear)
+    assert model.head.packed is model.embed.packed  # one int8 table, not two
+    torch.testing.assert_close(model.embed(ids)[0], table[ids[0]], rtol=0.0, atol=0.02)
+    torch.testing.assert_close(model(ids), expected, rtol=0.05, atol=0.05)

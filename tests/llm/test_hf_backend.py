@@ -137,40 +137,77 @@ def test_schema_is_compiled_in_property_order(backend: HFBackend) -> None:
     assert list(json.loads(text, strict=False)) == ["reasoning", "signal", "score", "confidence"]
 
 
-def test_auto_puts_adapters_on_a_half_precision_base(tmp_path: Path) -> None:
-    from stockagents.llm.cpu_weights import HalfEmbedding, HalfLinear
+def _technical_rows(adapter: str | None, n: int = 3) -> list[GenerationRequest]:
+    return [
+        GenerationRequest(
+            messages=render_prompt("technical", _payload("technical", i)),
+            schema=answer_schema("technical"),
+            adapter=adapter,
+        )
+        for i in range(n)
+    ]
+
+
+def test_auto_puts_adapters_stacked_on_an_int8_base(tmp_path: Path) -> None:
+    from stockagents.llm.cpu_weights import Int8Embedding, Int8Linear
+    from stockagents.llm.stacked_lora import StackedLoRALinear
 
     backend = HFBackend("tiny")
     assert backend.quantize == "int8"
     free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
     backend.generate([free], Sampling(max_new_tokens=8))  # quantized
     adapter = make_tiny_adapter(tmp_path / "a", seed=1)
-    backend.add_adapter("a", adapter)  # reloads float32, then float16 storage
-    rows = [
-        GenerationRequest(
-            messages=render_prompt("technical", _payload("technical", i)),
-            schema=answer_schema("technical"),
-            adapter="a",
-        )
-        for i in range(3)
-    ]
-    half = backend.generate(rows, GREEDY)
-    assert backend.quantize == "fp16"
-    linear = backend.base_model.model.layers[0].self_attn.q_proj
-    assert type(linear.base_layer) is HalfLinear
-    assert linear.base_layer.weight.dtype == torch.float16
-    assert linear.lora_A["a"].weight.dtype == torch.float32  # LoRA matrices stay float32
-    assert type(backend.base_model.model.embed_tokens) is HalfEmbedding
+    backend.add_adapter("a", adapter)  # reloads float32, stacks the adapter, then int8
+    answers = backend.generate(_technical_rows("a"), Sampling(max_new_tokens=256))
+    assert backend.quantize == "int8"
+    assert all(parse_answer("technical", text)[1] is None for text in answers)
+    layer = backend.model.model.layers[0].self_attn.q_proj
+    assert type(layer) is StackedLoRALinear
+    assert type(layer.base) is Int8Linear
+    assert layer.base.packed.weight.dtype == torch.int8
+    assert layer.lora_a.dtype == torch.float32  # LoRA matrices stay float32
+    assert type(backend.model.model.embed_tokens) is Int8Embedding
+    # The LM head shares the embedding's int8 table: one copy of the tied weights.
+    assert backend.model.lm_head.packed is backend.model.model.embed_tokens.packed
+
+
+def test_int8_logits_stay_close_to_float32(tmp_path: Path) -> None:
+    adapter = make_tiny_adapter(tmp_path / "a", seed=1)
+    int8, exact = HFBackend("tiny", quantize="int8"), HFBackend("tiny", quantize="none")
+    for backend in (int8, exact):
+        backend.add_adapter("a", adapter)
+        backend.generate(_technical_rows("a", 1), GREEDY)  # prepared: stacked (and int8)
+    ids = torch.tensor([int8.encode(row) for row in _technical_rows("a", 1)])
+    with torch.inference_mode():
+        for backend in (int8, exact):
+            backend.router.route(["a"])
+        got, want = int8.model(input_ids=ids).logits, exact.model(input_ids=ids).logits
+    assert not torch.equal(got, want)  # really a different format
+    relative = (got - want).norm() / want.norm()
+    assert relative < 0.05, relative
+    same_top = (got.argmax(-1) == want.argmax(-1)).float().mean()
+    assert same_top > 0.9, same_top
+
+
+def test_fp16_when_asked_gives_the_float32_answers(tmp_path: Path) -> None:
+    from stockagents.llm.cpu_weights import HalfEmbedding, HalfLinear
+
+    adapter = make_tiny_adapter(tmp_path / "a", seed=1)
+    half = HFBackend("tiny", quantize="fp16")
+    half.add_adapter("a", adapter)
+    rows = _technical_rows("a")
+    answers = half.generate(rows, GREEDY)
+    layer = half.model.model.layers[0].self_attn.q_proj
+    assert type(layer.base) is HalfLinear
+    assert layer.base.weight.dtype == torch.float16
+    assert type(half.model.model.embed_tokens) is HalfEmbedding
     exact = HFBackend("tiny", quantize="none")
     exact.add_adapter("a", adapter)
-    assert half == exact.generate(rows, GREEDY)  # the same answers as float32 weights
+    assert answers == exact.generate(rows, GREEDY)  # the same answers as float32 weights
 
 
-def test_int8_with_adapters_when_asked(tmp_path: Path) -> None:
+def test_adding_an_adapter_after_generation_restacks(tmp_path: Path) -> None:
     backend = HFBackend("tiny", quantize="int8")
-    assert backend.quantize == "int8"
-    free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
-    backend.generate([free], Sampling(max_new_tokens=8))  # quantizes before any schema is compiled
     backend.add_adapter("a", make_tiny_adapter(tmp_path / "a", seed=1))
     request = GenerationRequest(
         messages=render_prompt("news", _payload("news", 2)),
@@ -179,13 +216,13 @@ def test_int8_with_adapters_when_asked(tmp_path: Path) -> None:
     )
     (text,) = backend.generate([request], Sampling(max_new_tokens=256))
     assert parse_answer("news", text)[1] is None
-    linear = backend.base_model.model.layers[0].self_attn.q_proj
-    assert type(linear.base_layer).__name__ == "Linear"  # the quantized dynamic Linear
-    assert "quantized" in type(linear.base_layer).__module__
-    assert isinstance(linear.lora_A["a"], torch.nn.Linear)  # LoRA matrices stay float
     first = backend.generate([request], Sampling(max_new_tokens=256))
-    backend.add_adapter("b", make_tiny_adapter(tmp_path / "b", seed=2))  # reloads, re-quantizes
+    backend.add_adapter("b", make_tiny_adapter(tmp_path / "b", seed=2))  # reloads, re-stacks
     assert backend.generate([request], Sampling(max_new_tokens=256)) == first
     assert set(backend.adapters) == {"a", "b"}
+    assert set(backend.model.model.layers[0].self_attn.q_proj.spans) == {"a", "b"}
+
+
+def test_unknown_weight_format_is_clear() -> None:
     with pytest.raises(BackendError, match="quantize='x'"):
         HFBackend("tiny", quantize="x")

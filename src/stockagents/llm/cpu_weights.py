@@ -1,35 +1,46 @@
-"""Smaller weights for decoding on a CPU: dynamic int8 and half-precision storage.
+"""Smaller weights for decoding on a CPU: weight-only int8 and half-precision storage.
 
 Decoding one token at a time on a CPU is bound by reading the weights from memory, so
 fewer bytes per weight means a faster step. Two formats, chosen by ``HFBackend``:
 
-- **int8** (``quantize_int8``): torch's dynamic int8 linear layers. The fastest step,
-  but activations are quantized per batch too, and that noise is larger than the margins
-  a LoRA adapter learns (measured: a technical adapter agreed with its teacher on 92% of
-  held-out prompts in float32 and 55% on int8; 63-65% with the LM head, the attention or
-  the adapted layers kept in float). Used for a bare base model.
+- **int8** (``quantize_int8``): each linear weight (and a tied embedding) is stored as
+  int8 with one float32 scale per output row; activations stay float. A call with at
+  most ``Int8Linear.small_rows`` rows (a decoding step) runs torch's int8 weight-only
+  kernel on bfloat16 activations, which reads a quarter of float32's bytes; a larger one
+  (a prefill) dequantizes the weight to float32 first, because that kernel is slower
+  than float32 at that size. Only the weights are rounded (to 1/254 of each row's
+  range), never the activations' scale: torch's dynamic int8, which quantized the
+  activations per batch as well, cost a trained adapter most of its accuracy (92% to
+  55% agreement with its teacher).
 - **fp16 storage** (``to_half``): linear weights (and a tied embedding) are kept in
   float16, half the bytes of float32; activations stay float32. A call with at most
-  ``HalfLinear.small_rows`` rows (a decoding step) multiplies in float16, which reads half
-  the bytes; a larger one (a prefill, a wide batch) converts the weight to float32 first,
-  because CPU float16 matrix products are slow at that size. An output that overflows
-  float16 is recomputed in float32. Used under LoRA adapters, whose matrices stay float32.
+  ``HalfLinear.small_rows`` rows multiplies in float16; a larger one converts the weight
+  to float32 first, because CPU float16 matrix products are slow at that size. An output
+  that overflows float16 is recomputed in float32.
 
-Both replace modules in place and make the remaining float tensors their own copies,
-so the loaded checkpoint's buffer is freed.
+Both replace modules in place (LoRA matrices stay float32) and make the remaining float
+tensors their own copies, so the loaded checkpoint's buffer is freed.
 """
 
 from __future__ import annotations
 
 import gc
-import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["HalfEmbedding", "HalfLinear", "quantize_int8", "to_half"]
+__all__ = [
+    "HalfEmbedding",
+    "HalfLinear",
+    "Int8Embedding",
+    "Int8Linear",
+    "Int8Weight",
+    "quantize_int8",
+    "to_half",
+]
 
 
 def _half(weight: torch.Tensor) -> nn.Parameter:
@@ -80,6 +91,88 @@ class HalfEmbedding(nn.Module):
         return F.embedding(ids, self.weight, self.padding_idx).to(torch.float32)
 
 
+class Int8Weight(nn.Module):
+    """An int8 matrix with one float32 scale per row: ``weight * scale[:, None]``
+    approximates the float matrix it was made from to half a step of its row's range
+    divided by 254."""
+
+    weight: torch.Tensor
+    scale: torch.Tensor
+    unit: torch.Tensor
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        full = weight.detach().to(torch.float32)
+        scale = full.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        self.register_buffer(
+            "weight", torch.round(full / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        )
+        self.register_buffer("scale", scale)
+        # The kernel's own scale, in its activations' dtype: ones, so the real scale is
+        # applied in float32 to its output instead of being rounded to bfloat16.
+        self.register_buffer("unit", torch.ones(scale.shape[0], dtype=torch.bfloat16))
+
+    def dequantized(self, dtype: torch.dtype) -> torch.Tensor:
+        full: torch.Tensor = self.weight.to(dtype) * self.scale[:, None].to(dtype)
+        return full.contiguous()
+
+
+class Int8Linear(nn.Module):
+    """A linear layer whose weight is stored in int8 with per-row scales (module
+    docstring)."""
+
+    #: Rows up to which torch's int8 weight-only kernel runs (on bfloat16 activations):
+    #: measured here, faster than float32 up to 16 rows and slower from 32.
+    small_rows = 16
+    #: The kernel reads its input in blocks of 16: other widths give garbage or crash
+    #: (torch 2.13), so their layers always take the dequantized product.
+    kernel_block = 16
+
+    def __init__(self, linear: nn.Linear, packed: Int8Weight | None = None) -> None:
+        super().__init__()
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        self.packed = packed if packed is not None else Int8Weight(linear.weight)
+        self.kernel = self.in_features % self.kernel_block == 0
+        self.bias = (
+            None
+            if linear.bias is None
+            else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // max(1, x.shape[-1])
+        packed = self.packed
+        if self.kernel and rows <= self.small_rows and x.device.type == "cpu":
+            flat = x.reshape(rows, self.in_features).to(torch.bfloat16)
+            product: torch.Tensor = torch.ops.aten._weight_int8pack_mm(
+                flat, packed.weight, packed.unit
+            )
+            out = (product.to(x.dtype) * packed.scale.to(x.dtype)).reshape(
+                *x.shape[:-1], self.out_features
+            )
+            return out if self.bias is None else out + self.bias
+        return F.linear(x, packed.dequantized(x.dtype), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+
+class Int8Embedding(nn.Module):
+    """An embedding table stored in int8 with per-row scales that returns float32."""
+
+    def __init__(self, embedding: nn.Embedding, packed: Int8Weight) -> None:
+        super().__init__()
+        self.num_embeddings = embedding.num_embeddings
+        self.embedding_dim = embedding.embedding_dim
+        self.padding_idx = embedding.padding_idx
+        self.packed = packed
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        rows = F.embedding(ids, self.packed.weight).to(torch.float32)
+        return rows * self.packed.scale[ids].unsqueeze(-1)
+
+
 def _linear_targets(model: nn.Module) -> list[tuple[str, str]]:
     """(parent, child) names of the plain linear layers, LoRA matrices excluded."""
     return [
@@ -99,41 +192,40 @@ def _own_float_tensors(model: nn.Module) -> None:
     gc.collect()
 
 
-def quantize_int8(model: nn.Module) -> None:
-    """Dynamic int8 for ``model``'s linear layers (LoRA matrices stay float)."""
-    from torch.ao.nn.quantized import dynamic
-    from torch.ao.quantization import default_dynamic_qconfig
+def _replace(
+    model: nn.Module,
+    linear_type: Callable[..., nn.Module],
+    embedding_type: Callable[..., nn.Module],
+    store: Callable[[torch.Tensor], Any],
+) -> None:
+    """Swap the input embedding and every plain linear layer for the smaller format,
+    one at a time (a low peak); a linear layer tied to the embedding shares its table."""
+    get_embeddings = getattr(model, "get_input_embeddings", None)
+    embeddings: Any = get_embeddings() if get_embeddings is not None else None
+    shared: dict[int, Any] = {}
+    if isinstance(embeddings, nn.Embedding):
+        table = shared[id(embeddings.weight)] = store(embeddings.weight)
+        for name, module in model.named_modules():
+            if module is embeddings:
+                parent_name, _, child_name = name.rpartition(".")
+                parent = model.get_submodule(parent_name)
+                setattr(parent, child_name, embedding_type(embeddings, table))
+                break
+    for parent_name, child_name in _linear_targets(model):
+        parent = model.get_submodule(parent_name)
+        child: Any = getattr(parent, child_name)
+        setattr(parent, child_name, linear_type(child, shared.get(id(child.weight))))
+        del child
+    _own_float_tensors(model)
 
-    dynamic_linear: Any = dynamic.Linear
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's migration notice
-        for parent_name, child_name in _linear_targets(model):  # one at a time: low peak
-            parent = model.get_submodule(parent_name)
-            child: Any = getattr(parent, child_name)
-            child.qconfig = default_dynamic_qconfig
-            setattr(parent, child_name, dynamic_linear.from_float(child))
-            del child
-        _own_float_tensors(model)
+
+def quantize_int8(model: nn.Module) -> None:
+    """Weight-only int8 for ``model``'s linear layers and input embedding (LoRA matrices
+    stay float32). A tied output layer keeps sharing the embedding's (int8) table."""
+    _replace(model, Int8Linear, Int8Embedding, Int8Weight)
 
 
 def to_half(model: nn.Module) -> None:
     """float16 storage for ``model``'s linear layers and input embedding (LoRA matrices
     stay float32). A tied output layer keeps sharing the embedding's (half) table."""
-    get_embeddings = getattr(model, "get_input_embeddings", None)
-    embeddings: Any = get_embeddings() if get_embeddings is not None else None
-    shared: dict[int, nn.Parameter] = {}
-    if isinstance(embeddings, nn.Embedding):
-        half = _half(embeddings.weight)
-        shared[id(embeddings.weight)] = half
-        for name, module in model.named_modules():
-            if module is embeddings:
-                parent_name, _, child_name = name.rpartition(".")
-                parent = model.get_submodule(parent_name)
-                setattr(parent, child_name, HalfEmbedding(embeddings, half))
-                break
-    for parent_name, child_name in _linear_targets(model):
-        parent = model.get_submodule(parent_name)
-        child: Any = getattr(parent, child_name)
-        setattr(parent, child_name, HalfLinear(child, shared.get(id(child.weight))))
-        del child
-    _own_float_tensors(model)
+    _replace(model, HalfLinear, HalfEmbedding, _half)

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from stockagents.llm.base import Sampling
+from stockagents.llm.stacked_lora import AdapterRouter
 
 __all__ = ["DecodeRow", "DecodeStats", "PrefixCache", "decode", "forced_tokens", "growing_cache"]
 
@@ -190,6 +191,7 @@ class _Decoder:
         pad: int,
         device: str,
         jump_forward: bool,
+        router: AdapterRouter | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -197,6 +199,7 @@ class _Decoder:
         self.sampling = sampling
         self.prefix_cache = prefix_cache
         self.use_adapters = use_adapters
+        self.router = router
         self.eos = eos
         self.pad = pad
         self.device = device
@@ -225,7 +228,9 @@ class _Decoder:
     ) -> torch.Tensor:
         kwargs: dict[str, Any] = {}
         context: Any = contextlib.nullcontext()
-        if self.use_adapters:
+        if self.router is not None:  # adapters stacked (llm.stacked_lora)
+            self.router.route([None if a == BASE_ADAPTER else a for a in adapters])
+        elif self.use_adapters:
             # One adapter for every row: make it the active one, so peft runs its plain
             # forward; per-row adapter names cost a hook per LoRA layer and call.
             only = set(adapters)
@@ -471,10 +476,13 @@ def decode(
     prefix_cache: PrefixCache | None = None,
     use_adapters: bool = False,
     jump_forward: bool = True,
+    router: AdapterRouter | None = None,
 ) -> DecodeStats:
     """Generate for every row (in place: ``row.out``); returns the call's figures.
     ``prefix_cache=None`` runs every prompt whole; ``jump_forward=False`` decodes forced
-    tokens one step at a time (for measuring the grammar's own cost)."""
+    tokens one step at a time (for measuring the grammar's own cost). Rows name their
+    adapters either to ``router`` (adapters stacked by ``llm.stacked_lora``) or, with
+    ``use_adapters``, to peft."""
     decoder = _Decoder(
         model,
         tokenizer,
@@ -486,6 +494,7 @@ def decode(
         pad,
         device,
         jump_forward,
+        router,
     )
     with torch.inference_mode():
         return decoder.run()

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from stockagents.core.errors import BackendError, ProviderUnavailableError
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
 from stockagents.llm.presets import resolve_model
+from stockagents.llm.stacked_lora import AdapterRouter
 
 __all__ = ["HFBackend", "pick_dtype"]
 
@@ -89,13 +90,15 @@ class HFBackend(Backend):
         if self.device == "cpu":
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
         self.dtype = pick_dtype(self.device) if dtype == "auto" else dtype
-        self._auto_quantize = quantize == "auto"
         if quantize not in ("auto", "int8", "fp16", "none"):
             raise BackendError(f"quantize={quantize!r}: use 'auto', 'int8', 'fp16' or 'none'")
         if quantize == "auto" or self.device != "cpu" or self.dtype != "float32":
             quantize = "int8" if self.device == "cpu" and self.dtype == "float32" else "none"
         self.quantize = quantize
-        self._quantized = False
+        #: Adapters stacked and weights shrunk for decoding (at the first generation).
+        self._prepared = False
+        self.router = AdapterRouter()
+        self._stacked = False
         self.batch_size = batch_size
         self.path = resolve_model(self.ref)
         self._load_kwargs: dict[str, Any] = {"dtype": getattr(torch, self.dtype)}
@@ -155,13 +158,24 @@ class HFBackend(Backend):
 
         return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True), "device_map": "auto"}
 
-    def _shrink_weights(self) -> None:
-        """Switch the linear layers to ``self.quantize``'s format (``llm.cpu_weights``)."""
+    def _prepare(self) -> None:
+        """Ready the weights for decoding, once: stack the LoRA adapters
+        (``llm.stacked_lora``, so a batch mixing adapters costs two products per layer),
+        then switch the linear layers to ``self.quantize``'s format
+        (``llm.cpu_weights``)."""
         from stockagents.llm.cpu_weights import quantize_int8, to_half
+        from stockagents.llm.stacked_lora import stack_adapters
 
-        (quantize_int8 if self.quantize == "int8" else to_half)(self.model)
-        _release_free_memory()
-        self._quantized = True
+        if self.adapters:
+            stacked = stack_adapters(self.model, self.router)
+            if stacked is None:
+                logger.info("adapters on %s do not stack: peft routes their rows", self.ref)
+            else:
+                self.model, self._stacked = stacked, True
+        if self.quantize != "none":
+            (quantize_int8 if self.quantize == "int8" else to_half)(self.model)
+            _release_free_memory()
+        self._prepared = True
         self.prefix_cache.clear()
 
     @classmethod
@@ -221,12 +235,10 @@ class HFBackend(Backend):
         except ImportError:
             raise ProviderUnavailableError("LoRA adapters need peft: pip install peft") from None
         with self._lock:
-            if self._auto_quantize and self.quantize == "int8":
-                self.quantize = "fp16"  # trained adapters lose accuracy on an int8 base
-            if self._quantized:  # adapters go on float layers: reload, re-add, shrink later
+            if self._prepared:  # adapters go on float layers: reload, re-add, prepare later
                 self.base_model = self._load_base()
                 self.model = self.base_model
-                self._quantized = False
+                self._prepared = self._stacked = False
                 previous, self.adapters = self.adapters, {}
                 for old_name, old_path in previous.items():
                     self._attach(old_name, old_path, PeftModel)
@@ -273,7 +285,7 @@ class HFBackend(Backend):
     def _generate_locked(
         self, requests: Sequence[GenerationRequest], sampling: Sampling
     ) -> list[str]:
-        from stockagents.llm.decoding import DecodeRow, decode
+        from stockagents.llm.decoding import DecodeRow, DecodeStats, decode
 
         for request in requests:
             if request.adapter is not None and request.adapter not in self.adapters:
@@ -297,23 +309,36 @@ class HFBackend(Backend):
                 )
             )
         started = time.perf_counter()
-        if self.quantize != "none" and not self._quantized:
+        if not self._prepared:
             import torch
 
             with torch.inference_mode():
-                self._shrink_weights()
-        stats = decode(
-            self.model,
-            self.tokenizer,
-            rows,
-            sampling,
-            eos=int(self.tokenizer.eos_token_id),
-            pad=int(self.tokenizer.pad_token_id),
-            device=self.device,
-            prefix_cache=self.prefix_cache if self.cache_prefixes else None,
-            use_adapters=bool(self.adapters),
-            jump_forward=self.jump_forward,
+                self._prepare()
+        # Stacked adapters (or none) decode any mix in one batch; adapters left to peft
+        # decode one adapter at a time, since peft cannot route every variant per row.
+        adapters = list(dict.fromkeys(row.adapter for row in rows))
+        groups = (
+            [rows]
+            if self._stacked or len(adapters) < 2
+            else [[row for row in rows if row.adapter == a] for a in adapters]
         )
+        stats = DecodeStats()
+        for group in groups:
+            part = decode(
+                self.model,
+                self.tokenizer,
+                group,
+                sampling,
+                eos=int(self.tokenizer.eos_token_id),
+                pad=int(self.tokenizer.pad_token_id),
+                device=self.device,
+                prefix_cache=self.prefix_cache if self.cache_prefixes else None,
+                use_adapters=bool(self.adapters) and not self._stacked,
+                jump_forward=self.jump_forward,
+                router=self.router if self._stacked else None,
+            )
+            for key, value in vars(part).items():
+                setattr(stats, key, getattr(stats, key) + value)
         self.last_stats = {
             "rows": float(len(requests)),
             "prompt_tokens": float(stats.prompt_tokens),
