@@ -84,6 +84,18 @@ def test_int8_linear_is_close_to_float32_in_both_kernels() -> None:
     assert int8(batch).shape == (2, 3, 32)
 
 
+def test_int8_activations_for_wide_calls_stay_close_to_float32() -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 48)
+    int8 = Int8Linear(linear, int8_activations=True)
+    for rows in (Int8Linear.int8_rows, Int8Linear.int8_rows + 1, 200):  # kernel, then int8
+        x = torch.randn(rows, 64)
+        torch.testing.assert_close(int8(x), linear(x), rtol=0.05, atol=0.03)
+    wide = torch.randn(40, 64)
+    weight_only = Int8Linear(linear, packed=int8.packed)
+    assert not torch.equal(int8(wide), weight_only(wide))  # really rounded activations
+
+
 def test_int8_linear_takes_the_float_product_where_the_kernel_cannot() -> None:
     torch.manual_seed(0)
     for width in (8, 24, 40):  # torch's kernel needs multiples of 16: garbage or a crash

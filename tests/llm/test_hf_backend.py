@@ -156,6 +156,9 @@ def test_auto_puts_adapters_stacked_on_an_int8_base(tmp_path: Path) -> None:
     assert backend.quantize == "int8"
     free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
     backend.generate([free], Sampling(max_new_tokens=8))  # quantized
+    bare = backend.model.model.layers[0].self_attn.q_proj
+    assert type(bare) is Int8Linear
+    assert bare.int8_activations  # a bare base model rounds wide calls' activations too
     adapter = make_tiny_adapter(tmp_path / "a", seed=1)
     backend.add_adapter("a", adapter)  # reloads float32, stacks the adapter, then int8
     answers = backend.generate(_technical_rows("a"), Sampling(max_new_tokens=256))
@@ -165,6 +168,7 @@ def test_auto_puts_adapters_stacked_on_an_int8_base(tmp_path: Path) -> None:
     assert type(layer) is StackedLoRALinear
     assert type(layer.base) is Int8Linear
     assert layer.base.packed.weight.dtype == torch.int8
+    assert not layer.base.int8_activations  # adapters keep float activations
     assert layer.lora_a.dtype == torch.float32  # LoRA matrices stay float32
     assert type(backend.model.model.embed_tokens) is Int8Embedding
     # The LM head shares the embedding's int8 table: one copy of the tied weights.

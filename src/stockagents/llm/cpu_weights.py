@@ -4,14 +4,16 @@ Decoding one token at a time on a CPU is bound by reading the weights from memor
 fewer bytes per weight means a faster step. Two formats, chosen by ``HFBackend``:
 
 - **int8** (``quantize_int8``): each linear weight (and a tied embedding) is stored as
-  int8 with one float32 scale per output row; activations stay float. A call with at
-  most ``Int8Linear.small_rows`` rows (a decoding step) runs torch's int8 weight-only
-  kernel on bfloat16 activations, which reads a quarter of float32's bytes; a larger one
-  (a prefill) dequantizes the weight to float32 first, because that kernel is slower
-  than float32 at that size. Only the weights are rounded (to 1/254 of each row's
-  range), never the activations' scale: torch's dynamic int8, which quantized the
-  activations per batch as well, cost a trained adapter most of its accuracy (92% to
-  55% agreement with its teacher).
+  int8 with one float32 scale per output row. A call with at most
+  ``Int8Linear.small_rows`` rows (a decoding step) runs torch's int8 weight-only kernel
+  on bfloat16 activations, which reads a quarter of float32's bytes. A wider call (a
+  prefill, a wide batch) either dequantizes the weight to float32 first (weight-only,
+  the default: activations keep their scale, and trained adapters keep their held-out
+  agreement), or, with ``activations=True``, rounds each row of activations to int8 with
+  its own scale and multiplies in int8 (``torch._int_mm``): about 2x faster prefills,
+  but it cost trained adapters 2 to 5 points of agreement, so ``HFBackend`` uses it only
+  for a bare base model. torch's dynamic int8 (``torch.ao``), used before, scaled the
+  activations per batch and cost a technical adapter 92% -> 55%.
 - **fp16 storage** (``to_half``): linear weights (and a tied embedding) are kept in
   float16, half the bytes of float32; activations stay float32. A call with at most
   ``HalfLinear.small_rows`` rows multiplies in float16; a larger one converts the weight
@@ -24,6 +26,7 @@ tensors their own copies, so the loaded checkpoint's buffer is freed.
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Callable
 from typing import Any
@@ -124,12 +127,23 @@ class Int8Linear(nn.Module):
     #: Rows up to which torch's int8 weight-only kernel runs (on bfloat16 activations):
     #: measured here, faster than float32 up to 16 rows and slower from 32.
     small_rows = 16
+    #: With int8 activations, calls wider than this take the int8 product instead: from
+    #: 5 rows it is faster than the weight-only kernel here.
+    int8_rows = 4
     #: The kernel reads its input in blocks of 16: other widths give garbage or crash
     #: (torch 2.13), so their layers always take the dequantized product.
     kernel_block = 16
 
-    def __init__(self, linear: nn.Linear, packed: Int8Weight | None = None) -> None:
+    def __init__(
+        self,
+        linear: nn.Linear,
+        packed: Int8Weight | None = None,
+        int8_activations: bool = False,
+    ) -> None:
         super().__init__()
+        #: Wider calls quantize each row of activations to int8 too (see the module
+        #: docstring) instead of taking the float32 product.
+        self.int8_activations = int8_activations
         self.in_features = linear.in_features
         self.out_features = linear.out_features
         self.packed = packed if packed is not None else Int8Weight(linear.weight)
@@ -143,16 +157,22 @@ class Int8Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // max(1, x.shape[-1])
         packed = self.packed
-        if self.kernel and rows <= self.small_rows and x.device.type == "cpu":
-            flat = x.reshape(rows, self.in_features).to(torch.bfloat16)
+        narrow = rows <= (self.int8_rows if self.int8_activations else self.small_rows)
+        if not self.kernel or x.device.type != "cpu" or not (narrow or self.int8_activations):
+            return F.linear(x, packed.dequantized(x.dtype), self.bias)
+        flat = x.reshape(rows, self.in_features)
+        if narrow:
             product: torch.Tensor = torch.ops.aten._weight_int8pack_mm(
-                flat, packed.weight, packed.unit
+                flat.to(torch.bfloat16), packed.weight, packed.unit
             )
-            out = (product.to(x.dtype) * packed.scale.to(x.dtype)).reshape(
-                *x.shape[:-1], self.out_features
-            )
-            return out if self.bias is None else out + self.bias
-        return F.linear(x, packed.dequantized(x.dtype), self.bias)
+            out = product.to(x.dtype) * packed.scale.to(x.dtype)
+        else:
+            step = flat.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
+            quantized = torch.round(flat / step).to(torch.int8)
+            total: torch.Tensor = torch._int_mm(quantized, packed.weight.t())
+            out = (total.to(torch.float32) * step * packed.scale).to(x.dtype)
+        out = out.reshape(*x.shape[:-1], self.out_features)
+        return out if self.bias is None else out + self.bias
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
@@ -219,10 +239,12 @@ def _replace(
     _own_float_tensors(model)
 
 
-def quantize_int8(model: nn.Module) -> None:
-    """Weight-only int8 for ``model``'s linear layers and input embedding (LoRA matrices
-    stay float32). A tied output layer keeps sharing the embedding's (int8) table."""
-    _replace(model, Int8Linear, Int8Embedding, Int8Weight)
+def quantize_int8(model: nn.Module, activations: bool = False) -> None:
+    """int8 for ``model``'s linear layers and input embedding (LoRA matrices stay
+    float32); ``activations`` quantizes each row of a wide call's activations too. A tied
+    output layer keeps sharing the embedding's (int8) table."""
+    linear = functools.partial(Int8Linear, int8_activations=activations)
+    _replace(model, linear, Int8Embedding, Int8Weight)
 
 
 def to_half(model: nn.Module) -> None:

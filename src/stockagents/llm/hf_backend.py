@@ -1,22 +1,24 @@
-"""The local backend: transformers (+ peft LoRA adapters), batched, schema-constrained.
+"""The local backend: transformers (+ LoRA adapters), batched, schema-constrained.
 
 One ``HFBackend`` holds one copy of a base model; LoRA adapters are loaded into it by
-name, and a batch may mix rows for different adapters (and the bare base), so the three
-analysts answer in one forward pass per token. Decoding (``stockagents.llm.decoding``)
-uses the KV cache, reuses the cached system prompt of each agent and feeds the tokens a
-schema forces without a step each; rows with a schema are constrained by
-``stockagents.llm.constrained``.
-On CPU the model runs in float32 with one thread per core, and at the first generation
-its linear layers are switched to a smaller format (``stockagents.llm.cpu_weights``),
-because a decoding step is bound by reading the weights. ``quantize="auto"`` (the
-default) picks dynamic int8 for a bare base model (2 to 3 times faster per step than
-float32 here) and float16 storage once a LoRA adapter is loaded: an adapter trained in
-float32 loses its accuracy on int8 (a technical adapter: 92% agreement with its teacher
-in float32, 55% on int8, 92% on float16 weights). ``quantize="int8"`` or ``"fp16"``
-forces one format, ``"none"`` keeps exact float32 weights (batch-independent results;
-int8 scales activations per batch and fp16 switches its kernel by batch width, so a
-row's output can depend slightly on the rows beside it). On CUDA the model runs in
-bf16 (or fp16) and ``quantize`` does not apply.
+name (with peft), and a batch may mix rows for different adapters (and the bare base),
+so the three analysts answer in one forward pass per token. At the first generation the
+adapters are stacked (``stockagents.llm.stacked_lora``: two products per layer for any
+mix, instead of peft's sub-batch per adapter) and, on CPU, the linear layers switch to
+a smaller format (``stockagents.llm.cpu_weights``), because a decoding step is bound by
+reading the weights. Decoding (``stockagents.llm.decoding``) uses the KV cache, reuses
+the cached system prompt of each agent and feeds the tokens a schema forces without a
+step each; rows with a schema are constrained by ``stockagents.llm.constrained``.
+
+On CPU the model loads in float32 with one thread per core. ``quantize="auto"`` (the
+default) and ``"int8"`` store weights as int8 with per-row scales and decode on bfloat16
+activations (2.2x faster per three-row step than float16 storage here, and a trained
+adapter keeps its held-out agreement, see ``docs/LLM.md``); under ``"auto"`` a bare base
+model (no adapter) also rounds the activations of wide calls to int8 per row (about 2x
+faster prefills), which adapters do not get; ``"fp16"`` stores float16;
+``"none"`` keeps exact float32 weights (batch-independent results: the smaller formats
+switch kernels by batch width, so a row's output can depend slightly on the rows beside
+it). On CUDA the model runs in bf16 (or fp16) and ``quantize`` does not apply.
 ``HFBackend.shared`` returns one instance per (model, dtype, device), so agents that
 share a base share its weights.
 """
@@ -90,6 +92,7 @@ class HFBackend(Backend):
         if self.device == "cpu":
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
         self.dtype = pick_dtype(self.device) if dtype == "auto" else dtype
+        self._auto_quantize = quantize == "auto"
         if quantize not in ("auto", "int8", "fp16", "none"):
             raise BackendError(f"quantize={quantize!r}: use 'auto', 'int8', 'fp16' or 'none'")
         if quantize == "auto" or self.device != "cpu" or self.dtype != "float32":
@@ -173,7 +176,12 @@ class HFBackend(Backend):
             else:
                 self.model, self._stacked = stacked, True
         if self.quantize != "none":
-            (quantize_int8 if self.quantize == "int8" else to_half)(self.model)
+            if self.quantize == "int8":
+                # A bare base model has no learned margins to lose: int8 activations
+                # for wide calls too (2x faster prefills); adapters keep float ones.
+                quantize_int8(self.model, activations=self._auto_quantize and not self.adapters)
+            else:
+                to_half(self.model)
             _release_free_memory()
         self._prepared = True
         self.prefix_cache.clear()
