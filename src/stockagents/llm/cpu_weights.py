@@ -50,6 +50,14 @@ def _half(weight: torch.Tensor) -> nn.Parameter:
     return nn.Parameter(weight.detach().to(torch.float16), requires_grad=False)
 
 
+def _bias(linear: nn.Linear) -> nn.Parameter | None:
+    """The layer's bias as a frozen float copy of its own."""
+    bias: torch.Tensor | None = getattr(linear, "bias", None)
+    if bias is None:
+        return None
+    return nn.Parameter(bias.detach().clone(), requires_grad=False)
+
+
 class HalfLinear(nn.Module):
     """A linear layer whose weight is stored in float16 (see the module docstring)."""
 
@@ -62,11 +70,7 @@ class HalfLinear(nn.Module):
         self.in_features = linear.in_features
         self.out_features = linear.out_features
         self.weight = weight if weight is not None else _half(linear.weight)
-        self.bias = (
-            None
-            if linear.bias is None
-            else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        )
+        self.bias = _bias(linear)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // max(1, x.shape[-1])
@@ -148,11 +152,7 @@ class Int8Linear(nn.Module):
         self.out_features = linear.out_features
         self.packed = packed if packed is not None else Int8Weight(linear.weight)
         self.kernel = self.in_features % self.kernel_block == 0
-        self.bias = (
-            None
-            if linear.bias is None
-            else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        )
+        self.bias = _bias(linear)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // max(1, x.shape[-1])

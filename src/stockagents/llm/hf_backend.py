@@ -25,6 +25,7 @@ share a base share its weights.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -244,6 +245,10 @@ class HFBackend(Backend):
             raise ProviderUnavailableError("LoRA adapters need peft: pip install peft") from None
         with self._lock:
             if self._prepared:  # adapters go on float layers: reload, re-add, prepare later
+                self.base_model = self.model = None  # the old weights go before the new come
+                self.prefix_cache.clear()
+                gc.collect()
+                _release_free_memory()
                 self.base_model = self._load_base()
                 self.model = self.base_model
                 self._prepared = self._stacked = False
