@@ -230,3 +230,20 @@ def test_adding_an_adapter_after_generation_restacks(tmp_path: Path) -> None:
 def test_unknown_weight_format_is_clear() -> None:
     with pytest.raises(BackendError, match="quantize='x'"):
         HFBackend("tiny", quantize="x")
+
+
+def test_a_failed_reload_for_an_adapter_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = HFBackend("tiny", quantize="int8")
+    request = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
+    backend.generate([request], Sampling(max_new_tokens=4))  # prepared: a reload is due
+
+    def unreadable() -> None:
+        raise BackendError("cannot load model 'tiny': disk gone")
+
+    monkeypatch.setattr(backend, "_load_base", unreadable)
+    with pytest.raises(BackendError, match="disk gone"):
+        backend.add_adapter("a", make_tiny_adapter(tmp_path / "a", seed=1))
+    with pytest.raises(BackendError, match="failed to reload; load it again"):
+        backend.generate([request], Sampling(max_new_tokens=4))

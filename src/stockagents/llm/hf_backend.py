@@ -300,6 +300,8 @@ class HFBackend(Backend):
     ) -> list[str]:
         from stockagents.llm.decoding import DecodeRow, DecodeStats, decode
 
+        if self.model is None:  # an adapter's reload of the base failed
+            raise BackendError(f"model {self.ref!r} failed to reload; load it again")
         for request in requests:
             if request.adapter is not None and request.adapter not in self.adapters:
                 raise BackendError(f"adapter {request.adapter!r} is not loaded on {self.ref}")

@@ -43,14 +43,21 @@ class AdapterRouter:
     def __init__(self) -> None:
         self.rows: tuple[str | None, ...] = ()
         self.version = 0
+        #: The adapter of every row when they all use one (None: mixed, or none at all).
+        self.only: str | None = None
+        #: Whether any row uses an adapter.
+        self.active = False
 
     def route(self, adapters: Sequence[str | None]) -> None:
         """Rows of the next forward pass, in batch order. A single entry applies to every
-        row, whatever the batch size."""
+        row, whatever the batch size. Decided here once per pass, not in every layer."""
         rows = tuple(adapters)
         if rows != self.rows:
             self.rows = rows
             self.version += 1
+            names = set(rows)
+            self.active = any(name is not None for name in names)
+            self.only = next(iter(names)) if len(names) == 1 else None
 
 
 class StackedLoRALinear(nn.Module):
@@ -83,17 +90,16 @@ class StackedLoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.base(x)
-        rows = self.router.rows
-        used = {name for name in rows if name is not None}
-        if not used:
+        router = self.router
+        if not router.active:
             return out
         x = x.to(self.lora_a.dtype)
-        if len(used) == 1 and None not in rows:
-            start, end = self.spans[next(iter(used))]
+        if router.only is not None:
+            start, end = self.spans[router.only]
             delta = F.linear(F.linear(x, self.lora_a[start:end]), self.lora_b[:, start:end])
         else:
-            if len(rows) != x.shape[0]:
-                raise ValueError(f"routed {len(rows)} rows, the batch has {x.shape[0]}")
+            if len(router.rows) != x.shape[0]:
+                raise ValueError(f"routed {len(router.rows)} rows, the batch has {x.shape[0]}")
             delta = F.linear(F.linear(x, self.lora_a) * self._row_mask(), self.lora_b)
         return out + delta.to(out.dtype)
 
