@@ -109,11 +109,13 @@ class Int8Weight(nn.Module):
 
     def __init__(self, weight: torch.Tensor) -> None:
         super().__init__()
-        full = weight.detach().to(torch.float32)
-        scale = full.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-        self.register_buffer(
-            "weight", torch.round(full / scale[:, None]).clamp(-127, 127).to(torch.int8)
-        )
+        source = weight.detach()
+        scale = source.abs().amax(dim=1).to(torch.float32).clamp(min=1e-12) / 127.0
+        packed = torch.empty(source.shape, dtype=torch.int8, device=source.device)
+        for start in range(0, source.shape[0], 4096):  # small temporaries: a low peak
+            rows = source[start : start + 4096].to(torch.float32)
+            packed[start : start + 4096] = torch.round(rows / scale[start : start + 4096, None])
+        self.register_buffer("weight", packed)
         self.register_buffer("scale", scale)
         # The kernel's own scale, in its activations' dtype: ones, so the real scale is
         # applied in float32 to its output instead of being rounded to bfloat16.
