@@ -34,6 +34,7 @@ __all__ = [
     "format_validation_error",
     "load_config",
     "load_yaml",
+    "set_dotted",
 ]
 
 
@@ -272,6 +273,20 @@ def format_validation_error(
         shown = "" if isinstance(got, dict) or item["type"] == "missing" else f" (got {got!r})"
         lines.append(f"{origin}: {field}: {msg}{shown}; {fix}")
     return "\n".join(lines)
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for the dotted ``key`` ``"a.b.c"`` (a command-line
+    override of a config file's key), creating the sections it needs."""
+    section, _, name = key.rpartition(".")
+    target = data
+    for part in section.split(".") if section else []:
+        node = target.get(part)
+        if not isinstance(node, dict):
+            node = {}
+            target[part] = node
+        target = node
+    target[name] = value
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

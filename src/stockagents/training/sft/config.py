@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stockagents.core.config import format_validation_error, load_yaml
+from stockagents.core.config import format_validation_error, load_yaml, set_dotted
 from stockagents.core.errors import ConfigError
 
 __all__ = [
@@ -165,18 +165,6 @@ class SFTConfig(_Section):
         return self.training.eval_steps or self.training.save_steps
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    section, _, name = key.rpartition(".")
-    target = data
-    for part in section.split(".") if section else []:
-        node = target.get(part)
-        if not isinstance(node, dict):
-            node = {}
-            target[part] = node
-        target = node
-    target[name] = value
-
-
 def load_sft_config(
     source: str | Path | dict[str, Any],
     agent: str | None = None,
@@ -197,7 +185,7 @@ def load_sft_config(
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for key, value in (overrides or {}).items():
         if value is not None:
-            _set_dotted(data, key, value)
+            set_dotted(data, key, value)
     if agent is not None:
         if agent not in AGENTS:
             raise ConfigError(f"unknown agent {agent!r}; use one of {', '.join(AGENTS)}")

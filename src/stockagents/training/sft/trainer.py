@@ -19,16 +19,14 @@ handlers and never reaches the network on its own.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib.util
 import logging
 import math
 import os
 import shutil
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from stockagents.training.sft.data import (
     read_sft_jsonl,
     split_validation,
 )
+from stockagents.training.tracking import available_reporters, wandb_env
 
 __all__ = ["SFTResult", "latest_checkpoint", "train_agent"]
 
@@ -203,47 +202,6 @@ def _load_model(config: SFTConfig, cuda: bool, bf16: bool) -> tuple[Any, Any, An
         task_type="CAUSAL_LM",
     )
     return model, tokenizer, lora
-
-
-def _reporters(config: SFTConfig) -> list[str]:
-    out: list[str] = []
-    for name in config.training.report_to:
-        if importlib.util.find_spec(name) is None:
-            logger.warning("report_to %s: the %s package is not installed; skipped", name, name)
-            continue
-        out.append(name)
-    return out
-
-
-@contextlib.contextmanager
-def _wandb_env(output_dir: Path, enabled: bool) -> Iterator[None]:
-    """W&B offline under ``output_dir/wandb`` unless an API key is set; the environment is
-    restored after."""
-    if not enabled:
-        yield
-        return
-    wanted = {"WANDB_DIR": str(output_dir), "WANDB_PROJECT": "stockagents-sft"}
-    if not os.environ.get("WANDB_API_KEY"):
-        wanted["WANDB_MODE"] = "offline"
-    saved = {key: os.environ.get(key) for key in wanted}
-    for key, value in wanted.items():
-        if key == "WANDB_MODE" or key not in os.environ:
-            os.environ[key] = value
-    output_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    finally:
-        # wandb keeps its settings (directory, mode) in a process-wide singleton: close
-        # the run and drop the singleton so the next run reads the environment again.
-        wandb: Any = sys.modules.get("wandb")
-        if wandb is not None:
-            wandb.finish()
-            wandb.teardown()
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 #: Shorter shared prefixes are not worth a separate forward pass.
@@ -495,7 +453,7 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
     resume = _resume_point(config, output_dir)
     bf16, _ = _precision(config, cuda)
     model, tokenizer, lora = _load_model(config, cuda, bf16)
-    reporters = _reporters(config)
+    reporters = available_reporters(config.training.report_to)
     validate = bool(validation_examples)
     args = _trl_args(config, output_dir, validate, cuda, reporters)
     trainer_class, timer_class = _trainer_classes()
@@ -504,7 +462,7 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
     if validate and config.training.early_stopping_patience:
         extra.append(EarlyStoppingCallback(config.training.early_stopping_patience))
     started = time.perf_counter()
-    with _wandb_env(output_dir, "wandb" in reporters):
+    with wandb_env(output_dir, "wandb" in reporters, project="stockagents-sft"):
         trainer = trainer_class(
             model=model,
             args=args,

@@ -1,0 +1,223 @@
+"""GRPO for the strategist with TRL's ``GRPOTrainer``.
+
+Each iteration samples ``group_size`` completions for each of ``batch_size`` prompts,
+scores them with the reward terms (validity, return, oversizing, calibration; TRL logs
+each term's mean as ``rewards/<term>/mean``), turns rewards into advantages within each
+prompt's group and takes one optimizer step with the KL penalty ``kl_coef`` toward the SFT
+start (TRL keeps a frozen ``ref`` copy of the adapter). A group whose rewards all tie has
+no learning signal; TRL logs their share as ``frac_reward_zero_std``, and with
+``mask_tied_groups`` they are left out of the loss so they do not dilute the batch's
+normalisation. Checkpoints every ``save_interval`` iterations resume a killed run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from stockagents.training.rl.config import RLConfig
+from stockagents.training.rl.policy import Policy, load_policy, require_training_stack
+from stockagents.training.rl.results import RLResult, finish_run, resume_point
+from stockagents.training.rl.scoring import RewardModel
+from stockagents.training.tracking import available_reporters, wandb_env
+
+__all__ = ["RewardFn", "reward_functions", "train_grpo"]
+
+logger = logging.getLogger(__name__)
+
+#: ``fn(completions, rows) -> rewards``: the generic form the trainers accept.
+RewardFn = Callable[[Sequence[str], Sequence[dict[str, Any]]], list[float]]
+
+
+def _texts(completions: Sequence[Any]) -> list[str]:
+    out = []
+    for c in completions:
+        if isinstance(c, list):  # conversational: [{"role": "assistant", "content": ...}]
+            out.append(str(c[0]["content"]) if c else "")
+        else:
+            out.append(str(c))
+    return out
+
+
+def _rows(n: int, columns: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{k: v[i] for k, v in columns.items() if isinstance(v, list)} for i in range(n)]
+
+
+def reward_functions(reward: RewardModel) -> tuple[list[Callable[..., list[float]]], list[float]]:
+    """One TRL reward function per term (so each is logged) and their weights."""
+    w = reward.weights
+
+    def term(name: str) -> Callable[..., list[float]]:
+        def fn(prompts: Any, completions: Any, **columns: Any) -> list[float]:
+            texts = _texts(completions)
+            rows = _rows(len(texts), columns)
+            out = []
+            for text, row in zip(texts, rows, strict=True):
+                s = reward.score(text, row)
+                out.append(float(getattr(s, name)))
+            return out
+
+        fn.__name__ = name
+        return fn
+
+    funcs = [term("validity"), term("ret"), term("oversize"), term("calibration")]
+    return funcs, [w.validity, w.ret, -w.oversize, w.calibration]
+
+
+def _generic(fn: RewardFn) -> Callable[..., list[float]]:
+    def reward(prompts: Any, completions: Any, **columns: Any) -> list[float]:
+        texts = _texts(completions)
+        return [float(r) for r in fn(texts, _rows(len(texts), columns))]
+
+    reward.__name__ = "reward"
+    return reward
+
+
+def _trainer_class() -> type[Any]:
+    import torch
+    from trl import GRPOTrainer
+
+    class StrategistGRPOTrainer(GRPOTrainer):
+        """``GRPOTrainer`` that can leave tied groups out of the loss."""
+
+        mask_tied_groups = True
+
+        def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
+            output: dict[str, Any] = super()._generate_and_score_completions(inputs)
+            if not (self.mask_tied_groups and self.model.training):
+                return output
+            adv = output["advantages"]
+            groups = adv.view(-1, self.num_generations)
+            tied = groups.abs().amax(dim=1) < 1e-8
+            if tied.any() and not tied.all():
+                keep = (~tied).repeat_interleave(self.num_generations).to(adv.device)
+                mask = output["completion_mask"] * keep.unsqueeze(1).to(
+                    output["completion_mask"].dtype
+                )
+                output["completion_mask"] = mask
+                items = output.get("num_items_in_batch")
+                if isinstance(items, (torch.Tensor, int)):
+                    output["num_items_in_batch"] = mask.sum().clamp(min=1)
+            return output
+
+    return StrategistGRPOTrainer
+
+
+def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
+    from trl import GRPOConfig
+
+    t = config.training
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        run_name=f"grpo-strategist-{dt.datetime.now():%Y%m%d-%H%M%S}",
+        per_device_train_batch_size=t.batch_size * t.group_size,
+        gradient_accumulation_steps=1,
+        num_generations=t.group_size,
+        max_completion_length=t.max_completion_length,
+        temperature=t.temperature,
+        top_k=t.top_k or 0,
+        learning_rate=config.model.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        beta=t.kl_coef,
+        max_steps=t.num_iterations,
+        save_strategy="steps",
+        save_steps=t.save_interval,
+        save_total_limit=3,
+        logging_steps=1,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        data_seed=t.seed,
+        bf16=False,
+        fp16=False,
+        report_to=reporters or "none",
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+        use_cpu=not _cuda(),
+        remove_unused_columns=False,
+    )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def train_grpo(
+    config: RLConfig,
+    train_rows: Sequence[dict[str, Any]],
+    reward: RewardModel | RewardFn,
+    callbacks: Sequence[Any] = (),
+    policy: Policy | None = None,
+) -> RLResult:
+    """Train the strategist with GRPO on ``train_rows`` (``RLExample.record`` dicts: a
+    ``prompt`` of chat messages and the label columns the reward reads).
+
+    ``reward`` is the strategist's ``RewardModel`` or any ``fn(texts, rows) -> rewards``
+    (tests use a toy task). Writes ``output_dir/checkpoint-N`` and ``output_dir/final``.
+    """
+    require_training_stack()
+    import torch
+    from datasets import Dataset  # type: ignore[import-untyped]
+
+    if not train_rows:
+        from stockagents.core.errors import DataError
+
+        raise DataError("no training prompts: the train segment of the library is empty")
+    if not _cuda():
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    output_dir = config.training.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    resume = resume_point(config, output_dir)
+    policy = policy or load_policy(config)
+    if isinstance(reward, RewardModel):
+        funcs, weights = reward_functions(reward)
+    else:
+        funcs, weights = [_generic(reward)], [1.0]
+    reporters = available_reporters(config.training.report_to)
+    args = _args(config, output_dir, reporters)
+    args.reward_weights = weights
+    trainer_class = _trainer_class()
+    trainer_class.mask_tied_groups = config.training.mask_tied_groups
+    started = time.perf_counter()
+    with wandb_env(output_dir, "wandb" in reporters, project="stockagents-rl"):
+        trainer = trainer_class(
+            model=policy.model,
+            reward_funcs=funcs,
+            args=args,
+            train_dataset=Dataset.from_list(list(train_rows)),
+            processing_class=policy.tokenizer,
+            callbacks=list(callbacks),
+        )
+        if resume is not None:
+            logger.info("resuming from %s", resume)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - started
+    history = [
+        {k: float(v) for k, v in entry.items() if isinstance(v, (int, float))}
+        for entry in trainer.state.log_history
+        if "reward" in entry
+    ]
+    return finish_run(
+        config,
+        policy,
+        algorithm="grpo",
+        history=history,
+        seconds=seconds,
+        iterations=int(trainer.state.global_step),
+        resumed_from=resume,
+        timed_iterations=int(trainer.state.global_step) - _step_of(resume),
+    )
+
+
+def _step_of(checkpoint: Path | None) -> int:
+    if checkpoint is None:
+        return 0
+    suffix = checkpoint.name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 0
