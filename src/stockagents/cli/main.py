@@ -19,6 +19,7 @@ from stockagents.cli import backtest as backtest_cmd
 from stockagents.cli import collect as collect_cmd
 from stockagents.cli import data as data_cmd
 from stockagents.cli import datagen as datagen_cmd
+from stockagents.cli import rl as rl_cmd
 from stockagents.cli import sft_run as sft_run_cmd
 from stockagents.cli.edge import guarded
 
@@ -36,6 +37,7 @@ app.command("backtest")(backtest_cmd.backtest)
 app.command("collect")(collect_cmd.collect)
 app.command("datagen")(datagen_cmd.datagen)
 app.command("run-sft")(sft_run_cmd.run_sft)
+app.command("run-rl")(rl_cmd.run_rl)
 app.add_typer(data_cmd.app, name="data")
 
 

@@ -55,12 +55,14 @@ class RLExample:
         return asdict(self)
 
 
-def _path(bars: pd.DataFrame, day: dt.date) -> dict[str, list[float]] | None:
+def _path(bars: pd.DataFrame, day: dt.date) -> dict[str, Any] | None:
+    """The close at ``day`` and the next ``MAX_HORIZON`` bars (None when cut short)."""
     pos = int(bars.index.searchsorted(pd.Timestamp(day), side="right")) - 1
     after = bars.iloc[pos + 1 : pos + 1 + MAX_HORIZON]
     if pos < 0 or len(after) < MAX_HORIZON:
         return None
     return {
+        "close": float(bars["close"].iloc[pos]),
         "opens": [float(v) for v in after["open"]],
         "highs": [float(v) for v in after["high"]],
         "lows": [float(v) for v in after["low"]],
@@ -117,7 +119,6 @@ def load_rl_examples(
                 symbol=symbol,
                 as_of=row.as_of.isoformat(),
                 segment=segment,
-                close=float(row.price),
                 atr_pct=market.get("atr_pct"),
                 collected_action=str(row.action),
                 collected_output=str(strategist.get("output", "")),

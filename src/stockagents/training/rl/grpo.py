@@ -175,7 +175,7 @@ def train_grpo(
     output_dir = config.training.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     resume = resume_point(config, output_dir)
-    policy = policy or load_policy(config)
+    policy = policy or load_policy(config, with_reference=False)  # TRL adds its own 'ref'
     if isinstance(reward, RewardModel):
         funcs, weights = reward_functions(reward)
     else:

@@ -221,8 +221,8 @@ class _PPO:
                     [*self.params, *self.value_head.parameters()], self.t.max_grad_norm
                 )
                 self.optimizer.step()
-                stats["policy_loss"].append(float(policy_loss))
-                stats["value_loss"].append(float(value_loss))
+                stats["policy_loss"].append(float(policy_loss.detach()))
+                stats["value_loss"].append(float(value_loss.detach()))
                 stats["clip_frac"].append(float(_masked_mean(((ratio - 1).abs() > eps).float(), m)))
         return {k: sum(v) / len(v) for k, v in stats.items() if v}
 

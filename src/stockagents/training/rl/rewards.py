@@ -216,8 +216,8 @@ def oversize_penalty(
 def calibration_reward(confidence: float, right: bool) -> float:
     """Minus the Brier score of ``confidence`` for one decision.
 
-    >>> calibration_reward(0.9, True), calibration_reward(0.9, False)
-    (-0.01..., -0.81)
+    >>> round(calibration_reward(0.9, True), 4), round(calibration_reward(0.9, False), 4)
+    (-0.01, -0.81)
     """
     return -brier_score([confidence], [float(right)])
 
@@ -241,7 +241,7 @@ def score_completion(
     ...        ' "stop_loss_pct": null, "take_profit_pct": null, "horizon_days": 5}')
     >>> r = score_completion(buy, **bars, desk=Desk(), weights=RewardWeights())
     >>> r.valid, r.action, round(r.ret, 3), r.oversize, round(r.total, 3)
-    (True, 'BUY', 0.1, 0.0, 0.09)
+    (True, 'BUY', 0.101, 0.0, 0.091)
     >>> score_completion("not json", **bars, desk=Desk(), weights=RewardWeights()).total
     -1.0
     """

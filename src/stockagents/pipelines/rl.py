@@ -1,0 +1,422 @@
+"""The RL run of the user's guide (step 2.1): trajectories, GRPO or PPO, validation.
+
+``run_rl_training`` writes ``training_runs/rl_<algo>_run_YYYYMMDD_HHMMSS/``::
+
+    experience_library.db            steps of the train segment (about --num-trajectories,
+                                     every k-th day) and every day of the validation segment
+    collection_train.json, collection_validation.json   the collections' manifests
+    data/rl_train.jsonl, data/rl_validation.jsonl       the prompts and their labels
+    models/checkpoint-N/, models/final/                 the RL strategist (a LoRA adapter)
+    models/manifest.json             a model set: the RL strategist with the analysts used
+    validation_backtest.png, report.md, report.json, reward_curve.png, manifest.json
+
+The analysts are the expert rules unless ``analysts`` names a model set (an SFT run's
+``models/``); the strategist starts from ``sft_checkpoint`` (by default the newest SFT
+run's strategist, else ``models/strategist/sft/final``). The report gives the validation
+reward of the expert strategist, the SFT start and the RL strategist, and the
+validation-segment backtest of the three against buy-and-hold, with costs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockagents.backtest.benchmark import buy_and_hold
+from stockagents.backtest.collect import DB_NAME, collect_trajectories
+from stockagents.backtest.engine import BacktestResult, run_backtest
+from stockagents.backtest.policy import CoordinatorPolicy
+from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
+from stockagents.core.errors import ConfigError, DataError
+from stockagents.core.jsonio import write_json
+from stockagents.data.factory import build_sources
+from stockagents.data.splits import DateSplits, compute_splits
+from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
+from stockagents.features.observation import MIN_BARS
+from stockagents.orchestration import SystemCoordinator
+from stockagents.training.rl.config import RLConfig, load_rl_config
+from stockagents.training.rl.dataset import RLExample, load_rl_examples, write_examples
+from stockagents.training.rl.grpo import train_grpo
+from stockagents.training.rl.ppo import train_ppo
+from stockagents.training.rl.results import RLResult
+from stockagents.training.rl.scoring import RewardModel, desk_from, validation_reward
+
+__all__ = [
+    "RL_PROFILES",
+    "RLProfile",
+    "find_sft_strategist",
+    "run_rl_training",
+    "train_strategist",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RLProfile:
+    """How big an RL run is."""
+
+    batch_size: int
+    group_size: int
+    learning_rate: float
+    kl_coef: float
+    max_completion_length: int
+    temperature: float = 1.0
+    top_k: int | None = None
+    validation_examples: int = 60
+    report_to: tuple[str, ...] = ("tensorboard", "wandb")
+
+
+RL_PROFILES = {
+    "tiny": RLProfile(4, 2, 1e-3, 0.05, 48, temperature=1.0, top_k=3, validation_examples=8,
+                      report_to=("tensorboard",)),
+    "cpu": RLProfile(8, 4, 5e-5, 0.05, 96),
+    "gpu": RLProfile(16, 8, 1e-5, 0.05, 128),
+}  # fmt: skip
+
+
+def find_sft_strategist(root: Path = Path("training_runs")) -> Path | None:
+    """The newest SFT run's strategist adapter under ``root``, else the guide's path."""
+    runs = sorted(root.glob("sft_run_*/models/strategist/final/adapter_config.json"))
+    if runs:
+        return runs[-1].parent
+    default = Path("models/strategist/sft/final")
+    return default if (default / "adapter_config.json").is_file() else None
+
+
+def _splits(config: AppConfig, symbols: Sequence[str]) -> tuple[DateSplits, list[str]]:
+    sources = build_sources(config.data)
+    calendar: set[dt.date] = set()
+    known = []
+    for symbol in symbols:
+        try:
+            _, last = sources.prices.date_range(symbol)
+        except DataError as exc:
+            logger.warning("skipping %s: %s", symbol, str(exc).split(";")[0])
+            continue
+        known.append(symbol)
+        calendar.update(ts.date() for ts in sources.prices.prices(symbol, as_of=last).index)
+    if not known:
+        raise DataError(
+            f"none of {', '.join(symbols)} has data in the {sources.prices.name} price source "
+            f"(available: {', '.join(sources.prices.symbols())})"
+        )
+    horizon = max(LONGEST_LABEL_HORIZON, config.agents.strategist.horizon_days)
+    splits = compute_splits(sorted(calendar), config.splits, max_horizon=horizon)
+    if splits.validation is None:
+        raise ConfigError("splits.validation_days is 0: RL needs a validation segment")
+    return splits, known
+
+
+def _collect(
+    run: Path,
+    config: AppConfig,
+    symbols: list[str],
+    splits: DateSplits,
+    num_trajectories: int,
+    analysts: Path | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """Train-segment steps (about ``num_trajectories``) and every validation day."""
+    models = _analyst_set(run / "collection_models", analysts)
+    train_days = splits.train.days - MIN_BARS
+    every = max(1, (train_days * len(symbols)) // num_trajectories)
+    parts = {
+        "train": (None, splits.train.end, every),
+        "validation": (splits.validation.start, splits.validation.end, 1),  # type: ignore[union-attr]
+    }
+    out = {}
+    for part, (start, end, step) in parts.items():
+        summary = collect_trajectories(
+            symbols, start, end, run, config=config, every=step, run_id=f"{run.name}-{part}",
+            progress=progress, models=models, backend="serial" if analysts else "process",
+        )  # fmt: skip
+        (run / "manifest.json").replace(run / f"collection_{part}.json")
+        out[part] = {"steps": summary.inserted + summary.already_present, "every": step}
+    return out
+
+
+def _analyst_set(target: Path, analysts: Path | None) -> Path:
+    """A model set with the given analysts (or the experts) and the expert strategist."""
+    from stockagents.agents.runtime import model_set_paths
+
+    paths = model_set_paths(analysts) if analysts is not None else {}
+    target.mkdir(parents=True, exist_ok=True)
+    agents = {
+        name: str(Path(p).resolve()) if p and Path(p).exists() else (p or "expert")
+        for name, p in paths.items()
+        if name != "strategist"
+    }
+    write_json(target / "manifest.json", {"agents": {**agents, "strategist": "expert"}})
+    return target
+
+
+def _model_set(run: Path, collection_models: Path) -> Path:
+    """``models/`` as a model set: the analysts of the collection, the RL strategist."""
+    import json
+
+    data = json.loads((collection_models / "manifest.json").read_text(encoding="utf-8"))
+    agents = {**data["agents"], "strategist": "final"}
+    write_json(run / "models" / "manifest.json", {"agents": agents, "run": run.name})
+    return run / "models"
+
+
+def _strategist_set(target: Path, collection_models: Path, strategist: Path | None) -> Path:
+    import json
+
+    data = json.loads((collection_models / "manifest.json").read_text(encoding="utf-8"))
+    agents = {**data["agents"], "strategist": str(strategist.resolve()) if strategist else "expert"}
+    target.mkdir(parents=True, exist_ok=True)
+    write_json(target / "manifest.json", {"agents": agents})
+    return target
+
+
+def _backtest(
+    config: AppConfig, models: Path, symbols: list[str], start: dt.date, end: dt.date
+) -> BacktestResult:
+    with SystemCoordinator(config, models=models) as coordinator:
+        prices = {}
+        for symbol in symbols:
+            last = coordinator.sources.prices.date_range(symbol)[1]
+            prices[symbol] = coordinator.sources.prices.prices(symbol, as_of=last)
+        policy = CoordinatorPolicy(coordinator)
+        return run_backtest(prices, policy, config.backtest, start, end)
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    m = report["manifest"]
+    lines = [
+        f"# RL run {m['run']} ({m['algorithm'].upper()})",
+        "",
+        f"{m['iterations']} iterations at {m['seconds_per_iteration']:.1f} s each; "
+        f"{m['train_examples']} train prompts, {m['validation_examples']} validation prompts; "
+        f"symbols {', '.join(m['symbols'])}; start {m['sft_checkpoint']}; "
+        f"{m['seconds']:.0f} s in all.",
+        "",
+        "## Validation reward",
+        "",
+        "| strategist | reward | valid | return term | oversize | calibration | actions |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, r in report["validation_reward"].items():
+        lines.append(
+            f"| {name} | {r['reward']:+.4f} | {r['valid_rate']:.0%} | {r['return_term']:+.4f} "
+            f"| {r['oversize_term']:.4f} | {r['calibration_term']:+.4f} | {r['actions']} |"
+        )
+    bt = report.get("validation_backtest") or {}
+    if bt:
+        lines += [
+            "",
+            f"## Validation-segment backtest ({bt['period']}, costs charged)",
+            "",
+            "| strategist | total return | Sharpe | max drawdown | trades | win rate |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, r in bt["metrics"].items():
+            lines.append(
+                f"| {name} | {r['total_return']:+.2%} | {_f(r['sharpe'])} "
+                f"| {r['max_drawdown']:.2%} | {r['trades']:.0f} | {_f(r['win_rate'], '.0%')} |"
+            )
+        lines += ["", "![validation backtest](validation_backtest.png)"]
+    lines += ["", "![reward curve](models/reward_curve.png)", ""]
+    return "\n".join(lines)
+
+
+def _f(value: float, pattern: str = ".2f") -> str:
+    return "n/a" if value is None or math.isnan(value) else format(value, pattern)
+
+
+def run_rl_training(
+    *,
+    algorithm: str = "grpo",
+    num_trajectories: int = 500,
+    num_iterations: int = 100,
+    symbols: Sequence[str] = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"),
+    sft_checkpoint: Path | None = None,
+    analysts: Path | None = None,
+    profile: str = "cpu",
+    rl_config: RLConfig | None = None,
+    config: AppConfig | None = None,
+    output_root: Path = Path("training_runs"),
+    resume: Path | None = None,
+    backtest: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Collect, train and validate; returns the run directory (see the module docstring)."""
+    if algorithm not in ("grpo", "ppo"):
+        raise ConfigError(f"--algorithm {algorithm!r}: use grpo or ppo")
+    if profile not in RL_PROFILES:
+        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(RL_PROFILES)}")
+    app = load_config(config)
+    checkpoint = sft_checkpoint or find_sft_strategist(output_root)
+    if checkpoint is None:
+        raise ConfigError(
+            "no SFT strategist to start from: run python scripts/run_sft_training.py first, "
+            "or pass --sft-checkpoint DIR"
+        )
+    started = time.perf_counter()
+    run = resume or output_root / f"rl_{algorithm}_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
+    run.mkdir(parents=True, exist_ok=True)
+    splits, known = _splits(app, symbols)
+    collected = _collect(run, app, known, splits, num_trajectories, analysts, progress)
+    examples = load_rl_examples(run / DB_NAME, app, segments=("train", "validation"))
+    train, validation = examples["train"], examples["validation"]
+    chosen = RL_PROFILES[profile]
+    validation_used = _spread(validation, chosen.validation_examples)
+    write_examples(run / "data" / "rl_train.jsonl", train)
+    write_examples(run / "data" / "rl_validation.jsonl", validation)
+    rl = rl_config or load_rl_config(
+        {
+            "algorithm": algorithm,
+            "model": {"sft_checkpoint": str(checkpoint), "learning_rate": chosen.learning_rate},
+            "training": {
+                "output_dir": str(run / "models"),
+                "num_iterations": num_iterations,
+                "batch_size": chosen.batch_size,
+                "group_size": chosen.group_size,
+                "kl_coef": chosen.kl_coef,
+                "max_completion_length": chosen.max_completion_length,
+                "temperature": chosen.temperature,
+                "top_k": chosen.top_k,
+                "save_interval": max(1, min(20, num_iterations // 5)),
+                "report_to": list(chosen.report_to),
+            },
+        },
+        algorithm=algorithm,
+    )
+    reward = RewardModel(desk_from(app), rl.rewards.weights())
+    before = validation_reward(checkpoint, validation_used, reward, app)
+    rows = [e.record() for e in train]
+    trainer = train_grpo if algorithm == "grpo" else train_ppo
+    result: RLResult = trainer(rl, rows, reward)
+    after = validation_reward(result.final_dir, validation_used, reward, app)
+    expert = validation_reward(None, validation_used, reward, app)
+    models = _model_set(run, run / "collection_models")
+    report: dict[str, Any] = {
+        "validation_reward": {"expert": expert, "sft start": before, f"rl ({algorithm})": after},
+    }
+    if backtest and splits.validation is not None:
+        report["validation_backtest"] = _validation_backtest(
+            run, app, known, splits, checkpoint, result.final_dir
+        )
+    manifest = {
+        "kind": "rl-run",
+        "run": run.name,
+        "algorithm": algorithm,
+        "profile": profile,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "symbols": known,
+        "sft_checkpoint": str(checkpoint),
+        "analysts": str(analysts) if analysts else "expert",
+        "collected": collected,
+        "splits": splits.to_dict(),
+        "train_examples": len(train),
+        "validation_examples": len(validation_used),
+        "iterations": result.iterations,
+        "seconds_per_iteration": result.seconds_per_iteration,
+        "training_seconds": result.seconds,
+        "seconds": time.perf_counter() - started,
+        "models": str(models),
+        "final": str(result.final_dir),
+        "status": "done",
+    }
+    report["manifest"] = manifest
+    write_json(run / "report.json", report)
+    (run / "report.md").write_text(_markdown(report), encoding="utf-8")
+    write_json(run / "manifest.json", manifest)
+    return run
+
+
+def _spread(examples: list[RLExample], n: int) -> list[RLExample]:
+    """At most ``n`` examples spread evenly over the list (dates and symbols)."""
+    if n <= 0 or len(examples) <= n:
+        return examples
+    step = len(examples) / n
+    return [examples[int(i * step)] for i in range(n)]
+
+
+def _validation_backtest(
+    run: Path,
+    app: AppConfig,
+    symbols: list[str],
+    splits: DateSplits,
+    sft: Path,
+    rl: Path,
+) -> dict[str, Any]:
+    validation = splits.validation
+    assert validation is not None
+    start, end = validation.start, validation.end
+    sets = {
+        "expert strategist": None,
+        "sft start": sft,
+        "rl strategist": rl,
+    }
+    results: dict[str, BacktestResult] = {}
+    base = run / "collection_models"
+    for name, strategist in sets.items():
+        target = run / ".backtest_sets" / name.replace(" ", "_")
+        results[name] = _backtest(
+            app, _strategist_set(target, base, strategist), symbols, start, end
+        )
+    shutil.rmtree(run / ".backtest_sets", ignore_errors=True)
+    sources = build_sources(app.data)
+    prices = {s: sources.prices.prices(s, as_of=sources.prices.date_range(s)[1]) for s in symbols}
+    results["buy & hold"] = buy_and_hold(prices, app.backtest, start, end)
+    plot_equity(results, run / "validation_backtest.png", f"validation {start} to {end}")
+    period = f"{start} to {end}"
+    return {
+        "period": period,
+        "metrics": {name: backtest_metrics(r) for name, r in results.items()},
+    }
+
+
+def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
+    """Train the strategist as ``config`` says (the guide's step 2.3): read the experience
+    library, or collect one with the expert agents into ``output_dir/trajectories`` when
+    ``data.experience_library`` is null; train; score validation prompts before and after.
+    Returns a summary, also written to ``output_dir/rl_summary.json``."""
+    app = load_config(config.data.app_config)
+    out = config.training.output_dir
+    library = config.data.experience_library
+    if library is None:
+        target = out / "trajectories"
+        target.mkdir(parents=True, exist_ok=True)
+        splits, known = _splits(app, config.data.symbols)
+        _collect(target, app, known, splits, config.data.num_trajectories, None, progress)
+        library = target / DB_NAME
+    elif "://" not in str(library) and not Path(library).is_file():
+        raise DataError(
+            f"data.experience_library: {library} does not exist; collect trajectories with "
+            "python training/rl/backtester.py (or set it to null to collect with the experts)"
+        )
+    examples = load_rl_examples(library, app, ("train", "validation"), run_id=config.data.run_id)
+    train = (
+        examples["train"][: config.data.max_examples]
+        if config.data.max_examples
+        else examples["train"]
+    )
+    validation = _spread(examples["validation"], config.training.validation_examples)
+    reward = RewardModel(desk_from(app), config.rewards.weights())
+    checkpoint = config.model.sft_checkpoint
+    summary: dict[str, Any] = {"train_examples": len(train), "validation_examples": len(validation)}
+    if validation and checkpoint is not None:
+        summary["before"] = validation_reward(checkpoint, validation, reward, app)
+    trainer = train_grpo if config.algorithm == "grpo" else train_ppo
+    result = trainer(config, [e.record() for e in train], reward)
+    if validation:
+        summary["after"] = validation_reward(result.final_dir, validation, reward, app)
+        summary["expert"] = validation_reward(None, validation, reward, app)
+    summary.update(
+        final=str(result.final_dir),
+        iterations=result.iterations,
+        seconds_per_iteration=result.seconds_per_iteration,
+    )
+    write_json(out / "rl_summary.json", summary)
+    return summary
