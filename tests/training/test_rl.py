@@ -473,3 +473,51 @@ def test_the_rl_pipeline_writes_a_run_a_model_set_and_a_report(
     with SystemCoordinator(models=run / "models") as coordinator:
         assert coordinator.strategist.version.startswith("rl-ppo-strategist-")
         assert coordinator.analysts["technical"].runtime is None  # the expert analysts
+
+
+def test_shared_prefix_gives_the_same_logps_and_gradients(sharp_tiny: Path) -> None:
+    import torch
+
+    from stockagents.training.rl import rollout
+    from stockagents.training.rl.policy import load_policy
+
+    config = toy_config(sharp_tiny, Path("unused"), "ppo")
+    policy = load_policy(config)
+    system = "You are the senior strategist of a trading desk. " * 4
+    prompts = [
+        [{"role": "system", "content": system}, {"role": "user", "content": "AAPL " * (i + 1)}]
+        for i in range(3)
+    ]
+    prompt_ids, completions = rollout.sample_completions(
+        policy.model, policy.tokenizer, prompts, temperature=1.0, max_new_tokens=6, seed=1
+    )
+    assert rollout.shared_prefix(prompt_ids) >= rollout.MIN_SHARED
+    pad = int(policy.tokenizer.pad_token_id)
+    width, keep = max(map(len, prompt_ids)), max(map(len, completions))
+    seq = torch.tensor(
+        [[pad] * (width - len(p)) + p + c + [pad] * (keep - len(c))
+         for p, c in zip(prompt_ids, completions, strict=True)]
+    )  # fmt: skip
+    attn = torch.tensor(
+        [[0] * (width - len(p)) + [1] * (len(p) + len(c)) + [0] * (keep - len(c))
+         for p, c in zip(prompt_ids, completions, strict=True)]
+    )  # fmt: skip
+    mask = attn[:, width:].float()
+
+    def run(share: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        policy.model.zero_grad()
+        old = rollout.MIN_SHARED
+        rollout.MIN_SHARED = old if share else 10**9
+        try:
+            logps, _, _ = rollout.completion_logps(policy.model, seq, attn, keep)
+        finally:
+            rollout.MIN_SHARED = old
+        (logps * mask).sum().backward()
+        grads = [p.grad.clone() for p in policy.model.parameters() if p.requires_grad]
+        return logps.detach() * mask, grads
+
+    shared, shared_grads = run(True)
+    plain, plain_grads = run(False)
+    assert torch.allclose(shared, plain, atol=1e-4)
+    for a, b in zip(shared_grads, plain_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)

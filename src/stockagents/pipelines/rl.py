@@ -69,13 +69,12 @@ class RLProfile:
     kl_coef: float
     max_completion_length: int
     temperature: float = 1.0
-    top_k: int | None = None
     validation_examples: int = 60
     report_to: tuple[str, ...] = ("tensorboard", "wandb")
 
 
 RL_PROFILES = {
-    "tiny": RLProfile(4, 2, 1e-3, 0.05, 48, temperature=1.0, top_k=3, validation_examples=8,
+    "tiny": RLProfile(4, 2, 1e-3, 0.05, 48, temperature=1.0, validation_examples=8,
                       report_to=("tensorboard",)),
     "cpu": RLProfile(8, 4, 5e-5, 0.05, 96),
     "gpu": RLProfile(16, 8, 1e-5, 0.05, 128),
@@ -284,7 +283,6 @@ def run_rl_training(
                 "kl_coef": chosen.kl_coef,
                 "max_completion_length": chosen.max_completion_length,
                 "temperature": chosen.temperature,
-                "top_k": chosen.top_k,
                 "save_interval": max(1, min(20, num_iterations // 5)),
                 "report_to": list(chosen.report_to),
             },

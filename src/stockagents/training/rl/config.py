@@ -73,8 +73,8 @@ class RLTrainingSection(_Section):
     ppo_epochs: int = Field(default=2, ge=1, description="PPO passes over each rollout")
     gae_lambda: float = Field(default=0.95, ge=0, le=1, description="GAE's lambda")
     temperature: float = Field(default=1.0, gt=0, description="sampling temperature")
-    top_k: int | None = Field(
-        default=None, ge=1, description="sample only among the k likeliest tokens (null: all)"
+    top_p: float = Field(
+        default=1.0, gt=0, le=1, description="nucleus sampling: the probability mass kept"
     )
     max_completion_length: int = Field(default=96, ge=8, description="tokens a completion may have")
     max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping norm")

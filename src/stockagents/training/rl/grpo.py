@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, load_policy, require_training_stack
 from stockagents.training.rl.results import RLResult, finish_run, resume_point
+from stockagents.training.rl.rollout import completion_logps, sample_completions
 from stockagents.training.rl.scoring import RewardModel
 from stockagents.training.tracking import available_reporters, wandb_env
 
@@ -83,9 +85,40 @@ def _trainer_class() -> type[Any]:
     from trl import GRPOTrainer
 
     class StrategistGRPOTrainer(GRPOTrainer):
-        """``GRPOTrainer`` that can leave tied groups out of the loss."""
+        """``GRPOTrainer`` whose two costly passes run the prompts' shared prefix once
+        (``rollout``), and that can leave tied groups out of the loss."""
 
         mask_tied_groups = True
+
+        def _get_per_token_logps_and_entropies(
+            self,
+            model: Any,
+            input_ids: Any,
+            attention_mask: Any,
+            logits_to_keep: int,
+            batch_size: int | None = None,
+            compute_entropy: bool = False,
+            compute_aux_loss: bool = False,
+            **multimodal: Any,
+        ) -> tuple[Any, Any, Any]:
+            if compute_aux_loss or any(v is not None for v in multimodal.values()):
+                parent: Any = super()
+                return parent._get_per_token_logps_and_entropies(  # type: ignore[no-any-return]
+                    model, input_ids, attention_mask, logits_to_keep, batch_size,
+                    compute_entropy, compute_aux_loss, **multimodal,
+                )  # fmt: skip
+            unwrapped = self.accelerator.unwrap_model(model)
+            size = batch_size or input_ids.size(0)
+            logps, entropies = [], []
+            for i in range(0, input_ids.size(0), size):
+                lp, ent, _ = completion_logps(
+                    unwrapped, input_ids[i : i + size], attention_mask[i : i + size],
+                    logits_to_keep, self.temperature, compute_entropy,
+                )  # fmt: skip
+                logps.append(lp)
+                entropies.append(ent)
+            entropy = torch.cat(entropies) if compute_entropy else None
+            return torch.cat(logps), entropy, None
 
         def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
             output: dict[str, Any] = super()._generate_and_score_completions(inputs)
@@ -120,7 +153,6 @@ def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
         num_generations=t.group_size,
         max_completion_length=t.max_completion_length,
         temperature=t.temperature,
-        top_k=t.top_k or 0,
         learning_rate=config.model.learning_rate,
         lr_scheduler_type="constant",
         warmup_steps=0,
@@ -185,7 +217,19 @@ def train_grpo(
     args.reward_weights = weights
     trainer_class = _trainer_class()
     trainer_class.mask_tied_groups = config.training.mask_tied_groups
+    seeds = random.Random(config.training.seed)
+
+    def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        prompt_ids, completion_ids = sample_completions(
+            model, policy.tokenizer, prompts, temperature=config.training.temperature,
+            max_new_tokens=config.training.max_completion_length,
+            seed=seeds.randrange(2**31), top_p=config.training.top_p,
+        )  # fmt: skip
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None}
+
     started = time.perf_counter()
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is documented
     with wandb_env(output_dir, "wandb" in reporters, project="stockagents-rl"):
         trainer = trainer_class(
             model=policy.model,
@@ -194,6 +238,7 @@ def train_grpo(
             train_dataset=Dataset.from_list(list(train_rows)),
             processing_class=policy.tokenizer,
             callbacks=list(callbacks),
+            rollout_func=rollout,
         )
         if resume is not None:
             logger.info("resuming from %s", resume)

@@ -41,6 +41,7 @@ from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.grpo import RewardFn
 from stockagents.training.rl.policy import REF_ADAPTER, Policy, load_policy, require_training_stack
 from stockagents.training.rl.results import RLResult, finish_run, resume_point
+from stockagents.training.rl.rollout import completion_logps, sample_completions
 from stockagents.training.rl.scoring import RewardModel
 from stockagents.training.tracking import available_reporters, wandb_env
 
@@ -101,7 +102,6 @@ class _PPO:
         self.t = config.training
         self.model = policy.model
         self.tok = policy.tokenizer
-        self.tok.padding_side = "left"
         self.reward = reward
         hidden = int(self.model.config.hidden_size)
         self.value_head = torch.nn.Linear(hidden, 1)
@@ -117,58 +117,38 @@ class _PPO:
             return self.reward.totals(texts, rows)
         return [float(r) for r in self.reward(texts, rows)]
 
-    def _forward(self, seq: Any, attn: Any, start: int, values: bool) -> tuple[Any, Any]:
-        """Per-token log-probabilities of ``seq[:, start:]`` (and values before each)."""
-        import torch
-
-        positions = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
-            input_ids=seq,
-            attention_mask=attn,
-            position_ids=positions,
-            output_hidden_states=values,
-            use_cache=False,
+    def _forward(self, seq: Any, attn: Any, keep: int, values: bool) -> tuple[Any, Any]:
+        """Per-token log-probabilities of the last ``keep`` tokens (and values before each)."""
+        logp, _, hidden = completion_logps(
+            self.model, seq, attn, keep, self.t.temperature, return_hidden=values
         )
-        logits = out.logits[:, start - 1 : -1].float() / self.t.temperature
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, seq[:, start:, None]).squeeze(-1)
-        if not values:
-            return logp, None
-        hidden = out.hidden_states[-1][:, start - 1 : -1].float()
-        return logp, self.value_head(hidden).squeeze(-1)
+        return logp, self.value_head(hidden.float()).squeeze(-1) if values else None
 
-    def rollout(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def rollout(self, rows: Sequence[dict[str, Any]], seed: int) -> dict[str, Any]:
         import torch
 
-        texts = [
-            self.tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True)
-            for r in rows
-        ]
-        enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        self.model.eval()
-        with torch.no_grad():
-            seq = self.model.generate(
-                input_ids=enc.input_ids,
-                attention_mask=enc.attention_mask,
-                do_sample=True,
-                temperature=self.t.temperature,
-                top_k=self.t.top_k or 0,
-                max_new_tokens=self.t.max_completion_length,
-                pad_token_id=self.tok.pad_token_id,
-            )
-        start = enc.input_ids.shape[1]
-        completion = seq[:, start:]
-        eos = torch.tensor([self.tok.eos_token_id, self.tok.pad_token_id], dtype=completion.dtype)
-        ended = torch.isin(completion, eos)
-        # real tokens: up to and including the first end-of-sequence token
-        before_end = (ended.cumsum(-1) - ended.long()) == 0
-        mask = before_end.float()
-        attn = torch.cat([enc.attention_mask, before_end.long()], dim=1)
-        decoded = self.tok.batch_decode(completion * before_end, skip_special_tokens=True)
+        prompt_ids, completion_ids = sample_completions(
+            self.model, self.tok, [r["prompt"] for r in rows], temperature=self.t.temperature,
+            max_new_tokens=self.t.max_completion_length, seed=seed, top_p=self.t.top_p,
+        )  # fmt: skip
+        pad = int(self.tok.pad_token_id)
+        width = max(len(p) for p in prompt_ids)
+        keep = max(len(c) for c in completion_ids)
+        seq = torch.tensor(
+            [[pad] * (width - len(p)) + p + c + [pad] * (keep - len(c))
+             for p, c in zip(prompt_ids, completion_ids, strict=True)]
+        )  # fmt: skip
+        attn = torch.tensor(
+            [[0] * (width - len(p)) + [1] * (len(p) + len(c)) + [0] * (keep - len(c))
+             for p, c in zip(prompt_ids, completion_ids, strict=True)]
+        )  # fmt: skip
+        mask = attn[:, width:].float()
+        decoded = self.tok.batch_decode(completion_ids, skip_special_tokens=True)
         scores = self.score(decoded, rows)
         with torch.no_grad():
-            logp, values = self._forward(seq, attn, start, values=True)
+            logp, values = self._forward(seq, attn, keep, values=True)
             with _reference(self.model):
-                ref_logp, _ = self._forward(seq, attn, start, values=False)
+                ref_logp, _ = self._forward(seq, attn, keep, values=False)
         kl = (logp - ref_logp) * mask
         rewards = -self.t.kl_coef * kl
         lengths = mask.sum(-1).long().clamp(min=1)
@@ -177,7 +157,7 @@ class _PPO:
         return {
             "seq": seq,
             "attn": attn,
-            "start": start,
+            "keep": keep,
             "mask": mask,
             "logp": logp,
             "values": values * mask,
@@ -203,7 +183,7 @@ class _PPO:
                 idx = order[i : i + size]
                 m = mask[idx]
                 logp, values = self._forward(
-                    batch["seq"][idx], batch["attn"][idx], batch["start"], values=True
+                    batch["seq"][idx], batch["attn"][idx], batch["keep"], values=True
                 )
                 ratio = torch.exp(logp - batch["logp"][idx])
                 adv = batch["advantages"][idx]
@@ -319,7 +299,7 @@ def train_ppo(
         while step < t.num_iterations:
             tick = time.perf_counter()
             batch_rows = rng.sample(rows, min(t.batch_size, len(rows)))
-            batch = run.rollout(batch_rows)
+            batch = run.rollout(batch_rows, seed=rng.randrange(2**31))
             stats = run.update(batch)
             step += 1
             done_here += 1
