@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.backtest.collect import DB_NAME, collect_trajectories
 from stockagents.backtest.engine import BacktestResult, run_backtest
@@ -36,6 +39,7 @@ from stockagents.backtest.policy import CoordinatorPolicy
 from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
+from stockagents.core.types import Decision, PortfolioContext
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import DateSplits, compute_splits
 from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
@@ -70,13 +74,14 @@ class RLProfile:
     max_completion_length: int
     temperature: float = 1.0
     validation_examples: int = 60
+    ppo_batch_size: int = 8  # PPO samples one completion per prompt
     report_to: tuple[str, ...] = ("tensorboard", "wandb")
 
 
 RL_PROFILES = {
     "tiny": RLProfile(4, 2, 1e-3, 0.05, 48, temperature=1.0, validation_examples=8,
                       report_to=("tensorboard",)),
-    "cpu": RLProfile(8, 4, 5e-5, 0.05, 96),
+    "cpu": RLProfile(4, 4, 5e-5, 0.05, 96),
     "gpu": RLProfile(16, 8, 1e-5, 0.05, 128),
 }  # fmt: skip
 
@@ -178,7 +183,13 @@ def _strategist_set(target: Path, collection_models: Path, strategist: Path | No
 
 
 def _backtest(
-    config: AppConfig, models: Path, symbols: list[str], start: dt.date, end: dt.date
+    config: AppConfig,
+    models: Path,
+    symbols: list[str],
+    start: dt.date,
+    end: dt.date,
+    name: str,
+    progress: bool,
 ) -> BacktestResult:
     with SystemCoordinator(config, models=models) as coordinator:
         prices = {}
@@ -186,7 +197,21 @@ def _backtest(
             last = coordinator.sources.prices.date_range(symbol)[1]
             prices[symbol] = coordinator.sources.prices.prices(symbol, as_of=last)
         policy = CoordinatorPolicy(coordinator)
-        return run_backtest(prices, policy, config.backtest, start, end)
+        days = sum(
+            int(((f.index >= pd.Timestamp(start)) & (f.index <= pd.Timestamp(end))).sum())
+            for f in prices.values()
+        )
+        with Progress(
+            TextColumn(f"backtest: {name}"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), disable=not progress, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task(name, total=days)
+
+            def decide(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision:
+                bar.advance(task)
+                return policy(symbol, day, portfolio)
+
+            return run_backtest(prices, decide, config.backtest, start, end)
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -278,7 +303,7 @@ def run_rl_training(
             "training": {
                 "output_dir": str(run / "models"),
                 "num_iterations": num_iterations,
-                "batch_size": chosen.batch_size,
+                "batch_size": chosen.batch_size if algorithm == "grpo" else chosen.ppo_batch_size,
                 "group_size": chosen.group_size,
                 "kl_coef": chosen.kl_coef,
                 "max_completion_length": chosen.max_completion_length,
@@ -302,7 +327,7 @@ def run_rl_training(
     }
     if backtest and splits.validation is not None:
         report["validation_backtest"] = _validation_backtest(
-            run, app, known, splits, checkpoint, result.final_dir
+            run, app, known, splits, checkpoint, result.final_dir, progress
         )
     manifest = {
         "kind": "rl-run",
@@ -347,6 +372,7 @@ def _validation_backtest(
     splits: DateSplits,
     sft: Path,
     rl: Path,
+    progress: bool,
 ) -> dict[str, Any]:
     validation = splits.validation
     assert validation is not None
@@ -360,9 +386,8 @@ def _validation_backtest(
     base = run / "collection_models"
     for name, strategist in sets.items():
         target = run / ".backtest_sets" / name.replace(" ", "_")
-        results[name] = _backtest(
-            app, _strategist_set(target, base, strategist), symbols, start, end
-        )
+        models = _strategist_set(target, base, strategist)
+        results[name] = _backtest(app, models, symbols, start, end, name, progress)
     shutil.rmtree(run / ".backtest_sets", ignore_errors=True)
     sources = build_sources(app.data)
     prices = {s: sources.prices.prices(s, as_of=sources.prices.date_range(s)[1]) for s in symbols}

@@ -92,11 +92,11 @@ def load_rl_examples(
     bars: dict[str, pd.DataFrame] = {}
     out: dict[str, list[RLExample]] = {s: [] for s in segments}
     skipped = 0
-    for row in frame.itertuples(index=False):
-        segment = row.segment or "train"
+    for row in frame.to_dict("records"):
+        segment = str(row["segment"] or "train")
         if segment not in out:
             continue
-        symbol = str(row.symbol)
+        symbol = str(row["symbol"])
         if symbol not in bars:
             try:
                 bars[symbol] = prices.prices(symbol, as_of=prices.date_range(symbol)[1])
@@ -105,9 +105,9 @@ def load_rl_examples(
                     f"experience library {library}: {symbol} is not in the {prices.name} "
                     "price source; pass the config the trajectories were collected with"
                 ) from None
-        agents: dict[str, Any] = row.agents
+        agents: dict[str, Any] = row["agents"]
         strategist = agents.get("strategist")
-        path = _path(bars[symbol], row.as_of)
+        path = _path(bars[symbol], row["as_of"])
         if strategist is None or path is None:
             skipped += 1
             continue
@@ -117,12 +117,12 @@ def load_rl_examples(
             RLExample(
                 prompt=json.loads(strategist["prompt"]),
                 symbol=symbol,
-                as_of=row.as_of.isoformat(),
+                as_of=row["as_of"].isoformat(),
                 segment=segment,
                 atr_pct=market.get("atr_pct"),
-                collected_action=str(row.action),
+                collected_action=str(row["action"]),
                 collected_output=str(strategist.get("output", "")),
-                collected_reward=None if pd.isna(row.reward) else float(row.reward),
+                collected_reward=None if pd.isna(row["reward"]) else float(row["reward"]),
                 **path,
             )
         )

@@ -82,7 +82,7 @@ def _generic(fn: RewardFn) -> Callable[..., list[float]]:
 
 def _trainer_class() -> type[Any]:
     import torch
-    from trl import GRPOTrainer
+    from trl.trainer.grpo_trainer import GRPOTrainer
 
     class StrategistGRPOTrainer(GRPOTrainer):
         """``GRPOTrainer`` whose two costly passes run the prompts' shared prefix once
@@ -122,7 +122,8 @@ def _trainer_class() -> type[Any]:
 
         def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
             output: dict[str, Any] = super()._generate_and_score_completions(inputs)
-            if not (self.mask_tied_groups and self.model.training):
+            model: Any = self.model
+            if not (self.mask_tied_groups and model.training):
                 return output
             adv = output["advantages"]
             groups = adv.view(-1, self.num_generations)
@@ -142,7 +143,7 @@ def _trainer_class() -> type[Any]:
 
 
 def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
-    from trl import GRPOConfig
+    from trl.trainer.grpo_config import GRPOConfig
 
     t = config.training
     return GRPOConfig(

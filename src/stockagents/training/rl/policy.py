@@ -118,6 +118,9 @@ def load_policy(config: RLConfig, with_reference: bool = True) -> Policy:
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)
+    for module in model.modules():  # RL samples and scores the same policy: no dropout
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     for name, param in model.named_parameters():  # only the default adapter trains
         param.requires_grad_(".default." in name and "lora_" in name)
     if not any(p.requires_grad for p in model.parameters()):

@@ -271,7 +271,7 @@ def train_ppo(
     rng = random.Random(t.seed)
     policy = policy or load_policy(config)
     run = _PPO(config, policy, reward)
-    step, history = (0, [])
+    step, history = 0, list[dict[str, float]]()
     if resume is not None:
         step, history = run.load(resume, rng)
         logger.info("resuming from %s (iteration %d)", resume, step)

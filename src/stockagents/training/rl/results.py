@@ -110,7 +110,7 @@ def finish_run(
     output_dir = config.training.output_dir
     per_iteration = seconds / timed_iterations if timed_iterations > 0 else math.nan
     tenth = max(1, len(history) // 10)
-    manifest = {
+    manifest: dict[str, Any] = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "training": {
             "algorithm": algorithm,

@@ -81,7 +81,9 @@ def sample_completions(
         )
     finally:
         model.train(was_training)
-    return ids, [list(r.out) or [eos] for r in rows]
+    # the loop drops the end-of-sequence token it stops on: put it back, so the model is
+    # trained to stop there and a finished answer is not taken for a truncated one
+    return ids, [[*r.out, eos] if len(r.out) < max_new_tokens else list(r.out) for r in rows]
 
 
 def _backbone(model: Any) -> Any:
