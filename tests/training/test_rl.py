@@ -162,9 +162,10 @@ def test_rl_config_errors_are_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_rl_config(path, "grpo")
     text = str(info.value)
-    assert "training.num_iterations" in text and "training.kl_coeff" in text
+    assert "training.num_iterations" in text
+    assert "training.kl_coeff" in text
     path.write_text("algorithm: ppo\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="config/rl/grpo_config.yaml"):
+    with pytest.raises(ConfigError, match=r"config/rl/grpo_config\.yaml"):
         load_rl_config(path, "grpo")
 
 
@@ -190,10 +191,12 @@ def test_examples_come_from_the_segments_with_future_bars_as_labels(library: Pat
     from stockagents.training.rl.dataset import load_rl_examples
 
     examples = load_rl_examples(library, AppConfig(), ("train", "validation", "test"))
-    assert examples["train"] and examples["validation"]
+    assert examples["train"]
+    assert examples["validation"]
     bars = SamplePriceProvider().prices("AAPL", as_of=SamplePriceProvider().date_range("AAPL")[1])
     for example in examples["train"][:5] + examples["validation"][:2]:
-        assert example.prompt[0]["role"] == "system" and "strategist" in example.prompt[0]["content"]
+        assert example.prompt[0]["role"] == "system"
+        assert "strategist" in example.prompt[0]["content"]
         assert example.symbol in example.prompt[1]["content"]
         day = pd.Timestamp(example.as_of)
         after = bars[bars.index > day]
@@ -248,8 +251,9 @@ def sharp_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = resolve_model("tiny")
     model = AutoModelForCausalLM.from_pretrained(path)
+    embeddings: Any = model.get_input_embeddings()
     with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(8.0)
+        embeddings.weight.mul_(8.0)
     out = tmp_path_factory.mktemp("sharp-tiny")
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(path).save_pretrained(out)
@@ -319,7 +323,8 @@ def test_rl_raises_the_reward_and_changes_the_weights(
     assert any("lora_B" in k and float(v.abs().max()) > 0 for k, v in weights.items())
     assert not any(".ref." in k for k in weights)  # only the trained adapter is saved
     manifest = read_manifest(result.final_dir)
-    assert manifest["kind"] == "lora" and manifest["agent"] == "strategist"
+    assert manifest["kind"] == "lora"
+    assert manifest["agent"] == "strategist"
     assert manifest["training"]["algorithm"] == algorithm
     assert manifest["version"].startswith(f"rl-{algorithm}-strategist-")
     assert (result.final_dir.parent / "reward_curve.png").stat().st_size > 1000
@@ -362,7 +367,8 @@ def test_a_killed_run_resumes_from_its_checkpoint(
     with pytest.raises(Killed):
         run(_killing(after=7))  # dies in iteration 8, after checkpoint-6
     checkpoint = latest_checkpoint(out)
-    assert checkpoint is not None and checkpoint.name == "checkpoint-6"
+    assert checkpoint is not None
+    assert checkpoint.name == "checkpoint-6"
     assert not (out / "final").exists()
     result = run(vowel_share)
     assert result.resumed_from == checkpoint
@@ -401,7 +407,12 @@ def test_training_script_without_an_sft_checkpoint_is_one_line(tmp_path: Path) -
         encoding="utf-8",
     )
     proc = subprocess.run(
-        [sys.executable, str(REPO / "training/rl/train_strategist_grpo.py"), "--config", str(config)],
+        [
+            sys.executable,
+            str(REPO / "training/rl/train_strategist_grpo.py"),
+            "--config",
+            str(config),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -409,7 +420,8 @@ def test_training_script_without_an_sft_checkpoint_is_one_line(tmp_path: Path) -
     )
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "none.db does not exist" in lines[0], proc.stderr[-2000:]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert "none.db does not exist" in lines[0]
     assert "Traceback" not in proc.stderr
 
 
@@ -445,10 +457,13 @@ def tiny_strategist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_rl_pipeline_writes_a_run_a_model_set_and_a_report(
     tiny_strategist: Path, tmp_path: Path
 ) -> None:
+    from stockagents.core.config import load_config
     from stockagents.orchestration import SystemCoordinator
     from stockagents.pipelines.rl import run_rl_training
 
+    short = load_config({"splits": {"validation_days": 12, "test_days": 30}})
     run = run_rl_training(
+        config=short,
         algorithm="ppo",
         num_trajectories=30,
         num_iterations=2,
@@ -464,12 +479,14 @@ def test_the_rl_pipeline_writes_a_run_a_model_set_and_a_report(
     rewards = report["validation_reward"]
     assert set(rewards) == {"expert", "sft start", "rl (ppo)"}
     assert rewards["expert"]["valid_rate"] == 1.0
-    assert all(r["n"] == 8 for r in rewards.values())
+    assert all(r["n"] == 8 for r in rewards.values())  # the tiny profile's validation prompts
     metrics = report["validation_backtest"]["metrics"]
     assert set(metrics) == {"expert strategist", "sft start", "rl strategist", "buy & hold"}
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["symbols"] == ["AAPL"] and manifest["iterations"] == 2
-    assert (run / "validation_backtest.png").is_file() and (run / "report.md").is_file()
+    assert manifest["symbols"] == ["AAPL"]
+    assert manifest["iterations"] == 2
+    assert (run / "validation_backtest.png").is_file()
+    assert (run / "report.md").is_file()
     with SystemCoordinator(models=run / "models") as coordinator:
         assert coordinator.strategist.version.startswith("rl-ppo-strategist-")
         assert coordinator.analysts["technical"].runtime is None  # the expert analysts
@@ -521,3 +538,31 @@ def test_shared_prefix_gives_the_same_logps_and_gradients(sharp_tiny: Path) -> N
     assert torch.allclose(shared, plain, atol=1e-4)
     for a, b in zip(shared_grads, plain_grads, strict=True):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_the_guides_training_script_trains_from_a_library(
+    library: Path, tiny_strategist: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "ppo.yaml"
+    config.write_text(
+        f"model:\n  sft_checkpoint: {tiny_strategist}\n  learning_rate: 1.0e-3\n"
+        f"training:\n  output_dir: {tmp_path / 'out'}\n  batch_size: 4\n"
+        "  max_completion_length: 24\n  validation_examples: 4\n  report_to: []\n"
+        f"data:\n  experience_library: {library}\n",
+        encoding="utf-8",
+    )
+    script = REPO / "training/rl/train_strategist_ppo.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--config", str(config), "--iterations", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "rl_summary.json").read_text(encoding="utf-8"))
+    assert summary["iterations"] == 2
+    assert {"before", "after", "expert"} <= set(summary)
+    assert summary["after"]["n"] == 4
+    assert (tmp_path / "out" / "final" / "adapter_model.safetensors").is_file()

@@ -168,6 +168,9 @@ def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
         data_seed=t.seed,
         bf16=False,
         fp16=False,
+        # TRL turns it on by default; on a CPU it only costs time (the backward pass runs
+        # the forward again) and it would disable the shared-prefix log-prob pass
+        gradient_checkpointing=False,
         report_to=reporters or "none",
         disable_tqdm=False,
         dataloader_num_workers=0,
