@@ -566,3 +566,18 @@ def test_the_guides_training_script_trains_from_a_library(
     assert {"before", "after", "expert"} <= set(summary)
     assert summary["after"]["n"] == 4
     assert (tmp_path / "out" / "final" / "adapter_model.safetensors").is_file()
+
+
+def test_tied_groups_leave_the_loss() -> None:
+    import torch
+
+    from stockagents.training.rl.grpo import mask_tied_groups
+
+    advantages = torch.tensor([0.0, 0.0, 0.5, -0.5, 0.0, 0.0])
+    mask = torch.ones(6, 3)
+    out, tied = mask_tied_groups(advantages, mask, group=2)
+    assert tied == 2
+    assert out.sum(dim=1).tolist() == [0.0, 0.0, 3.0, 3.0, 0.0, 0.0]
+    same, none = mask_tied_groups(torch.zeros(4), torch.ones(4, 3), group=2)
+    assert none == 0
+    assert same.sum() == 12  # every group tied: nothing to mask against

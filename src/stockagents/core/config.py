@@ -34,6 +34,7 @@ __all__ = [
     "format_validation_error",
     "load_config",
     "load_yaml",
+    "read_source",
     "set_dotted",
 ]
 
@@ -287,6 +288,27 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
             target[part] = node
         target = node
     target[name] = value
+
+
+def read_source(
+    source: str | Path | dict[str, Any] | None,
+    overrides: dict[str, Any] | None,
+    origin: str,
+) -> tuple[dict[str, Any], str | Path]:
+    """A config's raw sections from a YAML path, a dict or None, with the dotted
+    ``overrides`` applied (None values skipped), and where it came from (for errors)."""
+    if source is None:
+        data: dict[str, Any] = {}
+    elif isinstance(source, (str, Path)):
+        data = load_yaml(source)
+    else:
+        data = dict(source)
+    where: str | Path = source if isinstance(source, (str, Path)) else origin
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_dotted(data, key, value)
+    return data, where
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

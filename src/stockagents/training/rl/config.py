@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stockagents.core.config import format_validation_error, load_yaml, set_dotted
+from stockagents.core.config import format_validation_error, read_source
 from stockagents.core.errors import ConfigError
 from stockagents.training.rl.rewards import RewardWeights
 from stockagents.training.sft.config import DEFAULT_TARGET_MODULES
@@ -157,18 +157,7 @@ def load_rl_config(
     ``algorithm`` is the one the caller runs; a different ``algorithm:`` in the file is
     an error. ``overrides`` maps dotted keys to values (None values are skipped).
     """
-    origin: str | Path = "rl config"
-    if source is None:
-        data: dict[str, Any] = {}
-    elif isinstance(source, (str, Path)):
-        origin = source
-        data = load_yaml(source)
-    else:
-        data = dict(source)
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            set_dotted(data, key, value)
+    data, origin = read_source(source, overrides, "rl config")
     if algorithm is not None:
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"unknown algorithm {algorithm!r}; use grpo or ppo")

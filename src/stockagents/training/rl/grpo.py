@@ -28,7 +28,7 @@ from stockagents.training.rl.rollout import completion_logps, sample_completions
 from stockagents.training.rl.scoring import RewardModel
 from stockagents.training.tracking import available_reporters, wandb_env
 
-__all__ = ["RewardFn", "reward_functions", "train_grpo"]
+__all__ = ["RewardFn", "mask_tied_groups", "reward_functions", "train_grpo"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,18 @@ def _generic(fn: RewardFn) -> Callable[..., list[float]]:
     return reward
 
 
+def mask_tied_groups(advantages: Any, completion_mask: Any, group: int) -> tuple[Any, int]:
+    """``completion_mask`` with the rows of groups whose advantages are all zero (their
+    rewards tied) masked out, and how many groups that was. When every group ties the
+    mask is returned as it is (the step is then the KL term alone)."""
+    tied = advantages.view(-1, group).abs().amax(dim=1) < 1e-8
+    count = int(tied.sum())
+    if count == 0 or bool(tied.all()):
+        return completion_mask, 0
+    keep = (~tied).repeat_interleave(group).to(completion_mask.dtype)
+    return completion_mask * keep.unsqueeze(1), count
+
+
 def _trainer_class() -> type[Any]:
     import torch
     from trl.trainer.grpo_trainer import GRPOTrainer
@@ -88,7 +100,7 @@ def _trainer_class() -> type[Any]:
         """``GRPOTrainer`` whose two costly passes run the prompts' shared prefix once
         (``rollout``), and that can leave tied groups out of the loss."""
 
-        mask_tied_groups = True
+        drop_tied = True
 
         def _get_per_token_logps_and_entropies(
             self,
@@ -123,19 +135,14 @@ def _trainer_class() -> type[Any]:
         def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
             output: dict[str, Any] = super()._generate_and_score_completions(inputs)
             model: Any = self.model
-            if not (self.mask_tied_groups and model.training):
+            if not (self.drop_tied and model.training):
                 return output
-            adv = output["advantages"]
-            groups = adv.view(-1, self.num_generations)
-            tied = groups.abs().amax(dim=1) < 1e-8
-            if tied.any() and not tied.all():
-                keep = (~tied).repeat_interleave(self.num_generations).to(adv.device)
-                mask = output["completion_mask"] * keep.unsqueeze(1).to(
-                    output["completion_mask"].dtype
-                )
+            mask, tied = mask_tied_groups(
+                output["advantages"], output["completion_mask"], int(self.num_generations or 1)
+            )
+            if tied:
                 output["completion_mask"] = mask
-                items = output.get("num_items_in_batch")
-                if isinstance(items, (torch.Tensor, int)):
+                if isinstance(output.get("num_items_in_batch"), (torch.Tensor, int)):
                     output["num_items_in_batch"] = mask.sum().clamp(min=1)
             return output
 
@@ -220,7 +227,7 @@ def train_grpo(
     args = _args(config, output_dir, reporters)
     args.reward_weights = weights
     trainer_class = _trainer_class()
-    trainer_class.mask_tied_groups = config.training.mask_tied_groups
+    trainer_class.drop_tied = config.training.mask_tied_groups
     seeds = random.Random(config.training.seed)
 
     def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from stockagents.core.jsonio import write_json
 from stockagents.llm.presets import resolve_model
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.sft.data import file_sha256
+from stockagents.training.sft.trainer import top_layers
 
 __all__ = ["REF_ADAPTER", "Policy", "load_policy", "require_training_stack", "save_adapter"]
 
@@ -105,16 +106,12 @@ def load_policy(config: RLConfig, with_reference: bool = True) -> Policy:
                     ref.requires_grad_(False)
             model.set_adapter("default")
     else:
-        layers = None
-        if config.model.lora_layers is not None:
-            total = int(model.config.num_hidden_layers)
-            layers = list(range(max(0, total - config.model.lora_layers), total))
         lora = LoraConfig(
             r=config.model.lora_rank,
             lora_alpha=config.model.lora_alpha,
             lora_dropout=0.0,
             target_modules=list(config.model.target_modules),
-            layers_to_transform=layers,
+            layers_to_transform=top_layers(model, config.model.lora_layers),
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)

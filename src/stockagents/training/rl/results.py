@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stockagents.core.errors import ConfigError
 from stockagents.core.jsonio import write_json
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, save_adapter
-from stockagents.training.sft.trainer import latest_checkpoint
+from stockagents.training.sft.trainer import resume_from
 
 __all__ = ["RLResult", "finish_run", "plot_history", "resume_point"]
 
@@ -40,18 +39,7 @@ class RLResult:
 
 def resume_point(config: RLConfig, output_dir: Path) -> Path | None:
     """The checkpoint to resume from, as ``training.resume_from_checkpoint`` says."""
-    wanted = config.training.resume_from_checkpoint
-    if wanted is None:
-        return None
-    if wanted == "auto":
-        return latest_checkpoint(output_dir)
-    path = Path(wanted).expanduser()
-    if not (path / "trainer_state.json").is_file():
-        raise ConfigError(
-            f"training.resume_from_checkpoint: {path} is not a complete checkpoint "
-            "(no trainer_state.json); use 'auto', another checkpoint-N or null"
-        )
-    return path
+    return resume_from(config.training.resume_from_checkpoint, output_dir)
 
 
 def plot_history(history: list[dict[str, float]], path: Path, title: str) -> Path | None:

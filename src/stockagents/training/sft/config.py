@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stockagents.core.config import format_validation_error, load_yaml, set_dotted
+from stockagents.core.config import format_validation_error, read_source
 from stockagents.core.errors import ConfigError
 
 __all__ = [
@@ -176,16 +176,7 @@ def load_sft_config(
     ``agent:`` in the file is an error. ``overrides`` maps dotted keys to values (None
     values are skipped).
     """
-    origin: str | Path = "sft config"
-    if isinstance(source, (str, Path)):
-        origin = source
-        data = load_yaml(source)
-    else:
-        data = dict(source)
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            set_dotted(data, key, value)
+    data, origin = read_source(source, overrides, "sft config")
     if agent is not None:
         if agent not in AGENTS:
             raise ConfigError(f"unknown agent {agent!r}; use one of {', '.join(AGENTS)}")

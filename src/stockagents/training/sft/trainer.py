@@ -44,7 +44,7 @@ from stockagents.training.sft.data import (
 )
 from stockagents.training.tracking import available_reporters, wandb_env
 
-__all__ = ["SFTResult", "latest_checkpoint", "train_agent"]
+__all__ = ["SFTResult", "latest_checkpoint", "resume_from", "top_layers", "train_agent"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +85,9 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _resume_point(config: SFTConfig, output_dir: Path) -> Path | None:
-    wanted = config.training.resume_from_checkpoint
+def resume_from(wanted: str | None, output_dir: Path) -> Path | None:
+    """The checkpoint a run resumes from: None for ``None``, the latest complete one in
+    ``output_dir`` for ``"auto"``, else ``wanted`` itself, which must be complete."""
     if wanted is None:
         return None
     if wanted == "auto":
@@ -98,6 +99,14 @@ def _resume_point(config: SFTConfig, output_dir: Path) -> Path | None:
             "(no trainer_state.json); use 'auto', another checkpoint-N or null"
         )
     return path
+
+
+def top_layers(model: Any, count: int | None) -> list[int] | None:
+    """The indices of the top ``count`` decoder layers of ``model`` (None: all)."""
+    if count is None:
+        return None
+    total = int(model.config.num_hidden_layers)
+    return list(range(max(0, total - count), total))
 
 
 def _use_cuda() -> bool:
@@ -189,10 +198,7 @@ def _load_model(config: SFTConfig, cuda: bool, bf16: bool) -> tuple[Any, Any, An
 
         prepare: Any = peft.prepare_model_for_kbit_training  # not annotated
         model = prepare(model, use_gradient_checkpointing=config.model.gradient_checkpointing)
-    layers: list[int] | None = None
-    if config.model.lora_layers is not None:
-        total = int(model.config.num_hidden_layers)
-        layers = list(range(max(0, total - config.model.lora_layers), total))
+    layers = top_layers(model, config.model.lora_layers)
     lora = LoraConfig(
         r=config.model.lora_rank,
         lora_alpha=config.model.lora_alpha,
@@ -450,7 +456,7 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
     cuda = _use_cuda()
     if not cuda:
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
-    resume = _resume_point(config, output_dir)
+    resume = resume_from(config.training.resume_from_checkpoint, output_dir)
     bf16, _ = _precision(config, cuda)
     model, tokenizer, lora = _load_model(config, cuda, bf16)
     reporters = available_reporters(config.training.report_to)
