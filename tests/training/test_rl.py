@@ -421,7 +421,7 @@ def test_training_script_without_an_sft_checkpoint_is_one_line(tmp_path: Path) -
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, proc.stderr[-2000:]
-    assert "none.db does not exist" in lines[0]
+    assert "train the strategist first" in lines[0]
     assert "Traceback" not in proc.stderr
 
 

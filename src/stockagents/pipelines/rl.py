@@ -48,6 +48,7 @@ from stockagents.orchestration import SystemCoordinator
 from stockagents.training.rl.config import RLConfig, load_rl_config
 from stockagents.training.rl.dataset import RLExample, load_rl_examples, write_examples
 from stockagents.training.rl.grpo import train_grpo
+from stockagents.training.rl.policy import checkpoint_base
 from stockagents.training.rl.ppo import train_ppo
 from stockagents.training.rl.results import RLResult
 from stockagents.training.rl.scoring import RewardModel, desk_from, validation_reward
@@ -224,6 +225,15 @@ def _markdown(report: dict[str, Any]) -> str:
         f"symbols {', '.join(m['symbols'])}; start {m['sft_checkpoint']}; "
         f"{m['seconds']:.0f} s in all.",
         "",
+        f"Mean training reward {m['train_reward_first']:+.4f} over the first tenth of the "
+        f"iterations, {m['train_reward_last']:+.4f} over the last"
+        + (
+            f"; groups whose rewards all tied (no signal): {m['tied_groups']:.0%}"
+            if m["algorithm"] == "grpo" and not math.isnan(m["tied_groups"])
+            else ""
+        )
+        + ".",
+        "",
         "## Validation reward",
         "",
         "| strategist | reward | valid | return term | oversize | calibration | actions |",
@@ -285,6 +295,7 @@ def run_rl_training(
             "no SFT strategist to start from: run python scripts/run_sft_training.py first, "
             "or pass --sft-checkpoint DIR"
         )
+    checkpoint_base(checkpoint)
     started = time.perf_counter()
     run = resume or output_root / f"rl_{algorithm}_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
     run.mkdir(parents=True, exist_ok=True)
@@ -344,6 +355,9 @@ def run_rl_training(
         "validation_examples": len(validation_used),
         "iterations": result.iterations,
         "seconds_per_iteration": result.seconds_per_iteration,
+        "train_reward_first": result.manifest["training"]["first_reward"],
+        "train_reward_last": result.manifest["training"]["last_reward"],
+        "tied_groups": result.manifest["training"]["tied_groups"],
         "training_seconds": result.seconds,
         "seconds": time.perf_counter() - started,
         "models": str(models),
@@ -406,6 +420,8 @@ def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
     ``data.experience_library`` is null; train; score validation prompts before and after.
     Returns a summary, also written to ``output_dir/rl_summary.json``."""
     app = load_config(config.data.app_config)
+    if config.model.sft_checkpoint is not None:  # fail before collecting, not after
+        checkpoint_base(Path(config.model.sft_checkpoint).expanduser())
     out = config.training.output_dir
     library = config.data.experience_library
     if library is None:

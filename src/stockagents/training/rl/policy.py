@@ -26,7 +26,14 @@ from stockagents.training.rl.config import RLConfig
 from stockagents.training.sft.data import file_sha256
 from stockagents.training.sft.trainer import top_layers
 
-__all__ = ["REF_ADAPTER", "Policy", "load_policy", "require_training_stack", "save_adapter"]
+__all__ = [
+    "REF_ADAPTER",
+    "Policy",
+    "checkpoint_base",
+    "load_policy",
+    "require_training_stack",
+    "save_adapter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +58,8 @@ def require_training_stack() -> None:
             )
 
 
-def _checkpoint_base(path: Path) -> tuple[str, str]:
-    """(base model, version) an SFT checkpoint names."""
+def checkpoint_base(path: Path) -> tuple[str, str]:
+    """(base model, version) an SFT checkpoint names; a clear error when it is not one."""
     if not (path / "adapter_config.json").is_file():
         raise ConfigError(
             f"model.sft_checkpoint: {path} is not an adapter directory (no adapter_config.json); "
@@ -87,7 +94,7 @@ def load_policy(config: RLConfig, with_reference: bool = True) -> Policy:
     checkpoint = config.model.sft_checkpoint
     if checkpoint is not None:
         checkpoint = Path(checkpoint).expanduser()
-        base, start = _checkpoint_base(checkpoint)
+        base, start = checkpoint_base(checkpoint)
     else:
         base, start = config.model.base_model, "fresh-lora"
     path = resolve_model(base)
