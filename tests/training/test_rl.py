@@ -564,7 +564,8 @@ def test_the_guides_training_script_trains_from_a_library(
     summary = json.loads((tmp_path / "out" / "rl_summary.json").read_text(encoding="utf-8"))
     assert summary["iterations"] == 2
     assert {"before", "after", "expert"} <= set(summary)
-    assert summary["after"]["n"] == 4
+    assert 1 <= summary["after"]["n"] <= 4  # the fixture's library has few validation steps
+    assert summary["after"]["n"] == summary["before"]["n"] == summary["validation_examples"]
     assert (tmp_path / "out" / "final" / "adapter_model.safetensors").is_file()
 
 
