@@ -14,6 +14,8 @@ __all__ = [
     "ConfigOption",
     "EndOption",
     "ModelsOption",
+    "OutputRootOption",
+    "ResumeRunOption",
     "StartOption",
     "SymbolsArgument",
     "SymbolsOption",
@@ -30,6 +32,10 @@ SymbolsArgument = Annotated[
 ]
 SymbolsOption = Annotated[
     list[str] | None, typer.Option("--symbols", "-s", help="Symbols, space or comma separated.")
+]
+OutputRootOption = Annotated[Path, typer.Option("--output-root", help="Where run directories go.")]
+ResumeRunOption = Annotated[
+    Path | None, typer.Option("--resume", help="Continue this run directory.")
 ]
 StartOption = Annotated[
     str | None, typer.Option("--start", "--start-date", help="First date (YYYY-MM-DD).")

@@ -12,7 +12,14 @@ import typer
 from rich.console import Console
 
 from stockagents.cli.edge import guarded
-from stockagents.cli.options import ConfigOption, SymbolsArgument, SymbolsOption, split_symbols
+from stockagents.cli.options import (
+    ConfigOption,
+    OutputRootOption,
+    ResumeRunOption,
+    SymbolsArgument,
+    SymbolsOption,
+    split_symbols,
+)
 from stockagents.core.config import load_config
 from stockagents.pipelines.rl import RL_PROFILES, run_rl_training, train_strategist
 from stockagents.training.rl.config import load_rl_config
@@ -45,12 +52,8 @@ def run_rl(
     profile: Annotated[
         str, typer.Option("--profile", help=f"Run size: {', '.join(RL_PROFILES)}.")
     ] = "cpu",
-    output_root: Annotated[
-        Path, typer.Option("--output-root", help="Where run directories go.")
-    ] = Path("training_runs"),
-    resume: Annotated[
-        Path | None, typer.Option("--resume", help="Continue this run directory.")
-    ] = None,
+    output_root: OutputRootOption = Path("training_runs"),
+    resume: ResumeRunOption = None,
     no_backtest: Annotated[
         bool, typer.Option("--no-backtest", help="Skip the validation-segment backtest.")
     ] = False,

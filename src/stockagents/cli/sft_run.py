@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stockagents.cli.options import ConfigOption
+from stockagents.cli.options import ConfigOption, OutputRootOption, ResumeRunOption
 from stockagents.core.config import load_config
 from stockagents.pipelines.sft import AGENTS, PROFILES, run_sft_training
 from stockagents.training.synthetic.teachers import make_teacher
@@ -36,12 +36,8 @@ def run_sft(
     agents: Annotated[
         str, typer.Option("--agents", help="Comma-separated agents to train.")
     ] = ",".join(AGENTS),
-    output_root: Annotated[
-        Path, typer.Option("--output-root", help="Where run directories go.")
-    ] = Path("training_runs"),
-    resume: Annotated[
-        Path | None, typer.Option("--resume", help="Continue this run directory.")
-    ] = None,
+    output_root: OutputRootOption = Path("training_runs"),
+    resume: ResumeRunOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     no_base: Annotated[
         bool, typer.Option("--no-base", help="Skip evaluating the untrained base model.")
