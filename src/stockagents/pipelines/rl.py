@@ -20,6 +20,7 @@ validation-segment backtest of the three against buy-and-hold, with costs.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import shutil
@@ -32,6 +33,7 @@ from typing import Any
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from stockagents.agents.runtime import model_set_paths
 from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.backtest.collect import DB_NAME, collect_trajectories
 from stockagents.backtest.engine import BacktestResult, run_backtest
@@ -150,8 +152,6 @@ def _collect(
 
 def _analyst_set(target: Path, analysts: Path | None) -> Path:
     """A model set with the given analysts (or the experts) and the expert strategist."""
-    from stockagents.agents.runtime import model_set_paths
-
     paths = model_set_paths(analysts) if analysts is not None else {}
     target.mkdir(parents=True, exist_ok=True)
     agents = {
@@ -165,8 +165,6 @@ def _analyst_set(target: Path, analysts: Path | None) -> Path:
 
 def _model_set(run: Path, collection_models: Path) -> Path:
     """``models/`` as a model set: the analysts of the collection, the RL strategist."""
-    import json
-
     data = json.loads((collection_models / "manifest.json").read_text(encoding="utf-8"))
     agents = {**data["agents"], "strategist": "final"}
     write_json(run / "models" / "manifest.json", {"agents": agents, "run": run.name})
@@ -174,8 +172,6 @@ def _model_set(run: Path, collection_models: Path) -> Path:
 
 
 def _strategist_set(target: Path, collection_models: Path, strategist: Path | None) -> Path:
-    import json
-
     data = json.loads((collection_models / "manifest.json").read_text(encoding="utf-8"))
     agents = {**data["agents"], "strategist": str(strategist.resolve()) if strategist else "expert"}
     target.mkdir(parents=True, exist_ok=True)
@@ -288,6 +284,12 @@ def run_rl_training(
         raise ConfigError(f"--algorithm {algorithm!r}: use grpo or ppo")
     if profile not in RL_PROFILES:
         raise ConfigError(f"--profile {profile!r}: use one of {', '.join(RL_PROFILES)}")
+    for name, value in (
+        ("--num-trajectories", num_trajectories),
+        ("--num-iterations", num_iterations),
+    ):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {value})")
     app = load_config(config)
     checkpoint = sft_checkpoint or find_sft_strategist(output_root)
     if checkpoint is None:

@@ -21,9 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from stockagents.core.errors import DataError
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, load_policy, require_training_stack
 from stockagents.training.rl.results import RLResult, finish_run, resume_point
+from stockagents.training.rl.rewards import RewardBreakdown
 from stockagents.training.rl.rollout import completion_logps, sample_completions
 from stockagents.training.rl.scoring import RewardModel
 from stockagents.training.tracking import available_reporters, wandb_env
@@ -51,18 +53,23 @@ def _rows(n: int, columns: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def reward_functions(reward: RewardModel) -> tuple[list[Callable[..., list[float]]], list[float]]:
-    """One TRL reward function per term (so each is logged) and their weights."""
+    """One TRL reward function per term (so each is logged) and their weights. TRL calls
+    them one after another on the same batch: it is scored once, for the first."""
     w = reward.weights
+    last: dict[str, Any] = {"key": None, "scores": []}
+
+    def scores(completions: Any, columns: dict[str, Any]) -> list[RewardBreakdown]:
+        texts = _texts(completions)
+        rows = _rows(len(texts), columns)
+        key = tuple((t, r.get("symbol"), r.get("as_of")) for t, r in zip(texts, rows, strict=True))
+        if key != last["key"]:
+            last["key"] = key
+            last["scores"] = [reward.score(t, r) for t, r in zip(texts, rows, strict=True)]
+        return list(last["scores"])
 
     def term(name: str) -> Callable[..., list[float]]:
         def fn(prompts: Any, completions: Any, **columns: Any) -> list[float]:
-            texts = _texts(completions)
-            rows = _rows(len(texts), columns)
-            out = []
-            for text, row in zip(texts, rows, strict=True):
-                s = reward.score(text, row)
-                out.append(float(getattr(s, name)))
-            return out
+            return [float(getattr(s, name)) for s in scores(completions, columns)]
 
         fn.__name__ = name
         return fn
@@ -210,8 +217,6 @@ def train_grpo(
     from datasets import Dataset  # type: ignore[import-untyped]
 
     if not train_rows:
-        from stockagents.core.errors import DataError
-
         raise DataError("no training prompts: the train segment of the library is empty")
     if not _cuda():
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))

@@ -295,35 +295,37 @@ def train_ppo(
 
             wandb = wandb_module
             wandb.init(config=config.model_dump(mode="json", by_alias=True), name="ppo-strategist")
-        task = bar.add_task("ppo", total=t.num_iterations, completed=step, info="")
-        while step < t.num_iterations:
-            tick = time.perf_counter()
-            batch_rows = rng.sample(rows, min(t.batch_size, len(rows)))
-            batch = run.rollout(batch_rows, seed=rng.randrange(2**31))
-            stats = run.update(batch)
-            step += 1
-            done_here += 1
-            entry = {
-                "step": float(step),
-                "reward": sum(batch["scores"]) / len(batch["scores"]),
-                "kl": batch["kl"],
-                "completion_length": batch["length"],
-                "seconds": time.perf_counter() - tick,
-                **stats,
-            }
-            history.append(entry)
+        try:
+            task = bar.add_task("ppo", total=t.num_iterations, completed=step, info="")
+            while step < t.num_iterations:
+                tick = time.perf_counter()
+                batch_rows = rng.sample(rows, min(t.batch_size, len(rows)))
+                batch = run.rollout(batch_rows, seed=rng.randrange(2**31))
+                stats = run.update(batch)
+                step += 1
+                done_here += 1
+                entry = {
+                    "step": float(step),
+                    "reward": sum(batch["scores"]) / len(batch["scores"]),
+                    "kl": batch["kl"],
+                    "completion_length": batch["length"],
+                    "seconds": time.perf_counter() - tick,
+                    **stats,
+                }
+                history.append(entry)
+                if writer is not None:
+                    for key, value in entry.items():
+                        if key != "step":
+                            writer.add_scalar(f"train/{key}", value, step)
+                if wandb is not None:
+                    wandb.log(entry, step=step)
+                bar.update(task, advance=1, info=f"reward {entry['reward']:+.3f}")
+                if step % t.save_interval == 0 or step == t.num_iterations:
+                    run.save(output_dir / f"checkpoint-{step}", step, history, rng)
+                    _prune(output_dir)
+        finally:
             if writer is not None:
-                for key, value in entry.items():
-                    if key != "step":
-                        writer.add_scalar(f"train/{key}", value, step)
-            if wandb is not None:
-                wandb.log(entry, step=step)
-            bar.update(task, advance=1, info=f"reward {entry['reward']:+.3f}")
-            if step % t.save_interval == 0 or step == t.num_iterations:
-                run.save(output_dir / f"checkpoint-{step}", step, history, rng)
-                _prune(output_dir)
-    if writer is not None:
-        writer.close()
+                writer.close()
     seconds = time.perf_counter() - started
     return finish_run(
         config,
