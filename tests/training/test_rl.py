@@ -487,6 +487,10 @@ def test_the_rl_pipeline_writes_a_run_a_model_set_and_a_report(
     assert manifest["iterations"] == 2
     assert (run / "validation_backtest.png").is_file()
     assert (run / "report.md").is_file()
+    final = json.loads((run / "models" / "final" / "manifest.json").read_text(encoding="utf-8"))
+    train_days = [json.loads(line)["as_of"] for line in (run / "data" / "rl_train.jsonl").open()]
+    assert final["trained_on"]["end"] >= max(train_days)  # its prompts and its SFT start's
+    assert final["trained_on"]["end"] <= manifest["splits"]["train"]["end"]
     with SystemCoordinator(models=run / "models") as coordinator:
         assert coordinator.strategist.version.startswith("rl-ppo-strategist-")
         assert coordinator.analysts["technical"].runtime is None  # the expert analysts

@@ -55,6 +55,20 @@ def _train_sft(ctx: typer.Context) -> None:
         raise typer.Exit(code)
 
 
+@app.command(
+    "evaluate",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def _evaluate(ctx: typer.Context) -> None:
+    """Evaluate model sets on the test segment: --models NAME:DIR ... (--help for more)."""
+    from stockagents.cli import evaluate as evaluate_cmd
+
+    code = evaluate_cmd.main(list(ctx.args))
+    if code:
+        raise typer.Exit(code)
+
+
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,

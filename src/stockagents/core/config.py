@@ -23,6 +23,7 @@ __all__ = [
     "BacktestConfig",
     "CoordinatorConfig",
     "DataConfig",
+    "DeploymentCriteria",
     "FundamentalAgentConfig",
     "FundamentalsConfig",
     "NewsAgentConfig",
@@ -217,6 +218,21 @@ class SplitConfig(_Section):
     )
 
 
+class DeploymentCriteria(_Section):
+    """The guide's bar for deploying a model set, checked on the test segment with costs."""
+
+    min_sharpe: float = Field(default=0.5, description="the lowest annualised Sharpe ratio")
+    max_drawdown: float = Field(
+        default=0.20, gt=0, le=1, description="the deepest drawdown allowed, a fraction in (0, 1]"
+    )
+    min_win_rate: float = Field(
+        default=0.5, ge=0, le=1, description="the lowest share of winning trades, in [0, 1]"
+    )
+    min_profit_factor: float = Field(
+        default=1.5, ge=0, description="the lowest gross profit over gross loss"
+    )
+
+
 #: The longest forward-return horizon labels use (see ``stockagents.data.splits``).
 LONGEST_LABEL_HORIZON = 20
 
@@ -227,6 +243,7 @@ class AppConfig(_Section):
     coordinator: CoordinatorConfig = CoordinatorConfig()
     backtest: BacktestConfig = BacktestConfig()
     splits: SplitConfig = SplitConfig()
+    deployment: DeploymentCriteria = DeploymentCriteria()
 
     @model_validator(mode="after")
     def _embargo_covers_horizons(self) -> AppConfig:

@@ -30,6 +30,13 @@ Conventions (pinned by tests against empyrical-reloaded on the same returns):
   and absent, NaN-free), macro F1 their unweighted mean over the classes the teacher
   uses; expected calibration error (ECE) bins stated confidence into 10 equal-width bins
   and averages ``|mean confidence - agreement rate|`` weighted by the bin's share.
+- **Bootstrap intervals** of the Sharpe ratio resample days in circular blocks of
+  ``block`` consecutive returns (a moving-block bootstrap, so volatility clusters stay
+  together), ``resamples`` times from a seeded generator, and report the percentile
+  interval. The difference of two strategies resamples the same days for both (paired,
+  so the market they share cancels); ``p_value`` is the two-sided share of resampled
+  differences on the other side of zero. Resamples whose Sharpe is undefined (no
+  variation) are dropped; with fewer than half left the interval is NaN.
 
 Nothing here knows about backtests, agents or models: inputs are arrays and series.
 """
@@ -46,6 +53,8 @@ import pandas as pd
 __all__ = [
     "PERIODS_PER_YEAR",
     "annual_volatility",
+    "bootstrap_sharpe",
+    "bootstrap_sharpe_difference",
     "brier_score",
     "cagr",
     "calmar_ratio",
@@ -212,6 +221,87 @@ def compute_metrics(
     if mean_equity and r.size:
         metrics["turnover"] = traded_notional / mean_equity / (r.size / periods)
     return metrics
+
+
+def _block_indices(n: int, block: int, resamples: int, seed: int) -> np.ndarray:
+    """``resamples x n`` day indices made of circular blocks of ``block`` days."""
+    rng = np.random.default_rng(seed)
+    block = max(1, min(block, n))
+    blocks = -(-n // block)
+    starts = rng.integers(0, n, size=(resamples, blocks))
+    index = (starts[:, :, None] + np.arange(block)[None, None, :]) % n
+    out: np.ndarray = index.reshape(resamples, -1)[:, :n]
+    return out
+
+
+def _sharpe_rows(samples: np.ndarray, risk_free: float, periods: int) -> np.ndarray:
+    excess = samples - _per_period_rf(risk_free, periods)
+    std = excess.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = np.where(std > 0, excess.mean(axis=1) / std * math.sqrt(periods), np.nan)
+    return out
+
+
+def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size < values.size / 2 or not finite.size:
+        return math.nan, math.nan
+    tail = (1.0 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_sharpe(
+    returns: ArrayLike,
+    *,
+    resamples: int = 2000,
+    block: int = 5,
+    confidence: float = 0.95,
+    seed: int = 0,
+    risk_free: float = 0.0,
+    periods: int = PERIODS_PER_YEAR,
+) -> dict[str, float]:
+    """The Sharpe ratio and its block-bootstrap interval (see the module docstring)."""
+    r = _arr(returns)
+    point = sharpe_ratio(r, risk_free, periods)
+    if r.size < 2:
+        return {"sharpe": point, "low": math.nan, "high": math.nan}
+    samples = r[_block_indices(r.size, block, resamples, seed)]
+    low, high = _interval(_sharpe_rows(samples, risk_free, periods), confidence)
+    return {"sharpe": point, "low": low, "high": high}
+
+
+def bootstrap_sharpe_difference(
+    returns: ArrayLike,
+    baseline: ArrayLike,
+    *,
+    resamples: int = 2000,
+    block: int = 5,
+    confidence: float = 0.95,
+    seed: int = 0,
+    risk_free: float = 0.0,
+    periods: int = PERIODS_PER_YEAR,
+) -> dict[str, float]:
+    """Sharpe of ``returns`` minus Sharpe of ``baseline`` (same days), with a paired
+    block-bootstrap interval and two-sided p-value."""
+    a = np.asarray(returns, dtype=float)
+    b = np.asarray(baseline, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError("returns and baseline must cover the same days")
+    keep = ~np.isnan(a) & ~np.isnan(b)
+    a, b = a[keep], b[keep]
+    point = sharpe_ratio(a, risk_free, periods) - sharpe_ratio(b, risk_free, periods)
+    nan = {"difference": point, "low": math.nan, "high": math.nan, "p_value": math.nan}
+    if a.size < 2:
+        return nan
+    index = _block_indices(a.size, block, resamples, seed)
+    diff = _sharpe_rows(a[index], risk_free, periods) - _sharpe_rows(b[index], risk_free, periods)
+    low, high = _interval(diff, confidence)
+    finite = diff[np.isfinite(diff)]
+    if math.isnan(low):
+        return nan
+    p_value = min(1.0, 2 * min(float(np.mean(finite <= 0)), float(np.mean(finite >= 0))))
+    return {"difference": point, "low": low, "high": high, "p_value": p_value}
 
 
 def hit_rate(scores: ArrayLike, forward_returns: ArrayLike) -> float:

@@ -274,6 +274,7 @@ def train_grpo(
         iterations=int(trainer.state.global_step),
         resumed_from=resume,
         timed_iterations=int(trainer.state.global_step) - _step_of(resume),
+        dates=[str(r.get("as_of") or "") for r in train_rows],
     )
 
 

@@ -336,4 +336,5 @@ def train_ppo(
         iterations=step,
         resumed_from=resume,
         timed_iterations=done_here,
+        dates=[str(r.get("as_of") or "") for r in train_rows],
     )

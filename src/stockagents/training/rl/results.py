@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stockagents.core.jsonio import write_json
+from stockagents.core.provenance import TrainingWindow, training_window
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, save_adapter
 from stockagents.training.sft.trainer import resume_from
@@ -93,13 +95,22 @@ def finish_run(
     iterations: int,
     resumed_from: Path | None,
     timed_iterations: int,
+    dates: Iterable[str] = (),
 ) -> RLResult:
-    """Write ``final/``, the history and the reward curve; returns the result."""
+    """Write ``final/``, the history and the reward curve; returns the result.
+
+    ``dates`` are the training prompts' ``as_of`` days; with the SFT start's window they
+    make the manifest's ``trained_on`` (see ``stockagents.core.provenance``)."""
     output_dir = config.training.output_dir
     per_iteration = seconds / timed_iterations if timed_iterations > 0 else math.nan
     tenth = max(1, len(history) // 10)
+    window = TrainingWindow.from_dates(dates)
+    start = config.model.sft_checkpoint
+    parent = training_window(Path(start)) if start else None
+    window = window.union(parent) if window else parent
     manifest: dict[str, Any] = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "trained_on": window.to_dict() if window else None,
         "training": {
             "algorithm": algorithm,
             "start": policy.start,

@@ -34,6 +34,7 @@ from typing import Any
 from stockagents.agents.prompting import prompt_version
 from stockagents.core.errors import ConfigError, ProviderUnavailableError
 from stockagents.core.jsonio import write_json
+from stockagents.core.provenance import TrainingWindow
 from stockagents.llm.presets import resolve_model
 from stockagents.training.sft.config import SFTConfig
 from stockagents.training.sft.data import (
@@ -406,6 +407,12 @@ def _trl_args(
     )
 
 
+def _trained_on(examples: Sequence[SFTExample]) -> dict[str, Any] | None:
+    """The ``as_of`` window of the examples (None when they carry no dates)."""
+    window = TrainingWindow.from_dates(str(e.meta.get("as_of") or "") for e in examples)
+    return window.to_dict() if window else None
+
+
 def _write_final(
     trainer: Any, tokenizer: Any, output_dir: Path, manifest: dict[str, Any]
 ) -> tuple[Path, dict[str, Any]]:
@@ -500,6 +507,7 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
             "train_examples": len(train_examples),
             "validation_examples": len(validation_examples),
         },
+        "trained_on": _trained_on(train_examples),
         "training": {
             "config": config.model_dump(mode="json"),
             "steps": state.global_step,

@@ -1,0 +1,223 @@
+"""The guide's step 3: evaluate model sets on the test segment and write the report.
+
+``evaluate_models`` writes ``evaluation_results/eval_YYYYMMDD_HHMMSS/``::
+
+    evaluation_report.md       the tables, criteria, intervals and agent quality
+    comparison_plots.png       equity, drawdown, Sharpe intervals, per symbol, calibration
+    evaluation_results.json    everything, machine-readable (``schema.EvaluationResults``)
+
+The test window is the last ``test_days`` trading days of the symbols' calendar, the
+test segment of ``stockagents.data.splits`` when ``test_days`` is the config's. A set
+whose models trained on any of those days is refused before anything runs. Without a
+baseline among the sets, the expert agents are added as ``baseline``. Answers are cached
+in ``<output_root>/.cache/answers.sqlite``; a second run of the same command makes no
+model calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from stockagents import __version__
+from stockagents.agents.runtime import read_manifest
+from stockagents.backtest.benchmark import buy_and_hold
+from stockagents.core.config import AppConfig, load_config
+from stockagents.core.errors import ConfigError, DataError
+from stockagents.core.jsonio import write_json
+from stockagents.data.factory import build_sources
+from stockagents.evaluation.cache import AnswerCache, code_fingerprint
+from stockagents.evaluation.judge import build_judge
+from stockagents.evaluation.model_sets import ModelSet, check_test_window, parse_model_sets
+from stockagents.evaluation.plots import plot_comparison
+from stockagents.evaluation.report import render_report
+from stockagents.evaluation.runner import SetRun, run_model_set
+from stockagents.evaluation.schema import EvaluationResults
+from stockagents.evaluation.summary import benchmark_result, set_result
+from stockagents.features.observation import MIN_BARS
+
+__all__ = ["BOOTSTRAP", "evaluate_models"]
+
+logger = logging.getLogger(__name__)
+
+#: How the Sharpe intervals are drawn (see ``metrics.bootstrap_sharpe``).
+BOOTSTRAP = {"resamples": 2000, "block": 5, "confidence": 0.95, "seed": 0}
+
+
+def _prices(
+    app: AppConfig, symbols: Sequence[str]
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    sources = build_sources(app.data)
+    prices: dict[str, pd.DataFrame] = {}
+    skipped: dict[str, str] = {}
+    for symbol in dict.fromkeys(s.strip().upper() for s in symbols if s.strip()):
+        try:
+            _, last = sources.prices.date_range(symbol)
+        except DataError as exc:
+            skipped[symbol] = str(exc).split(";")[0]
+            logger.warning("skipping %s: %s", symbol, skipped[symbol])
+            continue
+        bars = sources.prices.prices(symbol, as_of=last)
+        if len(bars) < MIN_BARS:
+            skipped[symbol] = f"fewer than {MIN_BARS} bars"
+            continue
+        prices[symbol] = bars
+    if not prices:
+        raise DataError(
+            f"none of {', '.join(symbols)} has data in the {sources.prices.name} price source "
+            f"(available: {', '.join(sources.prices.symbols())})"
+        )
+    return prices, skipped
+
+
+def _window(prices: dict[str, pd.DataFrame], test_days: int) -> tuple[list[dt.date], list[dt.date]]:
+    calendar = sorted({ts.date() for f in prices.values() for ts in f.index})
+    if test_days < 2:
+        raise ConfigError(f"--test-days must be at least 2 (got {test_days})")
+    if test_days > len(calendar) - MIN_BARS:
+        raise DataError(
+            f"--test-days {test_days}: the data has {len(calendar)} trading days and the agents "
+            f"need {MIN_BARS} before the first decision; use at most {len(calendar) - MIN_BARS}"
+        )
+    return calendar[-test_days:], calendar
+
+
+def _with_baseline(sets: list[ModelSet]) -> list[ModelSet]:
+    if any(s.is_baseline for s in sets):
+        return sets
+    name = "baseline" if all(s.name != "baseline" for s in sets) else "expert"
+    return [*parse_model_sets([f"{name}:expert"]), *sets]
+
+
+def _models_manifest(sets: Sequence[ModelSet]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for s in sets:
+        entries: dict[str, Any] = {"set": read_manifest(s.path) if s.path else {}}
+        for agent, source in s.agents.items():
+            if Path(source).is_dir():
+                manifest = read_manifest(Path(source))
+                manifest.pop("training", None)  # the full config is in the model's own files
+                entries[agent] = {"path": source, **manifest}
+        out[s.name] = entries
+    return out
+
+
+def evaluate_models(
+    specs: Sequence[str],
+    *,
+    symbols: Sequence[str] = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"),
+    test_days: int = 90,
+    config: AppConfig | str | Path | None = None,
+    output_root: Path = Path("evaluation_results"),
+    output: Path | None = None,
+    judge: str = "rules",
+    judge_model: str | None = None,
+    judge_base_url: str | None = None,
+    judge_samples: int | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Evaluate the model sets ``specs`` (see the module docstring); returns the directory."""
+    app = load_config(config)
+    sets = _with_baseline(parse_model_sets(specs))
+    prices, skipped = _prices(app, symbols)
+    window_days, calendar = _window(prices, test_days)
+    warnings = check_test_window(sets, window_days, calendar)
+    grader = build_judge(judge, judge_model, judge_base_url)
+    samples = judge_samples if judge_samples is not None else (None if judge == "rules" else 20)
+    start, end = window_days[0], window_days[-1]
+    run_dir = output or output_root / f"eval_{dt.datetime.now():%Y%m%d_%H%M%S}"
+    answers = AnswerCache(output_root / ".cache" / "answers.sqlite") if cache else None
+    sources = build_sources(app.data)
+    in_window = sum(
+        int(((f.index >= pd.Timestamp(start)) & (f.index <= pd.Timestamp(end))).sum())
+        for f in prices.values()
+    )
+    runs: list[SetRun] = []
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), disable=not progress, transient=True,
+        ) as bar:  # fmt: skip
+            for models in sets:
+                task = bar.add_task(f"evaluating {models.name}", total=in_window)
+                runs.append(
+                    run_model_set(
+                        models,
+                        app,
+                        sources,
+                        prices,
+                        (start, end),
+                        cache=answers,
+                        judge=grader,
+                        judge_samples=samples,
+                        tick=lambda task=task: bar.advance(task),  # type: ignore[misc]
+                    )
+                )
+    finally:
+        hits, misses = (answers.hits, answers.misses) if answers else (0, 0)
+        if answers is not None:
+            answers.close()
+    free = app.backtest.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
+    bench = buy_and_hold(prices, app.backtest, start, end)
+    bench_free = buy_and_hold(prices, free, start, end)
+    per_symbol = {
+        s: (buy_and_hold({s: f}, app.backtest, start, end), buy_and_hold({s: f}, free, start, end))
+        for s, f in prices.items()
+    }
+    baseline = next(r for r in runs if r.models.is_baseline)
+    horizon = app.agents.strategist.horizon_days
+    results = EvaluationResults(
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        stockagents_version=__version__,
+        window={"start": start.isoformat(), "end": end.isoformat(), "days": len(window_days)},
+        symbols=list(prices),
+        skipped_symbols=skipped,
+        dates=[ts.date().isoformat() for ts in bench.equity.index],
+        costs={
+            "commission_bps": app.backtest.commission_bps,
+            "slippage_bps": app.backtest.slippage_bps,
+        },
+        forward_horizon_days=horizon,
+        criteria=app.deployment.model_dump(),
+        bootstrap=BOOTSTRAP,
+        judge={"kind": getattr(grader, "name", judge), "samples": samples},
+        sets=[
+            set_result(
+                run,
+                prices=prices,
+                horizon=horizon,
+                criteria=app.deployment,
+                baseline=baseline,
+                benchmark=bench,
+                bootstrap=BOOTSTRAP,
+            )
+            for run in runs
+        ],
+        benchmark=benchmark_result(bench, bench_free, per_symbol, BOOTSTRAP),
+        warnings=warnings,
+        cache={"enabled": cache, "hits": hits, "misses": misses},
+        manifest={
+            "code": code_fingerprint(),
+            "config": app.model_dump(mode="json"),
+            "data": {
+                "source": sources.prices.name,
+                "sha256": sources.prices.fingerprint(list(prices)),
+                "first_bar": min(f.index[0] for f in prices.values()).date().isoformat(),
+                "last_bar": max(f.index[-1] for f in prices.values()).date().isoformat(),
+            },
+            "models": _models_manifest(sets),
+            "command": {"models": list(specs), "symbols": list(symbols), "test_days": test_days},
+        },
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "evaluation_results.json", results.model_dump(mode="json"))
+    plot_comparison(results, run_dir / "comparison_plots.png")
+    (run_dir / "evaluation_report.md").write_text(render_report(results), encoding="utf-8")
+    return run_dir

@@ -1,0 +1,145 @@
+"""``comparison_plots.png``: the evaluation at a glance, drawn from the results' numbers.
+
+Six panels: equity curves with costs (buy-and-hold dashed), drawdowns, each set's
+Sharpe with its bootstrap interval and the criterion line, total return per symbol,
+calibration of the directional answers (stated confidence against how often the
+direction was right, the diagonal being perfect), and the share of valid model output
+with the judge's scores per agent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from stockagents.evaluation.metrics import drawdown_series
+from stockagents.evaluation.schema import EvaluationResults
+
+__all__ = ["plot_comparison"]
+
+_BENCH_COLOUR = "#555555"
+
+
+def _returns(equity: list[float | None]) -> np.ndarray:
+    values = np.concatenate([[1.0], [np.nan if v is None else v for v in equity]])
+    out: np.ndarray = values[1:] / values[:-1] - 1.0
+    return out
+
+
+def plot_comparison(results: EvaluationResults, path: Path) -> Path:
+    """Draw the six panels and save them as PNG at ``path``."""
+    fig = Figure(figsize=(17, 10.5))
+    axes = fig.subplots(2, 3)
+    dates = [dt.date.fromisoformat(d) for d in results.dates]
+    colours = {s.name: f"C{i}" for i, s in enumerate(results.sets)}
+    curves = [(s.name, s.equity, colours[s.name], "-") for s in results.sets]
+    curves.append(("buy & hold", results.benchmark.equity, _BENCH_COLOUR, "--"))
+
+    ax = axes[0, 0]
+    for name, equity, colour, style in curves:
+        ax.plot(dates, equity, style, color=colour, label=name, linewidth=1.6)
+    ax.axhline(1.0, color="grey", linewidth=0.6)
+    ax.set_title("Equity with costs (start = 1)")
+    ax.legend(loc="best", fontsize=9)
+
+    ax = axes[0, 1]
+    for name, equity, colour, style in curves:
+        ax.plot(dates, 100 * drawdown_series(_returns(equity)), style, color=colour, label=name)
+    limit = 100 * results.criteria["max_drawdown"]
+    ax.axhline(-limit, color="red", linewidth=0.8, linestyle=":", label=f"criterion -{limit:.0f}%")
+    ax.set_title("Drawdown %")
+    ax.legend(loc="lower left", fontsize=9)
+
+    ax = axes[0, 2]
+    names = [s.name for s in results.sets] + ["buy & hold"]
+    intervals = [s.sharpe_interval for s in results.sets] + [results.benchmark.sharpe_interval]
+    for i, (name, ci) in enumerate(zip(names, intervals, strict=True)):
+        colour = colours.get(name, _BENCH_COLOUR)
+        if ci.sharpe is None:
+            ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=9)
+            continue
+        low = ci.low if ci.low is not None else ci.sharpe
+        high = ci.high if ci.high is not None else ci.sharpe
+        ax.errorbar(i, ci.sharpe, yerr=[[ci.sharpe - low], [high - ci.sharpe]], fmt="o",
+                    color=colour, capsize=6, markersize=8)  # fmt: skip
+        ax.annotate(f"{ci.sharpe:.2f}", (i, ci.sharpe), textcoords="offset points",
+                    xytext=(8, 0), fontsize=9)  # fmt: skip
+    ax.axhline(results.criteria["min_sharpe"], color="red", linewidth=0.8, linestyle=":",
+               label=f"criterion {results.criteria['min_sharpe']:g}")  # fmt: skip
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xticks(range(len(names)), names, rotation=15)
+    ax.set_title(f"Sharpe with costs, {results.bootstrap['confidence']:.0%} bootstrap interval")
+    ax.legend(loc="best", fontsize=9)
+
+    ax = axes[1, 0]
+    symbols = results.symbols
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        per = (
+            results.benchmark.per_symbol
+            if name == "buy & hold"
+            else next(s for s in results.sets if s.name == name).per_symbol
+        )
+        values = [100 * (per[sym]["with_costs"].get("total_return") or 0.0) for sym in symbols]
+        ax.bar(np.arange(len(symbols)) + i * width - 0.4 + width / 2, values, width,
+               color=colours.get(name, _BENCH_COLOUR), label=name)  # fmt: skip
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xticks(range(len(symbols)), symbols)
+    ax.set_title("Total return % per symbol (alone, with costs)")
+    ax.legend(loc="best", fontsize=9)
+
+    ax = axes[1, 1]
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect")
+    for s in results.sets:
+        n = np.zeros(5)
+        conf = np.zeros(5)
+        hits = np.zeros(5)
+        for quality in s.agents_quality.values():
+            for b, cell in enumerate(quality.calibration[:5]):
+                if cell.n and cell.confidence is not None and cell.hit_rate is not None:
+                    n[b] += cell.n
+                    conf[b] += cell.n * cell.confidence
+                    hits[b] += cell.n * cell.hit_rate
+        used = n > 0
+        if used.any():
+            ax.plot(conf[used] / n[used], hits[used] / n[used], "o-", color=colours[s.name],
+                    label=f"{s.name} ({int(n.sum())} calls)")  # fmt: skip
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("stated confidence")
+    ax.set_ylabel(f"direction right ({results.forward_horizon_days}-day return)")
+    ax.set_title("Calibration of directional answers (all agents)")
+    ax.legend(loc="best", fontsize=9)
+
+    ax = axes[1, 2]
+    agents = ["news", "technical", "fundamental", "strategist"]
+    width = 0.8 / max(1, len(results.sets))
+    for i, s in enumerate(results.sets):
+        valid = [100 * (s.agents_quality[a].valid_rate or 0.0) for a in agents]
+        judged = [100 * (s.judge[a].consistency or 0.0) if a in s.judge else np.nan for a in agents]
+        xs = np.arange(len(agents)) + i * width - 0.4 + width / 2
+        ax.bar(xs, valid, width, color=colours[s.name], alpha=0.45, label=f"{s.name}: valid output")
+        ax.plot(xs, judged, "D", color=colours[s.name], label=f"{s.name}: judge consistency")
+    ax.set_xticks(range(len(agents)), agents)
+    ax.set_ylim(0, 105)
+    ax.set_title(f"Valid output % (bars) and judge ({results.judge['kind']}) consistency %")
+    ax.legend(loc="lower left", fontsize=8)
+
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    for ax in axes[0, :2]:
+        ax.tick_params(axis="x", rotation=20)
+    first, last = results.window["start"], results.window["end"]
+    fig.suptitle(
+        f"Test segment {first} to {last} ({results.window['days']} trading days), "
+        f"{', '.join(symbols)}; costs {results.costs['commission_bps']:g}+"
+        f"{results.costs['slippage_bps']:g} bps",
+        fontsize=13,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path

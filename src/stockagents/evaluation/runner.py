@@ -1,0 +1,169 @@
+"""Running one model set over the test window: decisions, backtests, signals, grades.
+
+``run_model_set`` drives the coordinator through the backtester exactly as
+``stockagents backtest`` does (next-open fills, costs, stops), asking the answer cache
+first. It then replays the same decisions without costs, and on each symbol alone (its
+own book, the same decisions) for the per-symbol figures, so neither costs a model call.
+Every step's recommendation is kept, for the analysts' signal quality, the valid-output
+rates and the judge. This module knows nothing about reports or files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from stockagents.backtest.engine import BacktestResult, run_backtest
+from stockagents.core.config import AppConfig
+from stockagents.core.types import Decision, PortfolioContext, Recommendation
+from stockagents.data.factory import DataSources
+from stockagents.evaluation.cache import AnswerCache, code_fingerprint, model_fingerprint
+from stockagents.evaluation.judge import Judge, JudgeItem, Verdict
+from stockagents.evaluation.model_sets import ModelSet
+from stockagents.features.observation import MIN_BARS
+from stockagents.orchestration import SystemCoordinator
+
+__all__ = ["SetRun", "Step", "run_model_set"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One decision of the run: the question and the full answer."""
+
+    symbol: str
+    day: dt.date
+    portfolio: PortfolioContext
+    recommendation: Recommendation
+
+
+@dataclass
+class SetRun:
+    """What evaluating one model set produced."""
+
+    models: ModelSet
+    with_costs: BacktestResult
+    without_costs: BacktestResult
+    per_symbol: dict[str, tuple[BacktestResult, BacktestResult]]
+    steps: list[Step]
+    versions: dict[str, str]
+    seconds: float
+    grades: dict[str, list[tuple[Step, Verdict]]] = field(default_factory=dict)
+
+
+class _RecordingPolicy:
+    """Asks the cache, else the coordinator; records every step."""
+
+    def __init__(
+        self,
+        coordinator: SystemCoordinator,
+        cache: AnswerCache | None,
+        prefix: dict[str, Any],
+        tick: Callable[[], None],
+        eligible: Mapping[str, dt.date],
+    ) -> None:
+        self.coordinator = coordinator
+        self.cache = cache
+        self.prefix = prefix
+        self.tick = tick
+        self.eligible = eligible
+        self.steps: dict[tuple[str, dt.date], Step] = {}
+
+    def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
+        self.tick()
+        if day < self.eligible[symbol]:
+            return None
+        key = AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"))
+        recommendation = self.cache.get(key) if self.cache else None
+        if recommendation is None:
+            recommendation = self.coordinator.analyze_symbol(symbol, day, portfolio)
+            if self.cache is not None:
+                self.cache.put(key, recommendation)
+        self.steps[(symbol, day)] = Step(symbol, day, portfolio, recommendation)
+        return recommendation.decision
+
+    def replay(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
+        step = self.steps.get((symbol, day))
+        return step.recommendation.decision if step else None
+
+
+def _cache_prefix(config: AppConfig, models: ModelSet) -> dict[str, Any]:
+    return {
+        "code": code_fingerprint(),
+        "models": model_fingerprint(models.agents),
+        "config": config.model_dump(mode="json", include={"agents", "coordinator", "data"}),
+    }
+
+
+def _judge_items(
+    coordinator: SystemCoordinator, steps: list[Step], samples: int | None
+) -> dict[str, list[tuple[Step, JudgeItem]]]:
+    """For each agent, up to ``samples`` steps spread over the run, with what it read."""
+    chosen = steps
+    if samples is not None and len(steps) > samples:
+        stride = len(steps) / samples
+        chosen = [steps[int(i * stride)] for i in range(samples)]
+    out: dict[str, list[tuple[Step, JudgeItem]]] = {}
+    for step in chosen:
+        rec = step.recommendation
+        observation = coordinator.observations.build(step.symbol, step.day)
+        for name, agent in coordinator.analysts.items():
+            payload = agent.input_payload(observation)
+            answer = rec.signals[name].model_dump(mode="json")
+            out.setdefault(name, []).append((step, JudgeItem(name, payload, answer)))
+        payload = coordinator.strategist.input_payload(observation, rec.signals, step.portfolio)
+        answer = rec.decision.model_dump(mode="json")
+        out.setdefault("strategist", []).append((step, JudgeItem("strategist", payload, answer)))
+    return out
+
+
+def run_model_set(
+    models: ModelSet,
+    config: AppConfig,
+    sources: DataSources,
+    prices: dict[str, pd.DataFrame],
+    window: tuple[dt.date, dt.date],
+    *,
+    cache: AnswerCache | None = None,
+    judge: Judge | None = None,
+    judge_samples: int | None = None,
+    tick: Callable[[], None] = lambda: None,
+) -> SetRun:
+    """Evaluate ``models`` on ``prices`` over ``window`` (see the module docstring)."""
+    started = time.perf_counter()
+    start, end = window
+    cfg = config.backtest
+    no_costs = cfg.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
+    eligible = {s: f.index[min(MIN_BARS, len(f)) - 1].date() for s, f in prices.items()}
+    with SystemCoordinator(config, sources=sources, models=models.models_dir) as coordinator:
+        policy = _RecordingPolicy(coordinator, cache, _cache_prefix(config, models), tick, eligible)
+        with_costs = run_backtest(prices, policy, cfg, start, end)
+        steps = sorted(policy.steps.values(), key=lambda s: (s.day, s.symbol))
+        grades: dict[str, list[tuple[Step, Verdict]]] = {}
+        if judge is not None and steps:
+            for agent, pairs in _judge_items(coordinator, steps, judge_samples).items():
+                verdicts = judge.grade([item for _, item in pairs])
+                grades[agent] = [(s, v) for (s, _), v in zip(pairs, verdicts, strict=True)]
+        versions = coordinator.model_versions
+    without = run_backtest(prices, policy.replay, no_costs, start, end)
+    per_symbol = {
+        symbol: (
+            run_backtest({symbol: frame}, policy.replay, cfg, start, end),
+            run_backtest({symbol: frame}, policy.replay, no_costs, start, end),
+        )
+        for symbol, frame in prices.items()
+    }
+    return SetRun(
+        models=models,
+        with_costs=with_costs,
+        without_costs=without,
+        per_symbol=per_symbol,
+        steps=steps,
+        versions=versions,
+        seconds=time.perf_counter() - started,
+        grades=grades,
+    )

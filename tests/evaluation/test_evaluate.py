@@ -1,0 +1,262 @@
+"""The guide's step 3: evaluate_models end to end, the no-training-on-test guard, the
+schema, the cache, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+
+from stockagents.backtest.engine import run_backtest
+from stockagents.backtest.policy import CoordinatorPolicy
+from stockagents.cli.main import main
+from stockagents.core.errors import AgentError, ConfigError
+from stockagents.evaluation import metrics as m
+from stockagents.evaluation.evaluate import evaluate_models
+from stockagents.evaluation.schema import EvaluationResults
+from stockagents.orchestration import SystemCoordinator
+
+SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "evaluation_results.schema.json"
+SYMBOLS = ["AAPL", "AMZN"]
+TEST_DAYS = 12
+
+
+@pytest.fixture(scope="module")
+def tiny_sft_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model set as the SFT run writes it: a tiny strategist trained by SFT on expert
+    data (so its manifest records its training dates), the analysts expert."""
+    from stockagents.training.sft import load_sft_config, train_agent
+    from stockagents.training.synthetic.generate import generate_dataset
+    from stockagents.training.synthetic.teachers import make_teacher
+
+    root = tmp_path_factory.mktemp("tiny-sft-set")
+    data = root / "strategist_train.jsonl"
+    generate_dataset("strategist", 32, data, make_teacher("expert"), seed=0, progress=False)
+    config = load_sft_config(
+        {
+            "model": {"base_model": "tiny", "lora_rank": 4, "lora_alpha": 8},
+            "training": {
+                "output_dir": str(root / "models" / "strategist"),
+                "max_steps": 4,
+                "save_steps": 4,
+                "report_to": [],
+                "validation_fraction": 0.0,
+            },
+            "data": {"dataset_path": str(data)},
+        },
+        agent="strategist",
+    )
+    train_agent(config)
+    models = root / "models"
+    (models / "manifest.json").write_text(
+        json.dumps({"agents": {"strategist": "strategist/final"}}), encoding="utf-8"
+    )
+    return models
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_sft_set: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("eval")
+    run = evaluate_models(
+        ["baseline:expert", f"sft:{tiny_sft_set}"],
+        symbols=[*SYMBOLS, "ZZZZ"], test_days=TEST_DAYS, output_root=root, progress=False,
+    )  # fmt: skip
+    results = json.loads((run / "evaluation_results.json").read_text(encoding="utf-8"))
+    return {"run": run, "root": root, "results": results, "models": tiny_sft_set}
+
+
+@pytest.mark.slow
+def test_baseline_against_a_tiny_sft_set_writes_the_three_files(evaluated: dict[str, Any]) -> None:
+    run: Path = evaluated["run"]
+    assert run.parent == evaluated["root"]
+    assert run.name.startswith("eval_")
+    assert {p.name for p in run.iterdir()} >= {
+        "evaluation_report.md", "comparison_plots.png", "evaluation_results.json",
+    }  # fmt: skip
+    assert (run / "comparison_plots.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = evaluated["results"]
+    assert results["symbols"] == SYMBOLS
+    assert "ZZZZ" in results["skipped_symbols"]  # skipped with a warning, not fatal
+    assert results["window"]["days"] == TEST_DAYS
+    assert len(results["dates"]) == TEST_DAYS
+    baseline, sft = results["sets"]
+    assert baseline["baseline"]
+    assert not sft["baseline"]
+    assert sft["as_expert"] == ["news", "technical", "fundamental"]  # the set lacks them
+    assert sft["agents"]["strategist"].endswith("strategist/final")
+    assert sft["model_versions"]["strategist"].startswith("sft-strategist-")
+    assert sum(sft["actions"].values()) == TEST_DAYS * len(SYMBOLS)
+    assert sft["sharpe_vs_baseline"]["against"] == "baseline"
+    assert baseline["sharpe_vs_baseline"] is None
+    report = (run / "evaluation_report.md").read_text(encoding="utf-8")
+    for text in ("run as expert because the set lacks them: news, technical, fundamental",
+                 "## Deployment criteria", "## Uncertainty", "### AAPL", "### AMZN",
+                 "buy & hold", "comparison_plots.png"):  # fmt: skip
+        assert text in report
+    # the manifests of the models and the data ride along
+    manifest = results["manifest"]
+    assert manifest["models"]["sft"]["strategist"]["trained_on"]["end"] < results["window"]["start"]
+    assert len(manifest["data"]["sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_results_validate_against_the_published_schema(evaluated: dict[str, Any]) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert schema == EvaluationResults.model_json_schema(), (
+        "docs/evaluation_results.schema.json is stale: regenerate it from EvaluationResults"
+    )
+    jsonschema.validate(evaluated["results"], schema)
+    broken = {**evaluated["results"], "sets": [{"name": "x"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def _returns(equity: list[float]) -> np.ndarray:
+    values = np.concatenate([[1.0], equity])
+    return values[1:] / values[:-1] - 1.0
+
+
+def _close(a: float | None, b: float, rel: float = 1e-6) -> bool:
+    if a is None:
+        return math.isnan(b) or math.isinf(b)
+    return a == pytest.approx(b, rel=rel, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_report_numbers_equal_the_metrics_module_on_the_same_results(
+    evaluated: dict[str, Any],
+) -> None:
+    results = evaluated["results"]
+    start, end = results["window"]["start"], results["window"]["end"]
+    # an independent run of the baseline through the backtester gives the same metrics
+    with SystemCoordinator() as coordinator:
+        prices = {s: coordinator.sources.prices.prices(s, as_of=end) for s in SYMBOLS}
+        policy = CoordinatorPolicy(coordinator)
+        import datetime as dt
+
+        again = run_backtest(
+            prices, policy, coordinator.config.backtest,
+            dt.date.fromisoformat(start), dt.date.fromisoformat(end),
+        )  # fmt: skip
+    from stockagents.evaluation.backtest_report import backtest_metrics
+
+    direct = backtest_metrics(again)
+    baseline = results["sets"][0]["metrics"]["with_costs"]
+    for key in ("sharpe", "total_return", "max_drawdown", "sortino", "trades", "exposure"):
+        assert _close(baseline[key], direct[key]), key
+    # each set's equity curve gives back its Sharpe, return and drawdown
+    for entry in results["sets"]:
+        r = _returns(entry["equity"])
+        metrics = entry["metrics"]["with_costs"]
+        assert _close(metrics["sharpe"], m.sharpe_ratio(r), rel=1e-4)
+        assert _close(metrics["total_return"], m.total_return(r), rel=1e-4)
+        assert _close(metrics["max_drawdown"], m.max_drawdown(r), rel=1e-4)
+        interval = m.bootstrap_sharpe(
+            r, **{k: results["bootstrap"][k] for k in ("resamples", "block", "confidence", "seed")}
+        )
+        assert _close(entry["sharpe_interval"]["low"], interval["low"], rel=1e-3)
+    # and the report prints the JSON's numbers
+    report = (evaluated["run"] / "evaluation_report.md").read_text(encoding="utf-8")
+    for entry in results["sets"]:
+        w = entry["metrics"]["with_costs"]
+        sharpe = "n/a" if w["sharpe"] is None else f"{w['sharpe']:.2f}"
+        row = f"| {entry['name']} | with costs | {sharpe} | {w['max_drawdown']:.1%} |"
+        assert row in report
+        for name, check in entry["criteria"].items():
+            assert check["passed"] == _passes(name, check["value"], results["criteria"])
+
+
+def _passes(name: str, value: float | None, criteria: dict[str, float]) -> bool:
+    if value is None:
+        return False
+    return {
+        "sharpe": value > criteria["min_sharpe"],
+        "max_drawdown": abs(value) < criteria["max_drawdown"],
+        "win_rate": value > criteria["min_win_rate"],
+        "profit_factor": value > criteria["min_profit_factor"],
+    }[name]
+
+
+@pytest.mark.slow
+def test_a_second_run_answers_from_the_cache(evaluated: dict[str, Any]) -> None:
+    first = evaluated["results"]
+    assert first["cache"]["misses"] > 0
+    run = evaluate_models(
+        ["baseline:expert", f"sft:{evaluated['models']}"],
+        symbols=SYMBOLS, test_days=TEST_DAYS, output_root=evaluated["root"], progress=False,
+    )  # fmt: skip
+    second = json.loads((run / "evaluation_results.json").read_text(encoding="utf-8"))
+    assert second["cache"]["misses"] == 0
+    assert second["cache"]["hits"] == first["cache"]["misses"]
+    for a, b in zip(first["sets"], second["sets"], strict=True):
+        assert a["metrics"] == b["metrics"]
+        assert a["actions"] == b["actions"]
+
+
+@pytest.mark.slow
+def test_training_dates_inside_the_test_window_are_refused(
+    tiny_sft_set: Path, tmp_path: Path
+) -> None:
+    adapter = tiny_sft_set / "strategist" / "final"
+    trained = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))["trained_on"]
+    # a year of test days reaches back into the train segment the strategist learned on
+    with pytest.raises(
+        ConfigError, match=r"sft/strategist trained on .* Use --test-days \d+ or fewer"
+    ):
+        evaluate_models([f"sft:{tiny_sft_set}"], symbols=SYMBOLS, test_days=250,
+                        output_root=tmp_path, progress=False)  # fmt: skip
+    assert not list(tmp_path.glob("eval_*"))  # refused before anything ran
+    # a window that starts within the label horizon after the last training date
+    from stockagents.core.config import load_config
+    from stockagents.data.factory import build_sources
+
+    days = build_sources(load_config(None).data).prices.prices("AAPL", as_of="2023-09-21").index
+    after = [d for d in days if d.date().isoformat() > trained["end"]]
+    inside_horizon = len(after) - 5  # starts 5 bars after the last training date
+    with pytest.raises(ConfigError, match="its labels saw prices to"):
+        evaluate_models([f"sft:{tiny_sft_set}"], symbols=["AAPL"], test_days=inside_horizon,
+                        output_root=tmp_path, progress=False)  # fmt: skip
+
+
+def test_model_set_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(AgentError, match="is not a directory"):
+        evaluate_models(["sft:/no/such/dir"], symbols=SYMBOLS, output_root=tmp_path)
+    with pytest.raises(ConfigError, match="used twice"):
+        evaluate_models(["a:expert", "a:expert"], symbols=SYMBOLS, output_root=tmp_path)
+    with pytest.raises(ConfigError, match="--test-days must be at least 2"):
+        evaluate_models(["expert"], symbols=SYMBOLS, test_days=1, output_root=tmp_path)
+
+
+def test_cli_runs_the_guide_command_on_the_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = Path(__file__).parents[2] / "models" / "baseline"
+    code = main(["evaluate", "--models", f"baseline:{baseline}", "--test-symbols", "AAPL",
+                 "MSFT", "--test-days", "30", "--output-root", str(tmp_path), "--quiet"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "## Deployment criteria" in out.out
+    assert "skipping MSFT" in out.err or "MSFT" in out.out
+    (run,) = tmp_path.glob("eval_*")
+    results = json.loads((run / "evaluation_results.json").read_text(encoding="utf-8"))
+    assert [s["name"] for s in results["sets"]] == ["baseline"]
+    assert results["sets"][0]["baseline"] is True
+
+
+def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--models", "x:/nope", "--output-root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error: --models x:/nope")
+    code = main(["evaluate", "--models", "expert", "--test-symbols", "ZZZZ", "--output-root",
+                 str(tmp_path), "--quiet"])  # fmt: skip
+    assert code == 1
+    assert "none of ZZZZ has data" in capsys.readouterr().err
+    assert main(["evaluate", "--models", "expert", "--judge", "anthropic", "--output-root",
+                 str(tmp_path), "--test-symbols", "AAPL", "--quiet"]) == 1  # fmt: skip
+    assert "needs ANTHROPIC_API_KEY" in capsys.readouterr().err
