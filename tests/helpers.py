@@ -1,8 +1,9 @@
-"""Helpers shared by tests: synthetic bars and price directories."""
+"""Helpers shared by tests: synthetic bars, price directories and tiny adapters."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,3 +59,33 @@ def make_tiny_adapter(path: Path, seed: int, agent: str = "news") -> Path:
         )
     )
     return path
+
+
+def train_tiny_sft(
+    root: Path, agent: str, examples: int, max_steps: int, rank: int = 4, **training: Any
+) -> Path:
+    """An SFT adapter on the tiny preset, trained on ``examples`` expert-teacher examples
+    (drawn from the train segment, so its manifest records real training dates)."""
+    from stockagents.training.sft import load_sft_config, train_agent
+    from stockagents.training.synthetic.generate import generate_dataset
+    from stockagents.training.synthetic.teachers import make_teacher
+
+    root.mkdir(parents=True, exist_ok=True)
+    data = root / f"{agent}_train.jsonl"
+    generate_dataset(agent, examples, data, make_teacher("expert"), seed=0, progress=False)
+    config = load_sft_config(
+        {
+            "model": {"base_model": "tiny", "lora_rank": rank, "lora_alpha": 2 * rank},
+            "training": {
+                "output_dir": str(root / "sft"),
+                "max_steps": max_steps,
+                "save_steps": max_steps,
+                "report_to": [],
+                "validation_fraction": 0.0,
+                **training,
+            },
+            "data": {"dataset_path": str(data)},
+        },
+        agent=agent,
+    )
+    return train_agent(config).final_dir

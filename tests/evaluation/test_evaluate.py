@@ -20,6 +20,7 @@ from stockagents.evaluation import metrics as m
 from stockagents.evaluation.evaluate import evaluate_models
 from stockagents.evaluation.schema import EvaluationResults
 from stockagents.orchestration import SystemCoordinator
+from tests.helpers import train_tiny_sft
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "evaluation_results.schema.json"
 SYMBOLS = ["AAPL", "AMZN"]
@@ -30,31 +31,11 @@ TEST_DAYS = 12
 def tiny_sft_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model set as the SFT run writes it: a tiny strategist trained by SFT on expert
     data (so its manifest records its training dates), the analysts expert."""
-    from stockagents.training.sft import load_sft_config, train_agent
-    from stockagents.training.synthetic.generate import generate_dataset
-    from stockagents.training.synthetic.teachers import make_teacher
-
     root = tmp_path_factory.mktemp("tiny-sft-set")
-    data = root / "strategist_train.jsonl"
-    generate_dataset("strategist", 32, data, make_teacher("expert"), seed=0, progress=False)
-    config = load_sft_config(
-        {
-            "model": {"base_model": "tiny", "lora_rank": 4, "lora_alpha": 8},
-            "training": {
-                "output_dir": str(root / "models" / "strategist"),
-                "max_steps": 4,
-                "save_steps": 4,
-                "report_to": [],
-                "validation_fraction": 0.0,
-            },
-            "data": {"dataset_path": str(data)},
-        },
-        agent="strategist",
-    )
-    train_agent(config)
     models = root / "models"
+    final = train_tiny_sft(models / "strategist", "strategist", 32, 4)
     (models / "manifest.json").write_text(
-        json.dumps({"agents": {"strategist": "strategist/final"}}), encoding="utf-8"
+        json.dumps({"agents": {"strategist": str(final.relative_to(models))}}), encoding="utf-8"
     )
     return models
 
@@ -88,7 +69,7 @@ def test_baseline_against_a_tiny_sft_set_writes_the_three_files(evaluated: dict[
     assert baseline["baseline"]
     assert not sft["baseline"]
     assert sft["as_expert"] == ["news", "technical", "fundamental"]  # the set lacks them
-    assert sft["agents"]["strategist"].endswith("strategist/final")
+    assert sft["agents"]["strategist"].endswith("strategist/sft/final")
     assert sft["model_versions"]["strategist"].startswith("sft-strategist-")
     assert sum(sft["actions"].values()) == TEST_DAYS * len(SYMBOLS)
     assert sft["sharpe_vs_baseline"]["against"] == "baseline"
@@ -202,7 +183,8 @@ def test_a_second_run_answers_from_the_cache(evaluated: dict[str, Any]) -> None:
 def test_training_dates_inside_the_test_window_are_refused(
     tiny_sft_set: Path, tmp_path: Path
 ) -> None:
-    adapter = tiny_sft_set / "strategist" / "final"
+    entry = json.loads((tiny_sft_set / "manifest.json").read_text(encoding="utf-8"))
+    adapter = tiny_sft_set / entry["agents"]["strategist"]
     trained = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))["trained_on"]
     # a year of test days reaches back into the train segment the strategist learned on
     with pytest.raises(

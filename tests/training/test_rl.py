@@ -17,6 +17,7 @@ from stockagents.core.errors import ConfigError, DataError
 from stockagents.training.rl import rewards as rewards_module
 from stockagents.training.rl.config import load_rl_config
 from stockagents.training.rl.rewards import Desk, RewardWeights, score_completion, tied_share
+from tests.helpers import train_tiny_sft
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -428,29 +429,8 @@ def test_training_script_without_an_sft_checkpoint_is_one_line(tmp_path: Path) -
 @pytest.fixture(scope="module")
 def tiny_strategist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny strategist adapter from a short SFT run (the RL warm start)."""
-    from stockagents.training.sft import load_sft_config, train_agent
-    from stockagents.training.synthetic.generate import generate_dataset
-    from stockagents.training.synthetic.teachers import make_teacher
-
     root = tmp_path_factory.mktemp("tiny-strategist")
-    data = root / "strategist_train.jsonl"
-    generate_dataset("strategist", 48, data, make_teacher("expert"), seed=0, progress=False)
-    config = load_sft_config(
-        {
-            "model": {"base_model": "tiny", "lora_rank": 8, "lora_alpha": 16},
-            "training": {
-                "output_dir": str(root / "sft"),
-                "max_steps": 20,
-                "learning_rate": 1e-2,
-                "save_steps": 20,
-                "report_to": [],
-                "validation_fraction": 0.0,
-            },
-            "data": {"dataset_path": str(data)},
-        },
-        agent="strategist",
-    )
-    return train_agent(config).final_dir
+    return train_tiny_sft(root, "strategist", 48, 20, rank=8, learning_rate=1e-2)
 
 
 @pytest.mark.slow

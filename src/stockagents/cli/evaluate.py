@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             judge=args.judge, judge_model=args.judge_model, judge_base_url=args.judge_base_url,
             judge_samples=args.judge_samples, cache=not args.no_cache, progress=not args.quiet,
         )  # fmt: skip
-        console = Console()
+        console = Console(soft_wrap=True)
         report = (out / "evaluation_report.md").read_text(encoding="utf-8")
         console.print(escape(report.split("\n## Per symbol")[0]))
         console.print(f"report: {out / 'evaluation_report.md'}")

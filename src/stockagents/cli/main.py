@@ -8,6 +8,7 @@ traceback). Nothing already written is lost: commands write their outputs atomic
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Annotated
 
@@ -41,32 +42,31 @@ app.command("run-rl")(rl_cmd.run_rl)
 app.add_typer(data_cmd.app, name="data")
 
 
-@app.command(
-    "train-sft",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def _train_sft(ctx: typer.Context) -> None:
-    """SFT of one agent: --agent NAME --config config/sft/NAME_agent.yaml (--help for more)."""
-    from stockagents.cli import sft as sft_cmd
+def _argparse_command(name: str, module: str, summary: str) -> None:
+    """Register ``name`` as a command whose arguments go, untouched, to the argparse
+    ``main`` of ``stockagents.cli.<module>`` (options that take several values)."""
 
-    code = sft_cmd.main(list(ctx.args))
-    if code:
-        raise typer.Exit(code)
+    def command(ctx: typer.Context) -> None:
+        code = importlib.import_module(f"stockagents.cli.{module}").main(list(ctx.args))
+        if code:
+            raise typer.Exit(code)
+
+    command.__doc__ = summary
+    app.command(
+        name,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )(command)
 
 
-@app.command(
-    "evaluate",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def _evaluate(ctx: typer.Context) -> None:
-    """Evaluate model sets on the test segment: --models NAME:DIR ... (--help for more)."""
-    from stockagents.cli import evaluate as evaluate_cmd
-
-    code = evaluate_cmd.main(list(ctx.args))
-    if code:
-        raise typer.Exit(code)
+_argparse_command(
+    "train-sft", "sft",
+    "SFT of one agent: --agent NAME --config config/sft/NAME_agent.yaml (--help for more).",
+)  # fmt: skip
+_argparse_command(
+    "evaluate", "evaluate",
+    "Evaluate model sets on the test segment: --models NAME:DIR ... (--help for more).",
+)  # fmt: skip
 
 
 @app.callback()

@@ -25,12 +25,16 @@ __all__ = ["AnswerCache", "code_fingerprint", "model_fingerprint"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
+#: The subpackages whose code shapes an answer (reports, training and the CLI do not).
+ANSWERING_CODE = ("core", "data", "features", "llm", "agents", "orchestration")
+
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of the package's source, prompts and data files."""
+    """A hash of the source, prompts and data files of ``ANSWERING_CODE``."""
     digest = hashlib.sha256()
-    for file in sorted(_PACKAGE.rglob("*")):
+    files = (f for part in ANSWERING_CODE for f in (_PACKAGE / part).rglob("*"))
+    for file in sorted(files):
         if file.is_file() and file.suffix in (".py", ".md", ".json"):
             digest.update(str(file.relative_to(_PACKAGE)).encode())
             digest.update(file.read_bytes())

@@ -1,6 +1,7 @@
 """``comparison_plots.png``: the evaluation at a glance, drawn from the results' numbers.
 
-Six panels: equity curves with costs (buy-and-hold dashed), drawdowns, each set's
+Six panels: equity curves with costs (buy-and-hold dashed; an inset zooms on the model
+sets when buy-and-hold's range dwarfs theirs), drawdowns, each set's
 Sharpe with its bootstrap interval and the criterion line, total return per symbol,
 calibration of the directional answers (stated confidence against how often the
 direction was right, the diagonal being perfect), and the share of valid model output
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -29,6 +31,32 @@ def _returns(equity: list[float | None]) -> np.ndarray:
     return out
 
 
+def _zoom_sets(
+    ax: Any,
+    dates: list[dt.date],
+    sets: list[tuple[str, list[float | None], str, str]],
+    benchmark: list[float | None],
+) -> None:
+    """An inset of the model sets alone when buy-and-hold's range dwarfs theirs."""
+
+    def span(values: list[float | None]) -> float:
+        finite = [v for v in values if v is not None]
+        return max(finite) - min(finite) if finite else 0.0
+
+    ours = max((span(e) for _, e, _, _ in sets), default=0.0)
+    total = max(ours, span(benchmark))
+    if not sets or total == 0 or ours > total / 4:
+        return
+    inset = ax.inset_axes((0.5, 0.06, 0.47, 0.38))
+    for _, equity, colour, style in sets:
+        inset.plot(dates, equity, style, color=colour, linewidth=1.2)
+    inset.axhline(1.0, color="grey", linewidth=0.6)
+    inset.set_title("model sets, zoomed", fontsize=8)
+    inset.tick_params(labelsize=7)
+    inset.set_xticks([])
+    inset.grid(alpha=0.3)
+
+
 def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     """Draw the six panels and save them as PNG at ``path``."""
     fig = Figure(figsize=(17, 10.5))
@@ -43,14 +71,19 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
         ax.plot(dates, equity, style, color=colour, label=name, linewidth=1.6)
     ax.axhline(1.0, color="grey", linewidth=0.6)
     ax.set_title("Equity with costs (start = 1)")
-    ax.legend(loc="best", fontsize=9)
+    ax.legend(loc="upper left", fontsize=9)
+    _zoom_sets(ax, dates, curves[:-1], curves[-1][1])
 
     ax = axes[0, 1]
     for name, equity, colour, style in curves:
         ax.plot(dates, 100 * drawdown_series(_returns(equity)), style, color=colour, label=name)
     limit = 100 * results.criteria["max_drawdown"]
-    ax.axhline(-limit, color="red", linewidth=0.8, linestyle=":", label=f"criterion -{limit:.0f}%")
-    ax.set_title("Drawdown %")
+    deepest = min(float(np.nanmin(ax.get_ylim())), 0.0)
+    if deepest < -limit / 2:  # the criterion line only when it does not flatten the curves
+        ax.axhline(
+            -limit, color="red", linewidth=0.8, linestyle=":", label=f"criterion -{limit:.0f}%"
+        )
+    ax.set_title(f"Drawdown % (criterion: shallower than -{limit:.0f}%)")
     ax.legend(loc="lower left", fontsize=9)
 
     ax = axes[0, 2]
@@ -124,9 +157,10 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
         ax.bar(xs, valid, width, color=colours[s.name], alpha=0.45, label=f"{s.name}: valid output")
         ax.plot(xs, judged, "D", color=colours[s.name], label=f"{s.name}: judge consistency")
     ax.set_xticks(range(len(agents)), agents)
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 130)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title(f"Valid output % (bars) and judge ({results.judge['kind']}) consistency %")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", fontsize=7, ncol=len(results.sets))
 
     for ax in axes.flat:
         ax.grid(alpha=0.3)

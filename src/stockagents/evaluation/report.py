@@ -49,9 +49,10 @@ def _header(first: str) -> list[str]:
     ]
 
 
-def _head(cells: list[str]) -> list[str]:
-    """A table's header and alignment rows (text left, numbers right)."""
-    return ["| " + " | ".join(cells) + " |", "|---|" + "---:|" * (len(cells) - 1)]
+def _head(cells: list[str], text: int = 1) -> list[str]:
+    """A table's header and alignment rows: the first ``text`` columns left, numbers right."""
+    align = "|" + "---|" * text + "---:|" * (len(cells) - text)
+    return ["| " + " | ".join(cells) + " |", align]
 
 
 def _criteria(results: EvaluationResults) -> list[str]:
@@ -132,7 +133,8 @@ def _agents(s: SetResult) -> list[str]:
                 "ECE",
                 "judge evidence",
                 "judge consistency",
-            ]
+            ],
+            text=2,
         ),
     ]
     for agent, q in s.agents_quality.items():

@@ -169,9 +169,7 @@ def _difference(
 
 
 def _equity(result: BacktestResult) -> list[float | None]:
-    normalised: list[float | None] = jsonable(
-        (result.equity / result.config.initial_cash).round(6).tolist()
-    )
+    normalised: list[float | None] = jsonable((result.equity / result.config.initial_cash).tolist())
     return normalised
 
 
