@@ -72,6 +72,8 @@ def test_baseline_against_a_tiny_sft_set_writes_the_three_files(evaluated: dict[
     assert sft["agents"]["strategist"].endswith("strategist/sft/final")
     assert sft["model_versions"]["strategist"].startswith("sft-strategist-")
     assert sum(sft["actions"].values()) == TEST_DAYS * len(SYMBOLS)
+    assert sft["trained_on"]["strategist"]["end"] < results["window"]["start"]
+    assert baseline["trained_on"] == {}
     assert sft["sharpe_vs_baseline"]["against"] == "baseline"
     assert baseline["sharpe_vs_baseline"] is None
     report = (run / "evaluation_report.md").read_text(encoding="utf-8")
@@ -230,7 +232,9 @@ def test_cli_runs_the_guide_command_on_the_baseline(
     assert results["sets"][0]["baseline"] is True
 
 
-def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_keys: None
+) -> None:
     assert main(["evaluate", "--models", "x:/nope", "--output-root", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1

@@ -189,6 +189,9 @@ def render_report(results: EvaluationResults) -> str:
             else ""
         )
         kind = "baseline (the expert agents)" if s.baseline else f"`{s.path}`"
+        windows = [f"{a} {w['start']} to {w['end']}" for a, w in s.trained_on.items() if w]
+        if windows:
+            kind += "; trained on " + ", ".join(windows)
         lines.append(
             f"- **{s.name}**: {kind}{expert}. Decisions: {s.actions['BUY']} BUY, "
             f"{s.actions['SELL']} SELL, {s.actions['HOLD']} HOLD; {s.seconds:.0f} s."

@@ -89,6 +89,9 @@ class SetResult(_Model):
     baseline: bool
     agents: dict[str, str]
     as_expert: list[str] = Field(description="agents the set lacks, run as the expert rules")
+    trained_on: dict[str, dict[str, Any] | None] = Field(
+        description="per model agent, the training window the guard checked (null: unknown)"
+    )
     model_versions: dict[str, str]
     metrics: dict[str, Metrics] = Field(description="with_costs and without_costs")
     per_symbol: dict[str, dict[str, Metrics]]

@@ -195,6 +195,7 @@ def set_result(
         baseline=run.models.is_baseline,
         agents=run.models.agents,
         as_expert=run.models.as_expert,
+        trained_on=run.models.describe()["trained_on"],
         model_versions=run.versions,
         metrics={
             "with_costs": _clean(with_costs),
