@@ -32,6 +32,15 @@ def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["STOCKAGENTS_CACHE_DIR"] = old
 
 
+@pytest.fixture(autouse=True)
+def _models_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own models directory: a developer's deployed production set never
+    answers in a test, and deployments in tests never touch the user's."""
+    directory = tmp_path_factory.mktemp("models")
+    monkeypatch.setenv("STOCKAGENTS_MODELS_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES

@@ -246,3 +246,43 @@ def test_cli_bad_input_is_one_line(
     assert main(["evaluate", "--models", "expert", "--judge", "anthropic", "--output-root",
                  str(tmp_path), "--test-symbols", "AAPL", "--quiet"]) == 1  # fmt: skip
     assert "needs ANTHROPIC_API_KEY" in capsys.readouterr().err
+
+
+def _walk(n: int, seed: int, drift: float = 0.0005) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100 * np.exp(np.cumsum(rng.normal(drift, 0.015, n)))
+
+
+def test_the_baseline_is_the_rules_whatever_the_config_or_production_says(tmp_path: Path) -> None:
+    config = {"agents": {"technical": {"model_path": str(tmp_path / "no-such-model")}}}
+    run = evaluate_models(["baseline:expert"], symbols=["AAPL"], test_days=20, config=config,
+                          output_root=tmp_path, progress=False)  # fmt: skip
+    results = json.loads((run / "evaluation_results.json").read_text(encoding="utf-8"))
+    assert set(results["sets"][0]["model_versions"].values()) == {"expert-3"}
+
+
+def test_a_change_to_the_data_misses_the_cache_and_short_symbols_are_skipped(
+    tmp_path: Path,
+) -> None:
+    from tests.helpers import make_bars, write_price_dir
+
+    prices = tmp_path / "prices"
+    write_price_dir(prices, {"AAA": make_bars(_walk(400, 1)), "BBB": make_bars(_walk(400, 2)),
+                             "OLD": make_bars(_walk(330, 3))})  # fmt: skip
+    config = {"data": {"prices": {"provider": "csv", "csv_dir": str(prices)}}}
+
+    def run() -> dict[str, Any]:
+        out = evaluate_models(["expert"], symbols=["AAA", "BBB", "OLD"], test_days=60,
+                              config=config, output_root=tmp_path / "evals", progress=False)  # fmt: skip
+        return json.loads((out / "evaluation_results.json").read_text(encoding="utf-8"))
+
+    first = run()
+    assert first["symbols"] == ["AAA", "BBB"]
+    assert "OLD" in first["skipped_symbols"]  # its data ends before the test window
+    assert first["cache"] == {"enabled": True, "hits": 0, "misses": 120}
+    changed = make_bars(_walk(400, 1))
+    changed.iloc[-10:, :4] *= 1.2  # AAA's last ten bars move
+    write_price_dir(prices, {"AAA": changed})
+    second = run()
+    assert second["cache"]["misses"] == 10  # exactly the days whose inputs changed
+    assert second["cache"]["hits"] == 110

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stockagents.core.config import DeploymentCriteria
+from stockagents.core.config import DeploymentConfig
 from stockagents.core.errors import AgentError, ConfigError
 from stockagents.core.provenance import TrainingWindow, training_window
 from stockagents.evaluation.criteria import check_criteria
@@ -27,7 +27,8 @@ def _adapter(path: Path, manifest: dict[str, object]) -> Path:
 def test_specs_name_sets_and_the_baseline_words() -> None:
     sets = parse_model_sets(["expert", f"base:{REPO / 'models' / 'baseline'}"])
     assert [s.name for s in sets] == ["expert", "base"]
-    assert all(s.is_baseline and s.models_dir is None for s in sets)
+    assert all(s.is_baseline for s in sets)
+    assert all(s.models_dir == "expert" for s in sets)
     assert sets[1].path == REPO / "models" / "baseline"
     with pytest.raises(ConfigError, match="at least one"):
         parse_model_sets([])
@@ -112,6 +113,6 @@ def test_criteria_pass_and_fail_as_the_guide_states() -> None:
         "profit_factor",
     ]
     assert bad["profit_factor"]["value"] is None  # undefined fails: no evidence, no pass
-    strict = check_criteria(good, DeploymentCriteria(min_sharpe=1.0))
+    strict = check_criteria(good, DeploymentConfig(min_sharpe=1.0))
     assert not strict["sharpe"]["passed"]
     assert strict["sharpe"]["threshold"] == 1.0

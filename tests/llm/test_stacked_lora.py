@@ -92,3 +92,30 @@ def test_the_backend_routes_dora_rows_through_peft(tmp_path: Path) -> None:
     mixed = backend.generate(rows, greedy)
     assert not backend._stacked
     assert mixed == [backend.generate([row], greedy)[0] for row in rows]
+
+
+def test_adapters_on_different_layers_stack_and_route(tmp_path: Path) -> None:
+    """An adapter that does not touch a layer leaves it alone there, in any route (a
+    model set whose adapters target other layers than one loaded before)."""
+    model = _peft_with(tmp_path, ["qv"])
+    base_cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["k_proj", "o_proj"],
+                          init_lora_weights=False)  # fmt: skip
+    other = get_peft_model(AutoModelForCausalLM.from_pretrained(resolve_model("tiny")), base_cfg)
+    with torch.no_grad():
+        for name, param in other.named_parameters():
+            if "lora_" in name:
+                param.normal_(0.0, 0.5)
+    other.save_pretrained(tmp_path / "ko")
+    model.load_adapter(str(tmp_path / "ko"), adapter_name="ko")
+    ids = torch.randint(0, 200, (3, 10), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        mix = ["ko", "qv", "__base__"]
+        expected = model(input_ids=ids, adapter_names=mix).logits
+        only_ko = model(input_ids=ids, adapter_names=["ko"] * 3).logits
+        router = AdapterRouter()
+        stacked = stack_adapters(model, router)
+        assert stacked is not None
+        router.route(["ko", "qv", None])
+        torch.testing.assert_close(stacked(input_ids=ids).logits, expected, rtol=1e-5, atol=1e-5)
+        router.route(["ko"])
+        torch.testing.assert_close(stacked(input_ids=ids).logits, only_ko, rtol=1e-5, atol=1e-5)

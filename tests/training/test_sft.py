@@ -369,9 +369,9 @@ def test_final_dir_manifest_and_checkpoints(trained: dict[str, Any]) -> None:
     assert manifest["prompt_version"] == prompt_version("technical")
     assert manifest["data"]["sha256"] == file_sha256(config.data.dataset_path)
     assert (manifest["data"]["train_examples"], manifest["data"]["validation_examples"]) == (64, 16)
-    # the dates it trained on, which evaluation checks against its test window
+    # the dates it trained on (and selected its checkpoint on), which evaluation checks
     assert manifest["trained_on"] == {
-        "start": "2021-03-04", "end": "2021-03-04", "examples": 64, "label_horizon_days": 20,
+        "start": "2021-03-04", "end": "2021-03-04", "examples": 80, "label_horizon_days": 20,
     }  # fmt: skip
     training = manifest["training"]
     assert training["steps"] == result.global_step

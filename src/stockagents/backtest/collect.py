@@ -330,7 +330,10 @@ def collect_trajectories(
         "end": str(end) if end else None,
         "every": every,
         "max_days": max_days,
-        "config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
+        # where models are deployed does not change a decision
+        "config_sha256": hashlib.sha256(
+            config.model_dump_json(exclude={"deployment"}).encode()
+        ).hexdigest(),
         "data_sha256": data_hash,
         "model_versions": model_versions,
         "models": models,

@@ -20,6 +20,7 @@ from stockagents.cli import backtest as backtest_cmd
 from stockagents.cli import collect as collect_cmd
 from stockagents.cli import data as data_cmd
 from stockagents.cli import datagen as datagen_cmd
+from stockagents.cli import deploy as deploy_cmd
 from stockagents.cli import rl as rl_cmd
 from stockagents.cli import sft_run as sft_run_cmd
 from stockagents.cli.edge import guarded
@@ -40,6 +41,7 @@ app.command("datagen")(datagen_cmd.datagen)
 app.command("run-sft")(sft_run_cmd.run_sft)
 app.command("run-rl")(rl_cmd.run_rl)
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(deploy_cmd.models_app, name="models")
 
 
 def _argparse_command(name: str, module: str, summary: str) -> None:
@@ -62,6 +64,11 @@ def _argparse_command(name: str, module: str, summary: str) -> None:
 _argparse_command(
     "train-sft", "sft",
     "SFT of one agent: --agent NAME --config config/sft/NAME_agent.yaml (--help for more).",
+)  # fmt: skip
+_argparse_command(
+    "deploy", "deploy",
+    "Deploy models to production (gated, backed up, verified): --models AGENT:DIR ...; "
+    "'deploy rollback [BACKUP]' restores a backup.",
 )  # fmt: skip
 _argparse_command(
     "evaluate", "evaluate",

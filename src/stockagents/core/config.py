@@ -9,6 +9,7 @@ field's description says what a valid value is). Secrets never live here: see
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ __all__ = [
     "BacktestConfig",
     "CoordinatorConfig",
     "DataConfig",
-    "DeploymentCriteria",
+    "DeploymentConfig",
     "FundamentalAgentConfig",
     "FundamentalsConfig",
     "NewsAgentConfig",
@@ -218,8 +219,21 @@ class SplitConfig(_Section):
     )
 
 
-class DeploymentCriteria(_Section):
-    """The guide's bar for deploying a model set, checked on the test segment with costs."""
+def _models_dir() -> Path:
+    return Path(os.environ.get("STOCKAGENTS_MODELS_DIR") or "models")
+
+
+class DeploymentConfig(_Section):
+    """Where deployed models live, and the guide's bar for deploying a model set (checked
+    on the test segment with costs)."""
+
+    models_dir: Path = Field(
+        default_factory=_models_dir,
+        description="where production/ and backups/ live ($STOCKAGENTS_MODELS_DIR or models)",
+    )
+    verify_symbol: str = Field(
+        default="AAPL", description="the symbol a deployment analyses to verify the models"
+    )
 
     min_sharpe: float = Field(default=0.5, description="the lowest annualised Sharpe ratio")
     max_drawdown: float = Field(
@@ -243,7 +257,8 @@ class AppConfig(_Section):
     coordinator: CoordinatorConfig = CoordinatorConfig()
     backtest: BacktestConfig = BacktestConfig()
     splits: SplitConfig = SplitConfig()
-    deployment: DeploymentCriteria = DeploymentCriteria()
+    # a factory: models_dir reads $STOCKAGENTS_MODELS_DIR when a config is made, not at import
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
 
     @model_validator(mode="after")
     def _embargo_covers_horizons(self) -> AppConfig:

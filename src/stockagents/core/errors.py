@@ -14,7 +14,9 @@ clear line and an exit code or HTTP status::
     ├── ProviderUnavailableError an optional provider or extra is not installed/configured
     ├── BackendError           a model backend failed (HTTP error after retries, timeout,
     │                          a model that cannot be loaded)
-    └── AgentError             an agent could not produce a signal or decision
+    ├── AgentError             an agent could not produce a signal or decision
+    └── DeploymentError        a deployment or rollback was refused or failed; production
+                               is as it was before (the message says so)
 
 Messages are written for the user: they say what is wrong and how to fix it.
 """
@@ -30,6 +32,7 @@ __all__ = [
     "DataError",
     "DataFormatError",
     "DateOutOfRangeError",
+    "DeploymentError",
     "ProviderUnavailableError",
     "StockAgentsError",
     "UnknownSymbolError",
@@ -83,3 +86,7 @@ class BackendError(StockAgentsError):
 
 class AgentError(StockAgentsError):
     """An agent could not produce its output."""
+
+
+class DeploymentError(StockAgentsError):
+    """A deployment or rollback was refused or failed; production is unchanged."""

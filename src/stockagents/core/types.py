@@ -137,6 +137,11 @@ class Recommendation(_Frozen):
     decision: Decision
     signals: dict[str, Signal]
     model_versions: dict[str, str]
+    model_set: str = Field(
+        default="expert",
+        description="What answered: 'production (<deployment>)', a model set's path, "
+        "'config' (the agents' model_path settings) or 'expert' (the rule-based agents).",
+    )
     timings_ms: dict[str, float]
     warnings: list[str] = Field(default_factory=list)
     completions: dict[str, str] = Field(

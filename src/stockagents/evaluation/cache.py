@@ -3,8 +3,10 @@
 Each entry is one ``Recommendation`` (the decision, the three signals and every raw
 completion) under a key that hashes everything that could change it: the package's own
 code and prompts, the content of every model file the set loads, the config sections the
-agents read, and the question (symbol, date, portfolio context). Change any of them and
-the entry is simply not found. Entries live in one SQLite file, written as they are made,
+agents read, and the question (symbol, date, portfolio context, and everything the agents read then:
+the observation's prices, indicators, news and filings). Change any of them and the entry
+is simply not found. A model judge's verdicts are kept too, keyed by the judge, its
+rubric and the graded answer. Entries live in one SQLite file, written as they are made,
 so an evaluation that is killed keeps what it had computed.
 """
 
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stockagents.core.registry import content_hash
 from stockagents.core.types import Recommendation
 
 __all__ = ["AnswerCache", "code_fingerprint", "model_fingerprint"]
@@ -41,23 +44,13 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def _dir_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.iterdir() if p.is_file()):
-        digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
 def model_fingerprint(agents: Mapping[str, str]) -> dict[str, str]:
     """Per agent: the hash of its model directory's files, or the entry itself
     (``expert``, a preset, an API model)."""
     out = {}
     for agent, entry in agents.items():
         path = Path(entry)
-        out[agent] = _dir_digest(path) if path.is_dir() else entry
+        out[agent] = content_hash(path) if path.is_dir() else entry
     return out
 
 
@@ -98,6 +91,19 @@ class AnswerCache:
             self._db.execute(
                 "INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)",
                 (key, value.model_dump_json()),
+            )
+
+    def get_json(self, key: str) -> Any:
+        """A JSON value stored with ``put_json`` (judge verdicts), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_json(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)",
+                (key, json.dumps(value)),
             )
 
     def close(self) -> None:

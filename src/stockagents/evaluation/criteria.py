@@ -12,9 +12,12 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stockagents.core.config import DeploymentCriteria
+from stockagents.core.config import DeploymentConfig
 
-__all__ = ["check_criteria"]
+__all__ = ["CRITERIA", "check_criteria"]
+
+#: The config fields that are criteria (``deployment:`` also says where models live).
+CRITERIA = {"min_sharpe", "max_drawdown", "min_win_rate", "min_profit_factor"}
 
 
 def _value(metrics: Mapping[str, float | None], key: str) -> float:
@@ -23,10 +26,10 @@ def _value(metrics: Mapping[str, float | None], key: str) -> float:
 
 
 def check_criteria(
-    metrics: Mapping[str, float | None], criteria: DeploymentCriteria | None = None
+    metrics: Mapping[str, float | None], criteria: DeploymentConfig | None = None
 ) -> dict[str, dict[str, Any]]:
     """``{criterion: {value, threshold, rule, passed}}`` for the four criteria."""
-    c = criteria or DeploymentCriteria()
+    c = criteria or DeploymentConfig()
     rules: dict[str, tuple[str, float, Callable[[float], bool]]] = {
         "sharpe": ("> ", c.min_sharpe, lambda v: v > c.min_sharpe),
         "max_drawdown": ("depth < ", c.max_drawdown, lambda v: abs(v) < c.max_drawdown),

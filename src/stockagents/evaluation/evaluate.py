@@ -33,6 +33,7 @@ from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
 from stockagents.data.factory import build_sources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint
+from stockagents.evaluation.criteria import CRITERIA
 from stockagents.evaluation.judge import build_judge
 from stockagents.evaluation.model_sets import ModelSet, check_test_window, parse_model_sets
 from stockagents.evaluation.plots import plot_comparison
@@ -45,6 +46,9 @@ from stockagents.features.observation import MIN_BARS
 __all__ = ["BOOTSTRAP", "evaluate_models"]
 
 logger = logging.getLogger(__name__)
+
+#: Fewer test days than this get a warning in the report.
+MIN_RELIABLE_DAYS = 60
 
 #: How the Sharpe intervals are drawn (see ``metrics.bootstrap_sharpe``).
 BOOTSTRAP = {"resamples": 2000, "block": 5, "confidence": 0.95, "seed": 0}
@@ -88,6 +92,13 @@ def _window(prices: dict[str, pd.DataFrame], test_days: int) -> tuple[list[dt.da
     return calendar[-test_days:], calendar
 
 
+def _fresh_dir(root: Path) -> Path:
+    """``root/eval_YYYYMMDD_HHMMSS`` (with microseconds when that name is taken)."""
+    now = dt.datetime.now()
+    path = root / f"eval_{now:%Y%m%d_%H%M%S}"
+    return root / f"eval_{now:%Y%m%d_%H%M%S_%f}" if path.exists() else path
+
+
 def _with_baseline(sets: list[ModelSet]) -> list[ModelSet]:
     if any(s.is_baseline for s in sets):
         return sets
@@ -128,11 +139,26 @@ def evaluate_models(
     sets = _with_baseline(parse_model_sets(specs))
     prices, skipped = _prices(app, symbols)
     window_days, calendar = _window(prices, test_days)
+    start, end = window_days[0], window_days[-1]
+    for symbol, frame in list(prices.items()):  # a symbol needs two bars inside the window
+        inside = int(
+            ((frame.index >= pd.Timestamp(start)) & (frame.index <= pd.Timestamp(end))).sum()
+        )
+        if inside < 2:
+            skipped[symbol] = f"{inside} bars between {start} and {end}"
+            logger.warning("skipping %s: %s", symbol, skipped[symbol])
+            del prices[symbol]
+    if not prices:
+        raise DataError(f"no symbol has two or more bars between {start} and {end}")
     warnings = check_test_window(sets, window_days, calendar)
+    if len(window_days) < MIN_RELIABLE_DAYS:
+        warnings.append(
+            f"{len(window_days)} test days: the Sharpe intervals and signal metrics are "
+            f"unreliable below about {MIN_RELIABLE_DAYS}"
+        )
     grader = build_judge(judge, judge_model, judge_base_url)
     samples = judge_samples if judge_samples is not None else (None if judge == "rules" else 20)
-    start, end = window_days[0], window_days[-1]
-    run_dir = output or output_root / f"eval_{dt.datetime.now():%Y%m%d_%H%M%S}"
+    run_dir = output or _fresh_dir(output_root)
     answers = AnswerCache(output_root / ".cache" / "answers.sqlite") if cache else None
     sources = build_sources(app.data)
     in_window = sum(
@@ -164,6 +190,7 @@ def evaluate_models(
         hits, misses = (answers.hits, answers.misses) if answers else (0, 0)
         if answers is not None:
             answers.close()
+        grader.close()
     free = app.backtest.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
     bench = buy_and_hold(prices, app.backtest, start, end)
     bench_free = buy_and_hold(prices, free, start, end)
@@ -185,7 +212,7 @@ def evaluate_models(
             "slippage_bps": app.backtest.slippage_bps,
         },
         forward_horizon_days=horizon,
-        criteria=app.deployment.model_dump(),
+        criteria=app.deployment.model_dump(include=CRITERIA),
         bootstrap=BOOTSTRAP,
         judge={"kind": getattr(grader, "name", judge), "samples": samples},
         sets=[

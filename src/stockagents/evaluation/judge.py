@@ -25,6 +25,7 @@ an answer that is not valid JSON is counted, not guessed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -42,7 +43,10 @@ from stockagents.core.errors import BackendError, ConfigError
 from stockagents.core.settings import load_settings
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
 
-__all__ = ["JUDGES", "Judge", "JudgeItem", "ModelJudge", "RuleJudge", "Verdict", "build_judge"]
+__all__ = [
+    "JUDGES", "Judge", "JudgeItem", "ModelJudge", "RuleJudge", "Verdict", "build_judge",
+    "rubric_version",
+]  # fmt: skip
 
 JUDGES = ("rules", "anthropic", "openai")
 DEFAULT_JUDGE_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini"}
@@ -72,6 +76,8 @@ class Judge(Protocol):
     name: str
 
     def grade(self, items: Sequence[JudgeItem]) -> list[Verdict]: ...
+
+    def close(self) -> None: ...
 
 
 def _numbers(text: str) -> list[str]:
@@ -149,6 +155,9 @@ class RuleJudge:
 
     def grade(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         return [self._grade(item) for item in items]
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def _grade(self, item: JudgeItem) -> Verdict:
         answer = item.answer
@@ -232,6 +241,12 @@ def _template(name: str) -> str:
     )
 
 
+def rubric_version() -> str:
+    """A short hash of the judge's prompt files (part of a cached verdict's key)."""
+    text = _template("judge.md") + _template("judge_rubrics.md")
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def _rubrics() -> dict[str, str]:
     sections = re.split(r"^## (\w+)\s*$", _template("judge_rubrics.md"), flags=re.MULTILINE)
     return {sections[i]: " ".join(sections[i + 1].split()) for i in range(1, len(sections), 2)}
@@ -266,6 +281,9 @@ class ModelJudge:
             },
         ]
         return GenerationRequest(messages, schema=_Grades.model_json_schema(), name="grades")
+
+    def close(self) -> None:
+        self.backend.close()
 
     def grade(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         verdicts: list[Verdict] = []

@@ -48,9 +48,10 @@ class ModelSet:
         return all(v == "expert" for v in self.agents.values())
 
     @property
-    def models_dir(self) -> Path | None:
-        """What the coordinator loads (None: every agent is expert)."""
-        return None if self.is_baseline else self.path
+    def models_dir(self) -> Path | str:
+        """What the coordinator loads: the set's directory, or ``expert`` for the baseline
+        (never the config's model paths or a deployed production set)."""
+        return "expert" if self.is_baseline or self.path is None else self.path
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -152,7 +153,7 @@ def check_test_window(
                     f"saw prices to {seen_until}); the test window starts {first}, inside that. "
                     + (
                         f"Use --test-days {clean} or fewer"
-                        if clean
+                        if clean >= 2
                         else "No later data exists to test it on"
                     )
                 )

@@ -127,11 +127,10 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     ax = axes[1, 1]
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect")
     for s in results.sets:
-        n = np.zeros(5)
-        conf = np.zeros(5)
-        hits = np.zeros(5)
+        bins = max((len(q.calibration) for q in s.agents_quality.values()), default=0)
+        n, conf, hits = np.zeros(bins), np.zeros(bins), np.zeros(bins)
         for quality in s.agents_quality.values():
-            for b, cell in enumerate(quality.calibration[:5]):
+            for b, cell in enumerate(quality.calibration):
                 if cell.n and cell.confidence is not None and cell.hit_rate is not None:
                     n[b] += cell.n
                     conf[b] += cell.n * cell.confidence

@@ -10,6 +10,7 @@ rates and the judge. This module knows nothing about reports or files.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from stockagents.core.config import AppConfig
 from stockagents.core.types import Decision, PortfolioContext, Recommendation
 from stockagents.data.factory import DataSources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint, model_fingerprint
-from stockagents.evaluation.judge import Judge, JudgeItem, Verdict
+from stockagents.evaluation.judge import Judge, JudgeItem, Verdict, rubric_version
 from stockagents.evaluation.model_sets import ModelSet
 from stockagents.features.observation import MIN_BARS
 from stockagents.orchestration import SystemCoordinator
@@ -77,8 +78,12 @@ class _RecordingPolicy:
         self.tick()
         if day < self.eligible[symbol]:
             return None
-        key = AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"))
-        recommendation = self.cache.get(key) if self.cache else None
+        recommendation = None
+        if self.cache is not None:
+            # what the agents read at (symbol, day): a change to the data misses the cache
+            seen = dataclasses.asdict(self.coordinator.observations.build(symbol, day))
+            key = AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"), seen)
+            recommendation = self.cache.get(key)
         if recommendation is None:
             recommendation = self.coordinator.analyze_symbol(symbol, day, portfolio)
             if self.cache is not None:
@@ -121,6 +126,23 @@ def _judge_items(
     return out
 
 
+def _grade(judge: Judge, items: list[JudgeItem], cache: AnswerCache | None) -> list[Verdict]:
+    """The judge's verdicts; a model judge's are cached (the rule judge is free)."""
+    if cache is None or judge.name == "rules":
+        return judge.grade(items)
+    keys = [
+        AnswerCache.key("judge", judge.name, rubric_version(), dataclasses.asdict(i)) for i in items
+    ]
+    found = [cache.get_json(k) for k in keys]
+    todo = [i for i, f in enumerate(found) if f is None]
+    fresh = judge.grade([items[i] for i in todo]) if todo else []
+    for i, verdict in zip(todo, fresh, strict=True):
+        if verdict.valid:
+            cache.put_json(keys[i], dataclasses.asdict(verdict))
+        found[i] = dataclasses.asdict(verdict)
+    return [Verdict(**f) for f in found if f is not None]
+
+
 def run_model_set(
     models: ModelSet,
     config: AppConfig,
@@ -146,7 +168,7 @@ def run_model_set(
         grades: dict[str, list[tuple[Step, Verdict]]] = {}
         if judge is not None and steps:
             for agent, pairs in _judge_items(coordinator, steps, judge_samples).items():
-                verdicts = judge.grade([item for _, item in pairs])
+                verdicts = _grade(judge, [item for _, item in pairs], cache)
                 grades[agent] = [(s, v) for (s, _), v in zip(pairs, verdicts, strict=True)]
         versions = coordinator.model_versions
     without = run_backtest(prices, policy.replay, no_costs, start, end)

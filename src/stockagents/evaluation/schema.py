@@ -88,6 +88,9 @@ class SetResult(_Model):
     path: str | None
     baseline: bool
     agents: dict[str, str]
+    model_hashes: dict[str, str] = Field(
+        description="per agent, the content hash of its model files (or 'expert')"
+    )
     as_expert: list[str] = Field(description="agents the set lacks, run as the expert rules")
     trained_on: dict[str, dict[str, Any] | None] = Field(
         description="per model agent, the training window the guard checked (null: unknown)"

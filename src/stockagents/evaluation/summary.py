@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from stockagents.backtest.engine import BacktestResult
-from stockagents.core.config import DeploymentCriteria
+from stockagents.core.config import DeploymentConfig
 from stockagents.core.jsonio import jsonable
 from stockagents.evaluation.backtest_report import backtest_metrics
+from stockagents.evaluation.cache import model_fingerprint
 from stockagents.evaluation.criteria import check_criteria
 from stockagents.evaluation.metrics import (
     bootstrap_sharpe,
@@ -131,7 +132,7 @@ def _judge(run: SetRun) -> dict[str, JudgeSummary]:
         verdicts = [v for _, v in graded]
         ok = [v for v in verdicts if v.valid]
         worst = sorted(
-            graded, key=lambda sv: (sv[1].evidence + sv[1].consistency) if sv[1].valid else 9
+            graded, key=lambda sv: (sv[1].evidence + sv[1].consistency) if sv[1].valid else -1.0
         )
         out[agent] = JudgeSummary(
             n=len(verdicts),
@@ -178,7 +179,7 @@ def set_result(
     *,
     prices: Mapping[str, pd.DataFrame],
     horizon: int,
-    criteria: DeploymentCriteria,
+    criteria: DeploymentConfig,
     baseline: SetRun | None,
     benchmark: BacktestResult,
     bootstrap: Mapping[str, Any],
@@ -194,6 +195,7 @@ def set_result(
         path=str(run.models.path) if run.models.path else None,
         baseline=run.models.is_baseline,
         agents=run.models.agents,
+        model_hashes=model_fingerprint(run.models.agents),
         as_expert=run.models.as_expert,
         trained_on=run.models.describe()["trained_on"],
         model_versions=run.versions,

@@ -95,7 +95,10 @@ class StackedLoRALinear(nn.Module):
             return out
         x = x.to(self.lora_a.dtype)
         if router.only is not None:
-            start, end = self.spans[router.only]
+            span = self.spans.get(router.only)
+            if span is None:  # that adapter does not touch this layer (other target layers)
+                return out
+            start, end = span
             delta = F.linear(F.linear(x, self.lora_a[start:end]), self.lora_b[:, start:end])
         else:
             if len(router.rows) != x.shape[0]:
@@ -109,7 +112,7 @@ class StackedLoRALinear(nn.Module):
             rows = self.router.rows
             mask = torch.zeros(len(rows), 1, self.lora_a.shape[0], dtype=self.lora_a.dtype)
             for row, name in enumerate(rows):
-                if name is not None:
+                if name is not None and name in self.spans:  # absent: not on this layer
                     start, end = self.spans[name]
                     mask[row, 0, start:end] = 1.0
             self._mask = (self.router.version, mask.to(self.lora_a.device))

@@ -27,8 +27,9 @@ from stockagents.agents.model_agents import (
     expert_completion,
     signal_from,
 )
-from stockagents.agents.runtime import model_set_paths
+from stockagents.agents.runtime import AGENT_NAMES, model_set_paths
 from stockagents.core.config import AppConfig, load_config
+from stockagents.core.registry import production_manifest, production_models
 from stockagents.core.types import PortfolioContext, Recommendation, Signal
 from stockagents.data.base import to_date
 from stockagents.data.factory import DataSources, build_sources
@@ -48,7 +49,11 @@ class SystemCoordinator:
     ``sources`` overrides the data sources the config names (tests and notebooks);
     ``models`` is a model set: a directory with ``news``, ``technical``, ``fundamental``
     and ``strategist`` entries, each a model (see ``agents.runtime``) or absent / ``expert``
-    for the rules. Without it, each agent's ``model_path`` in the config decides.
+    for the rules; ``models="expert"`` means the rules for every agent. Without it, each
+    agent's ``model_path`` in the config decides; when no
+    agent sets one, the deployed production set (``models/production``, see
+    ``core.registry``) answers if there is one, else the expert rules. ``model_set`` (and
+    every result's ``model_set``) says which.
     """
 
     def __init__(
@@ -67,7 +72,22 @@ class SystemCoordinator:
             news_half_life_days=agents_cfg.news.half_life_days,
             max_stale_days=self.config.coordinator.max_stale_days,
         )
-        paths = model_set_paths(models) if models is not None else {}
+        if models is None and not any(
+            getattr(getattr(agents_cfg, name), "model_path", None) for name in AGENT_NAMES
+        ):
+            models = production_models(self.config.deployment.models_dir)
+            deployed = production_manifest(self.config.deployment.models_dir) if models else None
+            self.model_set = (
+                f"production ({deployed.get('deployment', '?')})" if deployed else "expert"
+            )
+        else:
+            self.model_set = str(models) if models is not None else "config"
+        paths: dict[str, str | None] = {}
+        if models is not None and str(models) == "expert":
+            paths = dict.fromkeys(AGENT_NAMES, "expert")
+            models = None
+        elif models is not None:  # a set: the agents it lacks are the expert rules
+            paths = {name: p or "expert" for name, p in model_set_paths(models).items()}
         self.models = str(models) if models is not None else None
         self.analysts: dict[str, JuniorAgent[Any]] = {
             "news": NewsAgent(paths.get("news"), agents_cfg.news, self.sources),
@@ -227,6 +247,7 @@ class SystemCoordinator:
             decision=decision,
             signals=signals,
             model_versions=self.model_versions,
+            model_set=self.model_set,
             timings_ms=timings,
             warnings=warnings,
             completions=completions,

@@ -507,7 +507,8 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
             "train_examples": len(train_examples),
             "validation_examples": len(validation_examples),
         },
-        "trained_on": _trained_on(train_examples),
+        # validation examples pick the best checkpoint, so their dates count too
+        "trained_on": _trained_on([*train_examples, *validation_examples]),
         "training": {
             "config": config.model_dump(mode="json"),
             "steps": state.global_step,

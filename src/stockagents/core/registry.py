@@ -1,0 +1,85 @@
+"""The production model registry's on-disk format: what deployment writes and the
+coordinator reads (a contract here in core, so neither imports the other).
+
+Under the models directory (``deployment.models_dir``, default ``models``)::
+
+    production -> releases/release_YYYYMMDD_HHMMSS     a symlink, swapped atomically
+    releases/release_YYYYMMDD_HHMMSS/
+        manifest.json              {"kind": "production", "agents": {"news": "news", ...},
+                                    "hashes": {...}, "versions": {...}, "deployment": "..."}
+        news/ technical/ fundamental/ strategist/      each a model directory (or absent:
+                                                       that agent is expert)
+        deployment_YYYYMMDD_HHMMSS.json                 every deployment record so far
+    backups/backup_YYYYMMDD_HHMMSS/                      a copy of production before a change
+    .deploy.lock                                         held while a deployment runs
+
+``production_models(models_dir)`` is the production model set when one is deployed, else
+None. ``content_hash`` is the hash of a model directory's files that manifests, records
+and evaluations use to say which bytes they mean.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BACKUPS",
+    "IGNORED",
+    "PRODUCTION",
+    "PRODUCTION_KIND",
+    "RELEASES",
+    "content_hash",
+    "production_manifest",
+    "production_models",
+]
+
+PRODUCTION = "production"
+RELEASES = "releases"
+BACKUPS = "backups"
+PRODUCTION_KIND = "production"
+
+
+#: Parts of a model directory that are not the model (training leftovers), never copied
+#: into production and never hashed.
+IGNORED = ("checkpoint-*", "runs", "wandb")
+
+
+def _ignored(relative: Path) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in IGNORED)
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 (16 hex digits) over the relative names and bytes of every file under
+    ``path`` (``IGNORED`` parts left out)."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = (p for p in root.rglob("*") if p.is_file() and not _ignored(p.relative_to(root)))
+    for file in sorted(files):
+        digest.update(str(file.relative_to(root)).encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def production_manifest(models_dir: str | Path) -> dict[str, Any] | None:
+    """The manifest of the deployed production set, or None when nothing is deployed."""
+    file = Path(models_dir) / PRODUCTION / "manifest.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("kind") != PRODUCTION_KIND:
+        return None
+    return data
+
+
+def production_models(models_dir: str | Path) -> Path | None:
+    """``models_dir/production`` when it holds a deployment, else None."""
+    if production_manifest(models_dir) is None:
+        return None
+    return Path(models_dir) / PRODUCTION

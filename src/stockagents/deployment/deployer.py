@@ -1,0 +1,303 @@
+"""``ModelDeployer``: the guide's step 4. Validate, back up, install, verify, roll back.
+
+``deploy`` runs, under a lock on the models directory:
+
+1. **validate**: every given model has a complete manifest and loads; an evaluation of
+   exactly this set (see ``gate``) exists and meets the criteria, or ``force`` is set
+   (the record keeps it), or ``evaluate`` runs one first;
+2. **backup**: production is copied to ``backups/backup_YYYYMMDD_HHMMSS/``;
+3. **stage**: the models are copied into a new release, with its manifest and every
+   deployment record so far plus this one;
+4. **verify**: the staged set is loaded and ``analyze_symbol`` runs on the configured
+   symbol; every agent must answer with valid output;
+5. **swap**: production now points at the new release (one atomic rename);
+6. **confirm**: production's manifest and file hashes are those just staged, else the
+   swap is undone.
+
+A failure at any step leaves production as it was and is recorded (``records/``); a kill
+at any point leaves it wholly old or wholly new (``store``). ``rollback`` installs a
+backup the same way, after backing up what it replaces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stockagents.agents.runtime import AGENT_NAMES, read_manifest
+from stockagents.core.config import AppConfig, load_config
+from stockagents.core.errors import DeploymentError, StockAgentsError
+from stockagents.core.jsonio import write_json
+from stockagents.core.registry import PRODUCTION_KIND, content_hash, production_manifest
+from stockagents.deployment.gate import (
+    Candidate,
+    EvaluationMatch,
+    candidate_from,
+    check_loads,
+    find_evaluation,
+    gate,
+)
+from stockagents.deployment.store import DeployLock, Store, copy_tree, stamp
+from stockagents.orchestration import SystemCoordinator
+
+__all__ = ["STEPS", "ModelDeployer"]
+
+logger = logging.getLogger(__name__)
+
+#: The steps, in order; ``on_step(name)`` is called as each begins (tests kill there).
+STEPS = ("validate", "backup", "stage", "verify", "swap", "confirm", "done")
+
+_GUIDE_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")
+
+
+class ModelDeployer:
+    """Deploys model sets into ``models_dir/production`` and rolls them back.
+
+    ``models_dir`` defaults to the config's ``deployment.models_dir`` (``models``);
+    ``evaluations_dir`` is where ``evaluate_models`` writes (``evaluation_results``).
+    """
+
+    def __init__(
+        self,
+        models_dir: str | Path | None = None,
+        config: AppConfig | str | Path | None = None,
+        evaluations_dir: str | Path = "evaluation_results",
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = load_config(config)
+        self.models_dir = Path(models_dir or self.config.deployment.models_dir)
+        self.store = Store(self.models_dir)
+        self.evaluations_dir = Path(evaluations_dir)
+        self.on_step = on_step or (lambda step: None)
+
+    # -- public API ---------------------------------------------------------------
+
+    def deploy(
+        self,
+        models: Mapping[str, str | Path],
+        *,
+        min_sharpe: float | None = None,
+        force: bool = False,
+        evaluate: bool = False,
+        symbols: Sequence[str] = _GUIDE_SYMBOLS,
+    ) -> dict[str, Any]:
+        """Install ``models`` (agent -> model directory or ``expert``); agents not given
+        keep production's model. Returns the deployment record."""
+        if not models:
+            raise DeploymentError("--models: name at least one agent, as in strategist:PATH")
+        criteria = self.config.deployment
+        if min_sharpe is not None:
+            criteria = criteria.model_copy(update={"min_sharpe": min_sharpe})
+        record = self._record("deploy", forced=force)
+        with DeployLock(self.models_dir):
+            self._begin(record)
+            try:
+                self.on_step("validate")
+                candidates = candidate_from(models, self.store.current())
+                record["agents"] = {a: c.describe() for a, c in candidates.items()}
+                check_loads(candidates, self.config.agents)
+                match = find_evaluation(candidates, self.evaluations_dir, criteria)
+                if match is None and evaluate:
+                    match = self._evaluate(candidates, symbols, criteria)
+                record["evaluation"] = match.describe() if match else None
+                record["criteria"] = criteria.model_dump(mode="json", exclude={"models_dir"})
+                record["forced_because"] = gate(match, force)
+                return self._install(candidates, record)
+            except StockAgentsError as exc:
+                self._fail(record, exc)
+                raise
+
+    def rollback(self, backup: str | Path | None = None) -> dict[str, Any]:
+        """Install ``backup`` (default: the newest) as production, verified like any
+        deployment; the production it replaces is backed up first."""
+        record = self._record("rollback", forced=False)
+        with DeployLock(self.models_dir):
+            self._begin(record)
+            try:
+                self.on_step("validate")
+                source = self._backup_path(backup)
+                record["rollback_to"] = str(source)
+                manifest = read_manifest(source)
+                given: dict[str, str | Path] = {}
+                for agent in AGENT_NAMES:
+                    entry = str((manifest.get("agents") or {}).get(agent) or "expert")
+                    given[agent] = "expert" if entry == "expert" else source / entry
+                candidates = candidate_from(given, None)
+                record["agents"] = {a: c.describe() for a, c in candidates.items()}
+                return self._install(candidates, record)
+            except StockAgentsError as exc:
+                self._fail(record, exc)
+                raise
+
+    def status(self) -> dict[str, Any]:
+        """Production (its agents and deployment), the backups and every record."""
+        current = self.store.current()
+        manifest = production_manifest(self.models_dir) if current else None
+        backups = sorted(
+            p for p in self.store.backups.glob("backup_*") if p.is_dir()
+        ) if self.store.backups.is_dir() else []  # fmt: skip
+        return {
+            "models_dir": str(self.models_dir),
+            "production": {"release": str(current), **(manifest or {})} if current else None,
+            "backups": [
+                {"path": str(p), "deployment": read_manifest(p).get("deployment")} for p in backups
+            ],
+            "records": self.store.history(),
+        }
+
+    # -- steps --------------------------------------------------------------------
+
+    def _record(self, action: str, forced: bool) -> dict[str, Any]:
+        name = stamp()
+        return {
+            "kind": "deployment",
+            "id": f"deployment_{name}",
+            "action": action,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "models_dir": str(self.models_dir),
+            "forced": forced,
+            "outcome": "started",
+            "steps": {},
+        }
+
+    def _step(self, record: dict[str, Any], name: str, started: float) -> None:
+        """Begin step ``name``: ``record["steps"]`` keeps when each began (seconds)."""
+        record["steps"][name] = round(time.perf_counter() - started, 3)
+        self.on_step(name)
+
+    def _begin(self, record: dict[str, Any]) -> None:
+        """Record the deployment as started, and mark one a killed run left unfinished."""
+        self.store.sweep()
+        for old in self.store.history():
+            if old.get("outcome") == "started":
+                old["outcome"] = "interrupted"
+                old["production"] = str(self.store.current() or "none")
+                self.store.write_record(old)
+        self.store.adopt()
+        self.store.write_record(record)
+
+    def _install(
+        self, candidates: Mapping[str, Candidate], record: dict[str, Any]
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        name = record["id"].removeprefix("deployment_")
+        self._step(record, "backup", started)
+        backup = self.store.backup(name)
+        record["backup"] = str(backup) if backup else None
+        self._step(record, "stage", started)
+        staging = self.store.staging(name)
+        agents: dict[str, str] = {}
+        for agent, candidate in candidates.items():
+            if candidate.source is not None:
+                copy_tree(candidate.source, staging / agent)
+                if content_hash(staging / agent) != candidate.hash:
+                    raise DeploymentError(f"{agent}: the copy differs from {candidate.source}")
+                agents[agent] = agent
+        manifest = {
+            "kind": PRODUCTION_KIND,
+            "deployment": record["id"],
+            "agents": {a: agents.get(a, "expert") for a in AGENT_NAMES},
+            "hashes": {a: c.hash for a, c in candidates.items()},
+            "versions": {a: c.version for a, c in candidates.items()},
+            "sources": {a: c.describe()["source"] for a, c in candidates.items()},
+        }
+        write_json(staging / "manifest.json", manifest)
+        self._step(record, "verify", started)
+        record["verification"] = self._verify(staging)
+        for old in self.store.history():  # the history travels with production
+            write_json(staging / f"{old['id']}.json", old)
+        record["outcome"] = "deployed" if record["action"] == "deploy" else "rolled back"
+        write_json(staging / f"{record['id']}.json", record)
+        release = self.store.publish(staging, name)
+        self._step(record, "swap", started)
+        previous = self.store.swap(release)
+        self._step(record, "confirm", started)
+        if production_manifest(self.models_dir) != manifest or any(
+            content_hash(self.store.production / a) != candidates[a].hash for a in agents
+        ):
+            if previous is not None:
+                self.store.swap(previous)
+            raise DeploymentError("production does not match what was staged; swapped back")
+        record["release"] = str(release)
+        self._step(record, "done", started)
+        self.store.write_record(record)
+        write_json(release / f"{record['id']}.json", record)
+        self.store.sweep()
+        logger.info("%s: production is now %s", record["id"], release.name)
+        return record
+
+    def _verify(self, staged: Path) -> dict[str, Any]:
+        """Load the staged set and analyse one symbol; every answer must be valid."""
+        started = time.perf_counter()
+        try:
+            with SystemCoordinator(self.config, models=staged) as coordinator:
+                symbols = coordinator.sources.prices.symbols()
+                wanted = self.config.deployment.verify_symbol
+                symbol = wanted if wanted in symbols else symbols[0]
+                result = coordinator.analyze_symbol(symbol)
+        except StockAgentsError as exc:
+            raise DeploymentError(f"verification failed: {exc}") from None
+        invalid = [n for n, s in result.signals.items() if not s.valid]
+        if not result.decision.valid:
+            invalid.append("strategist")
+        if invalid:
+            raise DeploymentError(
+                f"verification failed: {', '.join(invalid)} gave invalid output on {symbol}"
+            )
+        return {
+            "symbol": symbol,
+            "as_of": result.as_of.isoformat(),
+            "recommendation": result["recommendation"],
+            "confidence": result["confidence"],
+            "model_versions": result.model_versions,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
+    def _evaluate(
+        self, candidates: Mapping[str, Candidate], symbols: Sequence[str], criteria: Any
+    ) -> EvaluationMatch | None:
+        from stockagents.evaluation.evaluate import evaluate_models
+
+        target = self.models_dir / f".candidate-{stamp()}"
+        target.mkdir(parents=True, exist_ok=True)
+        agents = {a: str(c.source) if c.source else "expert" for a, c in candidates.items()}
+        write_json(target / "manifest.json", {"agents": agents})
+        try:
+            evaluate_models(
+                [f"candidate:{target}"], symbols=symbols, config=self.config,
+                test_days=self.config.splits.test_days, output_root=self.evaluations_dir,
+            )  # fmt: skip
+        finally:
+            (target / "manifest.json").unlink(missing_ok=True)
+            target.rmdir()
+        return find_evaluation(candidates, self.evaluations_dir, criteria)
+
+    def _backup_path(self, backup: str | Path | None) -> Path:
+        root = self.store.backups.resolve()
+        if backup is None:
+            found = sorted(root.glob("backup_*")) if root.is_dir() else []
+            if not found:
+                raise DeploymentError(f"no backup in {self.store.backups} to roll back to")
+            return found[-1]
+        path = Path(backup).expanduser().resolve()
+        if path.parent != root or not path.name.startswith("backup_"):
+            raise DeploymentError(
+                f"{backup} is not a backup in {self.store.backups}; "
+                "roll back to one of its backup_YYYYMMDD_HHMMSS directories"
+            )
+        if not path.is_dir():
+            raise DeploymentError(f"{backup} does not exist; see stockagents models list")
+        if read_manifest(path).get("kind") != PRODUCTION_KIND:
+            raise DeploymentError(f"{backup} has no production manifest; it is not a backup")
+        return path
+
+    def _fail(self, record: dict[str, Any], exc: BaseException) -> None:
+        record["outcome"] = "refused" if "refused" in str(exc) else "failed"
+        record["error"] = str(exc)
+        record["production"] = str(self.store.current() or "none")
+        self.store.write_record(record)
+        self.store.sweep()
