@@ -33,7 +33,7 @@ def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _models_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def models_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test's own models directory: a developer's deployed production set never
     answers in a test, and deployments in tests never touch the user's."""
     directory = tmp_path_factory.mktemp("models")

@@ -33,6 +33,7 @@ __all__ = [
     "PRODUCTION_KIND",
     "RELEASES",
     "content_hash",
+    "ignored",
     "production_manifest",
     "production_models",
 ]
@@ -48,7 +49,8 @@ PRODUCTION_KIND = "production"
 IGNORED = ("checkpoint-*", "runs", "wandb")
 
 
-def _ignored(relative: Path) -> bool:
+def ignored(relative: Path) -> bool:
+    """Whether a path relative to a model directory is a training leftover."""
     return any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in IGNORED)
 
 
@@ -57,7 +59,7 @@ def content_hash(path: str | Path) -> str:
     ``path`` (``IGNORED`` parts left out)."""
     root = Path(path)
     digest = hashlib.sha256()
-    files = (p for p in root.rglob("*") if p.is_file() and not _ignored(p.relative_to(root)))
+    files = (p for p in root.rglob("*") if p.is_file() and not ignored(p.relative_to(root)))
     for file in sorted(files):
         digest.update(str(file.relative_to(root)).encode())
         with file.open("rb") as handle:

@@ -8,8 +8,8 @@
 2. **backup**: production is copied to ``backups/backup_YYYYMMDD_HHMMSS/``;
 3. **stage**: the models are copied into a new release, with its manifest and every
    deployment record so far plus this one;
-4. **verify**: the staged set is loaded and ``analyze_symbol`` runs on the configured
-   symbol; every agent must answer with valid output;
+4. **verify**: the new release (not yet production) is loaded and ``analyze_symbol``
+   runs on the configured symbol; every agent must answer with valid output;
 5. **swap**: production now points at the new release (one atomic rename);
 6. **confirm**: production's manifest and file hashes are those just staged, else the
    swap is undone.
@@ -153,6 +153,13 @@ class ModelDeployer:
 
     def _record(self, action: str, forced: bool) -> dict[str, Any]:
         name = stamp()
+        taken = (
+            self.store.records / f"deployment_{name}.json",
+            self.store.releases / f"release_{name}",
+            self.store.backups / f"backup_{name}",
+        )
+        if any(p.exists() for p in taken):  # a second deployment within the same second
+            name = dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
         return {
             "kind": "deployment",
             "id": f"deployment_{name}",
@@ -206,13 +213,14 @@ class ModelDeployer:
             "sources": {a: c.describe()["source"] for a, c in candidates.items()},
         }
         write_json(staging / "manifest.json", manifest)
+        release = self.store.publish(staging, name)  # its final path: models load from it
         self._step(record, "verify", started)
-        record["verification"] = self._verify(staging)
+        record["verification"] = self._verify(release)
         for old in self.store.history():  # the history travels with production
-            write_json(staging / f"{old['id']}.json", old)
+            if old["id"] != record["id"]:
+                write_json(release / f"{old['id']}.json", old)
         record["outcome"] = "deployed" if record["action"] == "deploy" else "rolled back"
-        write_json(staging / f"{record['id']}.json", record)
-        release = self.store.publish(staging, name)
+        write_json(release / f"{record['id']}.json", record)
         self._step(record, "swap", started)
         previous = self.store.swap(release)
         self._step(record, "confirm", started)
@@ -230,11 +238,11 @@ class ModelDeployer:
         logger.info("%s: production is now %s", record["id"], release.name)
         return record
 
-    def _verify(self, staged: Path) -> dict[str, Any]:
-        """Load the staged set and analyse one symbol; every answer must be valid."""
+    def _verify(self, release: Path) -> dict[str, Any]:
+        """Load the new release and analyse one symbol; every answer must be valid."""
         started = time.perf_counter()
         try:
-            with SystemCoordinator(self.config, models=staged) as coordinator:
+            with SystemCoordinator(self.config, models=release) as coordinator:
                 symbols = coordinator.sources.prices.symbols()
                 wanted = self.config.deployment.verify_symbol
                 symbol = wanted if wanted in symbols else symbols[0]

@@ -22,7 +22,7 @@ from typing import Any
 
 from stockagents.core.errors import DeploymentError
 from stockagents.core.jsonio import write_json
-from stockagents.core.registry import BACKUPS, PRODUCTION, RELEASES
+from stockagents.core.registry import BACKUPS, PRODUCTION, RELEASES, ignored
 
 __all__ = ["DeployLock", "Store", "copy_tree", "stamp"]
 
@@ -35,26 +35,26 @@ def stamp() -> str:
 
 
 def copy_tree(source: Path, target: Path) -> None:
-    """Copy a model directory; a failure is a ``DeploymentError`` naming the file and the
-    cause (a full disk, an unreadable source), and leaves no partial ``target``."""
+    """Copy a model directory (training leftovers left out); a failure is a
+    ``DeploymentError`` naming the file and the cause (a full disk, an unreadable source),
+    and leaves no partial ``target``."""
     try:
-        shutil.copytree(
-            source, target, ignore=shutil.ignore_patterns("checkpoint-*", "runs", "wandb")
-        )
-    except (OSError, shutil.Error) as exc:
+        target.mkdir(parents=True)
+        for path in sorted(source.rglob("*")):
+            relative = path.relative_to(source)
+            if ignored(relative):
+                continue
+            if path.is_dir():
+                (target / relative).mkdir(parents=True, exist_ok=True)
+            else:
+                shutil.copy2(path, target / relative)
+    except OSError as exc:
         shutil.rmtree(target, ignore_errors=True)
-        detail = _reason(exc)
-        raise DeploymentError(f"cannot copy {source} ({detail}); production is unchanged") from None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
-        first = exc.args[0][0]
-        return f"{first[0]}: {first[2]}"
-    if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        return where + (exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc)))
-    return str(exc)
+        where = Path(exc.filename).name if exc.filename else str(source)
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+        raise DeploymentError(
+            f"cannot copy {source}: {where}: {reason}; production is unchanged"
+        ) from None
 
 
 class DeployLock:

@@ -254,6 +254,9 @@ class HFBackend(Backend):
                 self._prepared = self._stacked = False
                 previous, self.adapters = self.adapters, {}
                 for old_name, old_path in previous.items():
+                    if not Path(old_path).is_dir():  # removed since (a swept release)
+                        logger.warning("adapter %s at %s is gone: dropped", old_name, old_path)
+                        continue
                     self._attach(old_name, old_path, PeftModel)
             self._attach(name, str(path), PeftModel)
             self.prefix_cache.clear()
