@@ -311,6 +311,11 @@ def test_cli_deploy_list_and_rollback(
     listed = capsys.readouterr().out
     assert "production:" in listed
     assert "backups: 1" in listed
+    # analyze answers with production by default, and with the rules when asked
+    assert main(["analyze", "AAPL", "--as-of", "2023-06-30", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_set"].startswith("production (deployment_")
+    assert main(["analyze", "AAPL", "--as-of", "2023-06-30", "--json", "--models", "expert"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_set"] == "expert"
     assert main(["deploy", "rollback"]) == 0
     assert "rolled back" in capsys.readouterr().out
     assert _production(models_dir)["strategist"] == content_hash(adapters["a"])
@@ -348,3 +353,20 @@ def test_the_guides_verify_and_rollback_snippets_run(
         ).stdout
     )
     assert _production(models_dir)["strategist"] == content_hash(adapters["a"])
+
+
+def test_collection_never_uses_production(
+    adapters: dict[str, Path], tmp_path: Path, models_dir: Path
+) -> None:
+    import datetime as dt
+
+    from stockagents.backtest.collect import collect_trajectories
+
+    ModelDeployer(evaluations_dir=tmp_path).deploy({"strategist": adapters["a"]}, force=True)
+    summary = collect_trajectories(
+        ["AAPL"], dt.date(2023, 6, 1), dt.date(2023, 6, 5), tmp_path / "collect",
+        backend="serial", progress=False,
+    )  # fmt: skip
+    manifest = json.loads((tmp_path / "collect" / "manifest.json").read_text(encoding="utf-8"))
+    assert summary.inserted > 0
+    assert set(manifest["model_versions"].values()) == {"expert-3"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,3 +150,32 @@ def test_api_judges_need_their_key(no_keys: None) -> None:
         build_judge("openai")
     with pytest.raises(ConfigError, match="use one of rules, anthropic, openai"):
         build_judge("gemini")
+
+
+def test_an_api_judge_grades_samples_in_an_evaluation_and_is_cached(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    from stockagents.evaluation.evaluate import evaluate_models
+
+    server.respond = _grades_responder({"evidence": 4, "consistency": 5, "comment": "fine"})
+
+    def run() -> dict[str, Any]:
+        out = evaluate_models(
+            ["expert"], symbols=["AAPL"], test_days=20, output_root=tmp_path, judge="openai",
+            judge_model="judge-model", judge_base_url=server.openai_url, judge_samples=3,
+            progress=False,
+        )  # fmt: skip
+        return json.loads((out / "evaluation_results.json").read_text(encoding="utf-8"))
+
+    first = run()
+    assert first["judge"] == {"kind": "openai:judge-model", "samples": 3}
+    graded = first["sets"][0]["judge"]
+    assert set(graded) == {"news", "technical", "fundamental", "strategist"}
+    assert all(
+        g["n"] == 3 and g["evidence"] == 0.75 and g["consistency"] == 1.0 for g in graded.values()
+    )
+    calls = server.attempts
+    assert calls == 12  # one request per graded answer: 4 agents x 3 samples
+    second = run()
+    assert server.attempts == calls  # every verdict came from the cache
+    assert second["sets"][0]["judge"] == graded

@@ -99,7 +99,10 @@ def _coordinator(config_json: str, models: str | None) -> SystemCoordinator:
     key = f"{config_json}|{models}"
     coordinator = _COORDINATORS.get(key)
     if coordinator is None:
-        coordinator = SystemCoordinator(json.loads(config_json), models=models)
+        # training data comes from the agents asked for, never a deployed production set
+        coordinator = SystemCoordinator(
+            json.loads(config_json), models=models, use_production=False
+        )
         _COORDINATORS[key] = coordinator
     return coordinator
 

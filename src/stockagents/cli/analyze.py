@@ -62,7 +62,7 @@ def analyze(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     config: ConfigOption = None,
-    models: ModelsOption = "expert",
+    models: ModelsOption = None,
 ) -> None:
     """Analyse SYMBOL with the three analysts and the strategist."""
     with SystemCoordinator(config, models=model_set(models)) as coordinator:

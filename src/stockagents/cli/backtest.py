@@ -71,7 +71,7 @@ def backtest(
     start: StartOption = None,
     end: EndOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result directory.")] = None,
-    models: ModelsOption = "expert",
+    models: ModelsOption = None,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
@@ -150,7 +150,7 @@ def backtest(
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "symbols": list(prices),
         "period": span,
-        "models": models,
+        "models": coordinator.model_set,
         "model_versions": coordinator.model_versions,
         "config": coordinator.config.model_dump(mode="json"),
         "data": {"source": provider.name, "sha256": provider.fingerprint(list(prices))},

@@ -50,7 +50,7 @@ def collect(
     config: ConfigOption = None,
 ) -> None:
     """Run the agents over every trading date and store each decision step."""
-    model_dir = model_set(models)
+    model_dir = None if models in (None, "expert") else model_set(models)
     wanted = split_symbols(symbols, symbols_args)
     if not wanted:
         raise DataError("no symbols given; pass --symbols AAPL NVDA ...")

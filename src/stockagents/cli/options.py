@@ -44,9 +44,11 @@ EndOption = Annotated[
     str | None, typer.Option("--end", "--end-date", help="Last date (YYYY-MM-DD).")
 ]
 ModelsOption = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--models", help="The model set: 'expert' (the rule-based agents) or a directory."
+        "--models",
+        help="The model set: a directory, or 'expert' for the rule-based agents "
+        "(default: the deployed production set, else expert).",
     ),
 ]
 
@@ -71,10 +73,11 @@ def parse_date(value: str | None, name: str) -> dt.date | None:
         raise DateOutOfRangeError(f"{name}: invalid date {value!r}; use YYYY-MM-DD") from None
 
 
-def model_set(models: str) -> str | None:
-    """None for the expert agents, else the model-set directory (which must exist)."""
-    if models == "expert":
-        return None
+def model_set(models: str | None) -> str | None:
+    """The coordinator's ``models``: None (production when deployed, else the rules),
+    ``expert`` (the rules), or a model-set directory, which must exist."""
+    if models is None or models == "expert":
+        return models
     if not Path(models).is_dir():
         raise AgentError(
             f"--models {models}: no such model set; pass a directory with news, technical, "

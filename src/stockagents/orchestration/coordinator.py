@@ -52,8 +52,9 @@ class SystemCoordinator:
     for the rules; ``models="expert"`` means the rules for every agent. Without it, each
     agent's ``model_path`` in the config decides; when no
     agent sets one, the deployed production set (``models/production``, see
-    ``core.registry``) answers if there is one, else the expert rules. ``model_set`` (and
-    every result's ``model_set``) says which.
+    ``core.registry``) answers if there is one (unless ``use_production`` is false: the
+    collection of training data never uses it), else the expert rules. ``model_set``
+    (and every result's ``model_set``) says which.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class SystemCoordinator:
         *,
         sources: DataSources | None = None,
         models: str | Path | None = None,
+        use_production: bool = True,
     ) -> None:
         self.config = load_config(dict(config) if isinstance(config, Mapping) else config)
         self.sources = sources or build_sources(self.config.data)
@@ -72,8 +74,10 @@ class SystemCoordinator:
             news_half_life_days=agents_cfg.news.half_life_days,
             max_stale_days=self.config.coordinator.max_stale_days,
         )
-        if models is None and not any(
-            getattr(getattr(agents_cfg, name), "model_path", None) for name in AGENT_NAMES
+        if (
+            models is None
+            and use_production
+            and not any(getattr(getattr(agents_cfg, n), "model_path", None) for n in AGENT_NAMES)
         ):
             models = production_models(self.config.deployment.models_dir)
             deployed = production_manifest(self.config.deployment.models_dir) if models else None
