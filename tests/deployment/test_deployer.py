@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from stockagents.cli.main import main
+from stockagents.core.config import AppConfig
 from stockagents.core.errors import DeploymentError
 from stockagents.core.registry import content_hash, production_manifest
 from stockagents.deployment import STEPS, ModelDeployer
-from stockagents.deployment.store import DeployLock
+from stockagents.deployment.store import DeployLock, Store
+from stockagents.evaluation.cache import code_fingerprint
 from stockagents.orchestration import SystemCoordinator
 from tests.helpers import make_tiny_adapter
 
@@ -37,13 +39,19 @@ def adapters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _evaluation(root: Path, hashes: dict[str, str], sharpe: float, name: str = "x") -> Path:
-    """An evaluation result of the set with these hashes (as evaluate_models writes it)."""
+def _evaluation(
+    root: Path, hashes: dict[str, str], sharpe: float, name: str = "x", **changes: Any
+) -> Path:
+    """An evaluation result of the set with these hashes, under this config and code (as
+    evaluate_models writes it); ``changes`` override parts of its manifest or window."""
     metrics = {"sharpe": sharpe, "max_drawdown": -0.05, "win_rate": 0.6, "profit_factor": 2.0}
     run = root / f"eval_2026010{len(list(root.glob('eval_*')))}_000000"
     run.mkdir(parents=True)
-    body = {"window": {"start": "2023-05-15", "end": "2023-09-21", "days": 90},
-            "sets": [{"name": name, "model_hashes": hashes, "metrics": {"with_costs": metrics}}]}  # fmt: skip
+    manifest = {"config": AppConfig().model_dump(mode="json"), "code": code_fingerprint()}
+    manifest.update(changes.get("manifest", {}))
+    body = {"window": {"start": "2023-05-15", "end": "2023-09-21", "days": changes.get("days", 90)},
+            "sets": [{"name": name, "model_hashes": hashes, "metrics": {"with_costs": metrics}}],
+            "manifest": manifest}  # fmt: skip
     (run / "evaluation_results.json").write_text(json.dumps(body), encoding="utf-8")
     return run
 
@@ -92,7 +100,7 @@ def test_deploy_backs_up_installs_verifies_and_records(
     assert _production(models_dir)["technical"] == content_hash(adapters["tech"])
     records = sorted(p.name for p in production.glob("deployment_*.json"))
     assert records == sorted([f"{first['id']}.json", f"{second['id']}.json"])  # history travels
-    assert len(list((models_dir / "releases").iterdir())) == 1  # the old release was swept
+    assert len(list((models_dir / "releases").iterdir())) == 2  # current and the one before
 
     # a partial deployment keeps production's other agents
     _evaluation(evals, _hashes(strategist=adapters["a"], technical=adapters["tech"]), sharpe=0.8)
@@ -112,6 +120,15 @@ def test_the_gate_refuses_without_a_passing_evaluation(
     with pytest.raises(DeploymentError, match=r"fails the criteria: sharpe 0\.3 \(needs > 0\.5\)"):
         deployer.deploy({"strategist": adapters["a"]})
     assert deployer.deploy({"strategist": adapters["a"]}, min_sharpe=0.2)["outcome"] == "deployed"
+    # an evaluation of the same bytes under other costs, or too short, does not apply
+    other = AppConfig().model_dump(mode="json")
+    other["backtest"]["commission_bps"] = 0.0
+    _evaluation(evals, _hashes(strategist=adapters["a"]), sharpe=2.0, manifest={"config": other})
+    with pytest.raises(DeploymentError, match="does not apply: its backtest settings differ"):
+        deployer.deploy({"strategist": adapters["a"]})
+    _evaluation(evals, _hashes(strategist=adapters["a"]), sharpe=2.0, days=20)
+    with pytest.raises(DeploymentError, match="its window has 20 trading days"):
+        deployer.deploy({"strategist": adapters["a"]})
     # a different model (other bytes) does not match that evaluation
     with pytest.raises(DeploymentError, match="no evaluation of this model set"):
         deployer.deploy({"strategist": adapters["b"]})
@@ -119,7 +136,15 @@ def test_the_gate_refuses_without_a_passing_evaluation(
     assert forced["forced"] is True
     assert "no evaluation" in forced["forced_because"]
     outcomes = [r["outcome"] for r in deployer.status()["records"]]
-    assert outcomes == ["refused", "refused", "deployed", "refused", "deployed"]
+    assert outcomes == [
+        "refused",
+        "refused",
+        "deployed",
+        "refused",
+        "refused",
+        "refused",
+        "deployed",
+    ]
 
 
 def test_bad_models_are_refused_and_production_is_unchanged(
@@ -146,7 +171,7 @@ def test_bad_models_are_refused_and_production_is_unchanged(
             deployer.deploy(models, force=True)
         assert _production(models_dir) == before
     assert not list((models_dir / "releases").glob(".staging-*"))
-    assert not (tmp_path.parent / "etc").exists()
+    assert not [p for p in models_dir.rglob("etc")]  # nothing written by the traversal name
 
 
 def test_failed_verification_leaves_production_and_is_recorded(
@@ -294,7 +319,7 @@ def test_a_deployment_killed_at_any_step_leaves_production_whole(
     outcomes = [r["outcome"] for r in after.status()["records"]]
     assert outcomes[-2:] == ["interrupted", "deployed"]
     assert not list((models_dir / "releases").glob(".staging-*"))
-    assert len([p for p in (models_dir / "releases").iterdir()]) == 1
+    assert len(list((models_dir / "releases").iterdir())) <= 2  # current and the one before
 
 
 def test_cli_deploy_list_and_rollback(
@@ -370,3 +395,68 @@ def test_collection_never_uses_production(
     manifest = json.loads((tmp_path / "collect" / "manifest.json").read_text(encoding="utf-8"))
     assert summary.inserted > 0
     assert set(manifest["model_versions"].values()) == {"expert-3"}
+
+
+def test_a_relative_models_dir_swaps_back(
+    adapters: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ModelDeployer("models", evaluations_dir="evals").deploy(
+        {"strategist": adapters["a"]}, force=True
+    )
+
+    def tamper(step: str) -> None:
+        if step == "confirm":
+            (tmp_path / "models" / "production" / "strategist" / "adapter_config.json").write_text(
+                "{}"
+            )
+
+    deployer = ModelDeployer("models", evaluations_dir="evals", on_step=tamper)
+    with pytest.raises(DeploymentError, match="swapped back to release_"):
+        deployer.deploy({"strategist": adapters["b"]}, force=True)
+    assert _production(Path("models"))["strategist"] == content_hash(adapters["a"])
+
+
+def test_a_full_disk_while_writing_is_one_line_and_drops_its_backup(
+    adapters: dict[str, Path], tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployer = ModelDeployer(evaluations_dir=tmp_path)
+    deployer.deploy({"strategist": adapters["a"]}, force=True)
+    before = _production(models_dir)
+    from stockagents.deployment import deployer as module
+
+    real = module.write_json
+
+    def full(path: Path, value: Any) -> Path:
+        if path.name == "manifest.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, value)
+
+    monkeypatch.setattr(module, "write_json", full)
+    with pytest.raises(DeploymentError, match=r"No space left on device; production is release_"):
+        deployer.deploy({"strategist": adapters["b"]}, force=True)
+    assert _production(models_dir) == before
+    assert len(list((models_dir / "backups").iterdir())) == 0  # no backup of a failed attempt
+    assert deployer.status()["records"][-1]["outcome"] == "failed"
+
+
+def test_a_kill_inside_adopt_loses_nothing(
+    adapters: dict[str, Path], models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handmade = models_dir / "production"
+    shutil.copytree(adapters["a"], handmade / "strategist")
+    (handmade / "manifest.json").write_text(json.dumps(
+        {"kind": "production", "agents": {"strategist": "strategist"}, "deployment": "by hand"}
+    ))  # fmt: skip
+    store = Store(models_dir)
+    link = Store._link
+    monkeypatch.setattr(
+        Store, "_link", lambda self, release: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    with pytest.raises(KeyboardInterrupt):  # killed between the move and the link
+        store.adopt()
+    assert not handmade.exists()
+    monkeypatch.setattr(Store, "_link", link)
+    store.sweep()  # what the next deployment does first
+    assert content_hash(handmade / "strategist") == content_hash(adapters["a"])
+    assert SystemCoordinator().model_set == "production (by hand)"

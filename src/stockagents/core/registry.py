@@ -13,9 +13,10 @@ Under the models directory (``deployment.models_dir``, default ``models``)::
     backups/backup_YYYYMMDD_HHMMSS/                      a copy of production before a change
     .deploy.lock                                         held while a deployment runs
 
-``production_models(models_dir)`` is the production model set when one is deployed, else
-None. ``content_hash`` is the hash of a model directory's files that manifests, records
-and evaluations use to say which bytes they mean.
+``production_models(models_dir)`` is the production release when one is deployed (the
+symlink resolved once, so a reader loads one consistent set), else None.
+``content_hash`` is the hash of a model directory's files that manifests, records and
+evaluations use to say which bytes they mean.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "ignored",
     "production_manifest",
     "production_models",
+    "release_manifest",
 ]
 
 PRODUCTION = "production"
@@ -61,16 +63,18 @@ def content_hash(path: str | Path) -> str:
     digest = hashlib.sha256()
     files = (p for p in root.rglob("*") if p.is_file() and not ignored(p.relative_to(root)))
     for file in sorted(files):
-        digest.update(str(file.relative_to(root)).encode())
+        name = str(file.relative_to(root)).encode()
+        # lengths first, so no two listings of names and bytes hash alike
+        digest.update(b"%d:%s:%d:" % (len(name), name, file.stat().st_size))
         with file.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
-def production_manifest(models_dir: str | Path) -> dict[str, Any] | None:
-    """The manifest of the deployed production set, or None when nothing is deployed."""
-    file = Path(models_dir) / PRODUCTION / "manifest.json"
+def release_manifest(release: str | Path) -> dict[str, Any] | None:
+    """The manifest of a production release directory, or None when it is not one."""
+    file = Path(release) / "manifest.json"
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -80,8 +84,16 @@ def production_manifest(models_dir: str | Path) -> dict[str, Any] | None:
     return data
 
 
+def production_manifest(models_dir: str | Path) -> dict[str, Any] | None:
+    """The manifest of the deployed production set, or None when nothing is deployed."""
+    return release_manifest(Path(models_dir) / PRODUCTION)
+
+
 def production_models(models_dir: str | Path) -> Path | None:
-    """``models_dir/production`` when it holds a deployment, else None."""
-    if production_manifest(models_dir) is None:
+    """The release ``models_dir/production`` points at, resolved once (so a reader keeps
+    one consistent set while a deployment swaps the link), or None."""
+    try:
+        release = (Path(models_dir) / PRODUCTION).resolve(strict=True)
+    except OSError:
         return None
-    return Path(models_dir) / PRODUCTION
+    return release if release_manifest(release) is not None else None

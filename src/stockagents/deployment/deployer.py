@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -92,15 +93,15 @@ class ModelDeployer:
         criteria = self.config.deployment
         if min_sharpe is not None:
             criteria = criteria.model_copy(update={"min_sharpe": min_sharpe})
-        record = self._record("deploy", forced=force)
         with DeployLock(self.models_dir):
-            self._begin(record)
+            record = self._record("deploy", forced=force)  # named under the lock: unique
             try:
+                self._begin(record)
                 self.on_step("validate")
                 candidates = candidate_from(models, self.store.current())
                 record["agents"] = {a: c.describe() for a, c in candidates.items()}
                 check_loads(candidates, self.config.agents)
-                match = find_evaluation(candidates, self.evaluations_dir, criteria)
+                match = find_evaluation(candidates, self.evaluations_dir, criteria, self.config)
                 if match is None and evaluate:
                     match = self._evaluate(candidates, symbols, criteria)
                 record["evaluation"] = match.describe() if match else None
@@ -110,14 +111,18 @@ class ModelDeployer:
             except StockAgentsError as exc:
                 self._fail(record, exc)
                 raise
+            except OSError as exc:  # a full disk or an unwritable directory mid-way
+                error = self._file_error(exc)
+                self._fail(record, error)
+                raise error from None
 
     def rollback(self, backup: str | Path | None = None) -> dict[str, Any]:
         """Install ``backup`` (default: the newest) as production, verified like any
         deployment; the production it replaces is backed up first."""
-        record = self._record("rollback", forced=False)
         with DeployLock(self.models_dir):
-            self._begin(record)
+            record = self._record("rollback", forced=False)
             try:
+                self._begin(record)
                 self.on_step("validate")
                 source = self._backup_path(backup)
                 record["rollback_to"] = str(source)
@@ -132,6 +137,10 @@ class ModelDeployer:
             except StockAgentsError as exc:
                 self._fail(record, exc)
                 raise
+            except OSError as exc:  # a full disk or an unwritable directory mid-way
+                error = self._file_error(exc)
+                self._fail(record, error)
+                raise error from None
 
     def status(self) -> dict[str, Any]:
         """Production (its agents and deployment), the backups and every record."""
@@ -223,13 +232,17 @@ class ModelDeployer:
         write_json(release / f"{record['id']}.json", record)
         self._step(record, "swap", started)
         previous = self.store.swap(release)
+        record["swapped"] = True
         self._step(record, "confirm", started)
         if production_manifest(self.models_dir) != manifest or any(
             content_hash(self.store.production / a) != candidates[a].hash for a in agents
         ):
-            if previous is not None:
-                self.store.swap(previous)
-            raise DeploymentError("production does not match what was staged; swapped back")
+            self.store.unswap(previous)
+            record["swapped"] = False
+            raise DeploymentError(
+                "production does not match what was staged; swapped back to "
+                + (previous.name if previous is not None else "no production")
+            )
         record["release"] = str(release)
         self._step(record, "done", started)
         self.store.write_record(record)
@@ -280,9 +293,8 @@ class ModelDeployer:
                 test_days=self.config.splits.test_days, output_root=self.evaluations_dir,
             )  # fmt: skip
         finally:
-            (target / "manifest.json").unlink(missing_ok=True)
-            target.rmdir()
-        return find_evaluation(candidates, self.evaluations_dir, criteria)
+            shutil.rmtree(target, ignore_errors=True)
+        return find_evaluation(candidates, self.evaluations_dir, criteria, self.config)
 
     def _backup_path(self, backup: str | Path | None) -> Path:
         root = self.store.backups.resolve()
@@ -303,9 +315,24 @@ class ModelDeployer:
             raise DeploymentError(f"{backup} has no production manifest; it is not a backup")
         return path
 
+    def _file_error(self, exc: OSError) -> DeploymentError:
+        where = f"{exc.filename}: " if exc.filename else ""
+        current = self.store.current()
+        state = f"production is {current.name}" if current else "nothing is deployed"
+        return DeploymentError(f"{where}{exc.strerror or exc}; {state}")
+
     def _fail(self, record: dict[str, Any], exc: BaseException) -> None:
+        """Record the failure (best effort: the disk may be full) and clear what it left;
+        a backup taken for a deployment that never swapped is removed."""
         record["outcome"] = "refused" if "refused" in str(exc) else "failed"
         record["error"] = str(exc)
         record["production"] = str(self.store.current() or "none")
-        self.store.write_record(record)
-        self.store.sweep()
+        backup = record.get("backup")
+        if backup and not record.get("swapped"):
+            shutil.rmtree(backup, ignore_errors=True)
+            record["backup"] = None
+        try:
+            self.store.write_record(record)
+            self.store.sweep()
+        except OSError as error:
+            logger.warning("could not record %s: %s", record["id"], error)

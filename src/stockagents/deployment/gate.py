@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from stockagents.agents.runtime import AGENT_NAMES, load_runtime, read_manifest
-from stockagents.core.config import AgentsConfig, DeploymentConfig
+from stockagents.core.config import AgentsConfig, AppConfig, DeploymentConfig
 from stockagents.core.errors import AgentError, DeploymentError, ProviderUnavailableError
 from stockagents.core.registry import content_hash
+from stockagents.evaluation.cache import code_fingerprint
 from stockagents.evaluation.criteria import check_criteria
+from stockagents.evaluation.evaluate import MIN_RELIABLE_DAYS
 
 __all__ = [
     "Candidate", "EvaluationMatch", "candidate_from", "check_loads", "find_evaluation", "gate",
@@ -58,17 +60,22 @@ class Candidate:
 
 @dataclass(frozen=True)
 class EvaluationMatch:
+    """The newest evaluation of these bytes; ``problems`` say why it does not apply to
+    the deployment at hand (other costs, agent settings or code, too short a window)."""
+
     path: Path
     set_name: str
     window: dict[str, Any]
     metrics: dict[str, Any]
     criteria: dict[str, dict[str, Any]]
     passed: bool
+    problems: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
             "path": str(self.path), "set": self.set_name, "window": self.window,
             "metrics": self.metrics, "criteria": self.criteria, "passed": self.passed,
+            "problems": list(self.problems),
         }  # fmt: skip
 
 
@@ -140,10 +147,31 @@ def check_loads(candidates: Mapping[str, Candidate], agents: AgentsConfig) -> No
             raise DeploymentError(f"{candidate.agent}: does not load ({exc})") from None
 
 
+def _problems(results: dict[str, Any], config: AppConfig) -> tuple[str, ...]:
+    """Why an evaluation of the same bytes does not speak for this deployment."""
+    manifest = results.get("manifest") or {}
+    evaluated = manifest.get("config") or {}
+    problems = []
+    for section in ("backtest", "agents"):
+        if evaluated.get(section) != config.model_dump(mode="json")[section]:
+            problems.append(f"its {section} settings differ from this config's")
+    if manifest.get("code") != code_fingerprint():
+        problems.append("the agents' code has changed since")
+    days = int((results.get("window") or {}).get("days") or 0)
+    if days < MIN_RELIABLE_DAYS:
+        problems.append(f"its window has {days} trading days (at least {MIN_RELIABLE_DAYS})")
+    return tuple(problems)
+
+
 def find_evaluation(
-    candidates: Mapping[str, Candidate], evaluations: Path, criteria: DeploymentConfig
+    candidates: Mapping[str, Candidate],
+    evaluations: Path,
+    criteria: DeploymentConfig,
+    config: AppConfig | None = None,
 ) -> EvaluationMatch | None:
-    """The newest evaluation of exactly these models, with its criteria checked."""
+    """The newest evaluation of exactly these models, with its criteria checked and what
+    keeps it from applying (other settings, code or a short window) listed."""
+    config = config or AppConfig()
     wanted = {agent: c.hash for agent, c in candidates.items()}
     for file in sorted(evaluations.glob("eval_*/evaluation_results.json"), reverse=True):
         try:
@@ -157,7 +185,7 @@ def find_evaluation(
                 checks = check_criteria(metrics, criteria)
                 return EvaluationMatch(
                     file.parent, entry["name"], results.get("window", {}), metrics, checks,
-                    all(c["passed"] for c in checks.values()),
+                    all(c["passed"] for c in checks.values()), _problems(results, config),
                 )  # fmt: skip
     return None
 
@@ -169,6 +197,8 @@ def gate(match: EvaluationMatch | None, force: bool) -> str | None:
             "no evaluation of this model set: run scripts/evaluate_models.py on it, "
             "or deploy with --evaluate (evaluates it first) or --force"
         )
+    elif match.problems:
+        reason = f"the evaluation in {match.path} does not apply: {'; '.join(match.problems)}"
     elif not match.passed:
         failed = [
             f"{name} {_shown(c['value'])} (needs {c['rule']})"

@@ -111,13 +111,23 @@ class Store:
         return self.production if self.production.is_dir() else None
 
     def adopt(self) -> None:
-        """Turn a ``production`` directory made by hand into a release behind the symlink
-        (two renames; run under the lock)."""
-        if self.production.is_dir() and not self.production.is_symlink():
-            self.releases.mkdir(parents=True, exist_ok=True)
-            release = self.releases / f"release_{stamp()}_adopted"
-            self.production.rename(release)
-            self._link(release)
+        """Turn a ``production`` directory made by hand into a release behind the symlink.
+
+        The directory is first copied into ``releases/adopted_<name>``, then moved to
+        ``backups/backup_<name>_handmade`` and replaced by the symlink. A kill between the
+        move and the link leaves production missing; ``sweep`` links the adopted release
+        again, so nothing is lost. Run under the lock."""
+        if not self.production.is_dir() or self.production.is_symlink():
+            return
+        name = stamp()
+        staging = self.staging(f"adopt-{name}")
+        shutil.rmtree(staging)
+        copy_tree(self.production, staging)
+        adopted = self.releases / f"adopted_{name}"
+        staging.rename(adopted)
+        self.backups.mkdir(parents=True, exist_ok=True)
+        self.production.rename(self.backups / f"backup_{name}_handmade")
+        self._link(adopted)
 
     def staging(self, name: str) -> Path:
         self.releases.mkdir(parents=True, exist_ok=True)
@@ -136,7 +146,9 @@ class Store:
         tmp = self.root / f".production-{os.getpid()}"
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
-        tmp.symlink_to(release.relative_to(self.root))
+        # relative to the models directory, wherever it is reached from (relative paths,
+        # a models directory that is itself a symlink)
+        tmp.symlink_to(os.path.relpath(release.resolve(), self.root.resolve()))
         os.replace(tmp, self.production)
 
     def swap(self, release: Path) -> Path | None:
@@ -144,6 +156,21 @@ class Store:
         before = self.current()
         self._link(release)
         return before
+
+    def unswap(self, previous: Path | None) -> None:
+        """Undo ``swap``: production points at ``previous`` again (or is removed)."""
+        if previous is not None:
+            self._link(previous)
+        elif self.production.is_symlink():
+            self.production.unlink()
+
+    def _releases(self) -> list[Path]:
+        if not self.releases.is_dir():
+            return []
+        return sorted(
+            (p for p in self.releases.iterdir() if p.name.startswith(("release_", "adopted_"))),
+            key=lambda p: p.name.split("_", 1)[1],
+        )
 
     def backup(self, name: str) -> Path | None:
         """Copy production to ``backups/backup_<name>`` (None: nothing to back up)."""
@@ -160,19 +187,32 @@ class Store:
 
     def sweep(self) -> None:
         """Remove what a killed or finished deployment left: staging and temporary
-        copies, and releases production no longer points at (each is in a backup)."""
-        keep = self.current()
+        copies, symlinks half made, and releases production no longer needs. Kept: the
+        current release and the one before it (a process that resolved production just
+        before a swap still reads it; both are also in backups). When production is
+        missing after a kill inside ``adopt``, the adopted release is linked again."""
         for parent, prefix in ((self.releases, ".staging-"), (self.backups, ".tmp-")):
             if parent.is_dir():
                 for path in parent.iterdir():
                     if path.name.startswith(prefix):
                         shutil.rmtree(path, ignore_errors=True)
-        if self.releases.is_dir():
-            for path in self.releases.iterdir():
-                if path.name.startswith("release_") and (keep is None or path.resolve() != keep):
-                    shutil.rmtree(path, ignore_errors=True)
         for path in self.root.glob(".production-*"):
             path.unlink(missing_ok=True)
+        for path in self.root.glob(".candidate-*"):
+            shutil.rmtree(path, ignore_errors=True)
+        current = self.current()
+        adopted = [p for p in self._releases() if p.name.startswith("adopted_")]
+        if current is None and adopted and not self.production.is_dir():
+            self._link(adopted[-1])
+            current = self.current()
+        releases = self._releases()
+        keep = {current} if current is not None else set()
+        if current is not None:
+            older = [p for p in releases if p.name.split("_", 1)[1] < current.name.split("_", 1)[1]]
+            keep.update(older[-1:])
+        for path in releases:
+            if path.resolve() not in {k.resolve() for k in keep}:
+                shutil.rmtree(path, ignore_errors=True)
 
     def write_record(self, record: dict[str, Any]) -> Path:
         """Keep ``record`` in ``records/`` (every deployment, refused ones too)."""

@@ -29,7 +29,7 @@ from stockagents.agents.model_agents import (
 )
 from stockagents.agents.runtime import AGENT_NAMES, model_set_paths
 from stockagents.core.config import AppConfig, load_config
-from stockagents.core.registry import production_manifest, production_models
+from stockagents.core.registry import production_models, release_manifest
 from stockagents.core.types import PortfolioContext, Recommendation, Signal
 from stockagents.data.base import to_date
 from stockagents.data.factory import DataSources, build_sources
@@ -80,7 +80,7 @@ class SystemCoordinator:
             and not any(getattr(getattr(agents_cfg, n), "model_path", None) for n in AGENT_NAMES)
         ):
             models = production_models(self.config.deployment.models_dir)
-            deployed = production_manifest(self.config.deployment.models_dir) if models else None
+            deployed = release_manifest(models) if models else None
             self.model_set = (
                 f"production ({deployed.get('deployment', '?')})" if deployed else "expert"
             )
