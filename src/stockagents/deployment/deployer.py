@@ -25,7 +25,8 @@ import datetime as dt
 import logging
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,54 +94,32 @@ class ModelDeployer:
         criteria = self.config.deployment
         if min_sharpe is not None:
             criteria = criteria.model_copy(update={"min_sharpe": min_sharpe})
-        with DeployLock(self.models_dir):
-            record = self._record("deploy", forced=force)  # named under the lock: unique
-            try:
-                self._begin(record)
-                self.on_step("validate")
-                candidates = candidate_from(models, self.store.current())
-                record["agents"] = {a: c.describe() for a, c in candidates.items()}
-                check_loads(candidates, self.config.agents)
-                match = find_evaluation(candidates, self.evaluations_dir, criteria, self.config)
-                if match is None and evaluate:
-                    match = self._evaluate(candidates, symbols, criteria)
-                record["evaluation"] = match.describe() if match else None
-                record["criteria"] = criteria.model_dump(mode="json", exclude={"models_dir"})
-                record["forced_because"] = gate(match, force)
-                return self._install(candidates, record)
-            except StockAgentsError as exc:
-                self._fail(record, exc)
-                raise
-            except OSError as exc:  # a full disk or an unwritable directory mid-way
-                error = self._file_error(exc)
-                self._fail(record, error)
-                raise error from None
+        with DeployLock(self.models_dir), self._run("deploy", force) as record:
+            candidates = candidate_from(models, self.store.current())
+            record["agents"] = {a: c.describe() for a, c in candidates.items()}
+            check_loads(candidates, self.config.agents)
+            match = find_evaluation(candidates, self.evaluations_dir, criteria, self.config)
+            if match is None and evaluate:
+                match = self._evaluate(candidates, symbols, criteria)
+            record["evaluation"] = match.describe() if match else None
+            record["criteria"] = criteria.model_dump(mode="json", exclude={"models_dir"})
+            record["forced_because"] = gate(match, force)
+            return self._install(candidates, record)
 
     def rollback(self, backup: str | Path | None = None) -> dict[str, Any]:
         """Install ``backup`` (default: the newest) as production, verified like any
         deployment; the production it replaces is backed up first."""
-        with DeployLock(self.models_dir):
-            record = self._record("rollback", forced=False)
-            try:
-                self._begin(record)
-                self.on_step("validate")
-                source = self._backup_path(backup)
-                record["rollback_to"] = str(source)
-                manifest = read_manifest(source)
-                given: dict[str, str | Path] = {}
-                for agent in AGENT_NAMES:
-                    entry = str((manifest.get("agents") or {}).get(agent) or "expert")
-                    given[agent] = "expert" if entry == "expert" else source / entry
-                candidates = candidate_from(given, None)
-                record["agents"] = {a: c.describe() for a, c in candidates.items()}
-                return self._install(candidates, record)
-            except StockAgentsError as exc:
-                self._fail(record, exc)
-                raise
-            except OSError as exc:  # a full disk or an unwritable directory mid-way
-                error = self._file_error(exc)
-                self._fail(record, error)
-                raise error from None
+        with DeployLock(self.models_dir), self._run("rollback", False) as record:
+            source = self._backup_path(backup)
+            record["rollback_to"] = str(source)
+            manifest = read_manifest(source)
+            given: dict[str, str | Path] = {}
+            for agent in AGENT_NAMES:
+                entry = str((manifest.get("agents") or {}).get(agent) or "expert")
+                given[agent] = "expert" if entry == "expert" else source / entry
+            candidates = candidate_from(given, None)
+            record["agents"] = {a: c.describe() for a, c in candidates.items()}
+            return self._install(candidates, record)
 
     def status(self) -> dict[str, Any]:
         """Production (its agents and deployment), the backups and every record."""
@@ -159,6 +138,23 @@ class ModelDeployer:
         }
 
     # -- steps --------------------------------------------------------------------
+
+    @contextmanager
+    def _run(self, action: str, forced: bool) -> Iterator[dict[str, Any]]:
+        """A deployment's record, named under the lock and begun; any failure inside is
+        recorded, a file error turned into one line, and what it left cleared."""
+        record = self._record(action, forced)
+        try:
+            self._begin(record)
+            self.on_step("validate")
+            yield record
+        except StockAgentsError as exc:
+            self._fail(record, exc)
+            raise
+        except OSError as exc:  # a full disk or an unwritable directory mid-way
+            error = self._file_error(exc)
+            self._fail(record, error)
+            raise error from None
 
     def _record(self, action: str, forced: bool) -> dict[str, Any]:
         name = stamp()
