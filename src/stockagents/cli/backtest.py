@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -15,9 +15,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from stockagents import __version__
-from stockagents.backtest.benchmark import buy_and_hold
-from stockagents.backtest.engine import run_backtest
-from stockagents.backtest.policy import CoordinatorPolicy
 from stockagents.cli.options import (
     ConfigOption,
     EndOption,
@@ -32,9 +29,8 @@ from stockagents.cli.options import (
 )
 from stockagents.core.errors import DataError
 from stockagents.core.jsonio import dumps, write_json
-from stockagents.core.types import Decision, PortfolioContext
-from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
-from stockagents.features.observation import MIN_BARS
+from stockagents.evaluation.agent_backtest import backtest_agents
+from stockagents.evaluation.backtest_report import plot_equity
 from stockagents.orchestration import SystemCoordinator
 
 __all__ = ["backtest"]
@@ -83,58 +79,24 @@ def backtest(
     first_day, last_day = parse_date(start, "--start"), parse_date(end, "--end")
     if first_day and last_day and first_day > last_day:
         raise DataError(f"--start {first_day} is after --end {last_day}")
-    coordinator = SystemCoordinator(config, models=model_dir)
-    provider = coordinator.sources.prices
-    prices: dict[str, pd.DataFrame] = {}
-    eligible: dict[str, dt.date] = {}
     err = Console(stderr=True)
-    for symbol in wanted:
-        try:
-            _, last = provider.date_range(symbol)
-        except DataError as exc:  # unknown symbol or a malformed file: name it and go on
-            err.print(f"[yellow]skipping {symbol}:[/yellow] {escape(str(exc))}")
-            continue
-        bars = provider.prices(symbol, as_of=last)
-        if len(bars) < MIN_BARS:
-            err.print(f"[yellow]skipping {symbol}: fewer than {MIN_BARS} bars[/yellow]")
-            continue
-        prices[symbol] = bars
-        eligible[symbol] = bars.index[MIN_BARS - 1].date()
-    if not prices:
-        raise DataError(
-            f"none of {', '.join(wanted)} has data; available: {', '.join(provider.symbols())}"
-        )
+    with (
+        SystemCoordinator(config, models=model_dir) as coordinator,
+        Progress(console=err, transient=True) as progress,
+    ):
+
+        def tick(total: int) -> Callable[[], None]:
+            task = progress.add_task("backtesting", total=total)
+            return lambda: progress.advance(task)
+
+        run = backtest_agents(coordinator, wanted, first_day, last_day, tick=tick)
+    for symbol, why in run.skipped.items():
+        err.print(f"[yellow]skipping {symbol}:[/yellow] {escape(why)}")
+    with_costs, without_costs, benchmark = run.with_costs, run.without_costs, run.benchmark
+    prices = [str(c) for c in with_costs.positions.columns]
+    provider = coordinator.sources.prices
     cfg = coordinator.config.backtest
-    policy = CoordinatorPolicy(coordinator)
-    index = pd.DatetimeIndex(sorted(set().union(*(f.index for f in prices.values()))))
-    window = index[
-        (index >= pd.Timestamp(first_day or index[0]))
-        & (index <= pd.Timestamp(last_day or index[-1]))
-    ]
-    if len(window) < 2:
-        raise DataError(
-            f"fewer than two trading days from {first_day or 'the start'} "
-            f"to {last_day or 'the end'} in the data"
-        )
-
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("backtesting", total=len(window) * len(prices))
-
-        def guarded(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
-            progress.advance(task)
-            return policy(symbol, day, portfolio) if day >= eligible[symbol] else None
-
-        with_costs = run_backtest(prices, guarded, cfg, first_day, last_day)
-    no_cost_cfg = cfg.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
-    without_costs = run_backtest(prices, policy.replay, no_cost_cfg, first_day, last_day)
-    benchmark = buy_and_hold(prices, cfg, first_day, last_day)
-    coordinator.close()
-
-    results = {
-        "agents": backtest_metrics(with_costs),
-        "agents (no costs)": backtest_metrics(without_costs),
-        "buy & hold": backtest_metrics(benchmark),
-    }
+    results = run.metrics()
     run_dir = output or timestamped("backtest_results", "bt")
     run_dir.mkdir(parents=True, exist_ok=True)
     span = f"{with_costs.equity.index[0].date()} to {with_costs.equity.index[-1].date()}"
@@ -148,12 +110,12 @@ def backtest(
         "kind": "backtest",
         "stockagents_version": __version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "symbols": list(prices),
+        "symbols": prices,
         "period": span,
         "models": coordinator.model_set,
         "model_versions": coordinator.model_versions,
         "config": coordinator.config.model_dump(mode="json"),
-        "data": {"source": provider.name, "sha256": provider.fingerprint(list(prices))},
+        "data": {"source": provider.name, "sha256": provider.fingerprint(prices)},
         "metrics": results,
     }
     write_json(run_dir / "manifest.json", manifest)

@@ -22,6 +22,7 @@ from stockagents.cli import data as data_cmd
 from stockagents.cli import datagen as datagen_cmd
 from stockagents.cli import deploy as deploy_cmd
 from stockagents.cli import rl as rl_cmd
+from stockagents.cli import serve as serve_cmd
 from stockagents.cli import sft_run as sft_run_cmd
 from stockagents.cli.edge import guarded
 
@@ -40,6 +41,7 @@ app.command("collect")(collect_cmd.collect)
 app.command("datagen")(datagen_cmd.datagen)
 app.command("run-sft")(sft_run_cmd.run_sft)
 app.command("run-rl")(rl_cmd.run_rl)
+app.command("serve")(serve_cmd.serve)
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(deploy_cmd.models_app, name="models")
 

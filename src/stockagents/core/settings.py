@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     newsapi_key: SecretStr | None = Field(default=None, alias="NEWSAPI_KEY")
     serper_api_key: SecretStr | None = Field(default=None, alias="SERPER_API_KEY")
     wandb_api_key: SecretStr | None = Field(default=None, alias="WANDB_API_KEY")
+    #: When set, the HTTP API asks every request for it in the ``X-API-Key`` header.
+    stockagents_api_key: SecretStr | None = Field(default=None, alias="STOCKAGENTS_API_KEY")
 
     @field_validator("*", mode="before")
     @classmethod

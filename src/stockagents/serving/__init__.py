@@ -1,0 +1,1 @@
+"""Serving: the HTTP API (FastAPI). ``create_app`` builds it; ``stockagents serve`` runs it."""
