@@ -73,6 +73,10 @@ _argparse_command(
     "'deploy rollback [BACKUP]' restores a backup.",
 )  # fmt: skip
 _argparse_command(
+    "export-onnx", "export",
+    "Export a model to ONNX, checked against it: --model-path DIR --output-path FILE.onnx.",
+)  # fmt: skip
+_argparse_command(
     "evaluate", "evaluate",
     "Evaluate model sets on the test segment: --models NAME:DIR ... (--help for more).",
 )  # fmt: skip

@@ -15,8 +15,10 @@ clear line and an exit code or HTTP status::
     ├── BackendError           a model backend failed (HTTP error after retries, timeout,
     │                          a model that cannot be loaded)
     ├── AgentError             an agent could not produce a signal or decision
-    └── DeploymentError        a deployment or rollback was refused or failed; production
-                               is as it was before (the message says so)
+    ├── DeploymentError        a deployment or rollback was refused or failed; production
+    │                          is as it was before (the message says so)
+    └── ExportError            a model could not be exported, or the exported file does
+                               not answer as the model does
 
 Messages are written for the user: they say what is wrong and how to fix it.
 """
@@ -33,6 +35,7 @@ __all__ = [
     "DataFormatError",
     "DateOutOfRangeError",
     "DeploymentError",
+    "ExportError",
     "ProviderUnavailableError",
     "StockAgentsError",
     "UnknownSymbolError",
@@ -90,3 +93,7 @@ class AgentError(StockAgentsError):
 
 class DeploymentError(StockAgentsError):
     """A deployment or rollback was refused or failed; production is unchanged."""
+
+
+class ExportError(StockAgentsError):
+    """A model could not be exported, or the exported file failed its check."""
