@@ -32,8 +32,8 @@ run: install
 	$(BIN)/stockagents analyze AAPL
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench training scripts
-	$(BIN)/ruff format --check src tests bench training scripts
+	$(BIN)/ruff check src tests bench training scripts examples
+	$(BIN)/ruff format --check src tests bench training scripts examples
 
 typecheck: install-dev
 	$(BIN)/mypy
