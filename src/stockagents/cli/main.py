@@ -46,12 +46,12 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(deploy_cmd.models_app, name="models")
 
 
-def _argparse_command(name: str, module: str, summary: str) -> None:
+def _argparse_command(name: str, module: str, summary: str, entry: str = "main") -> None:
     """Register ``name`` as a command whose arguments go, untouched, to the argparse
-    ``main`` of ``stockagents.cli.<module>`` (options that take several values)."""
+    ``entry`` of ``stockagents.cli.<module>`` (options that take several values)."""
 
     def command(ctx: typer.Context) -> None:
-        code = importlib.import_module(f"stockagents.cli.{module}").main(list(ctx.args))
+        code = getattr(importlib.import_module(f"stockagents.cli.{module}"), entry)(list(ctx.args))
         if code:
             raise typer.Exit(code)
 
@@ -75,6 +75,12 @@ _argparse_command(
 _argparse_command(
     "export-onnx", "export",
     "Export a model to ONNX, checked against it: --model-path DIR --output-path FILE.onnx.",
+)  # fmt: skip
+_argparse_command(
+    "export-gguf", "export",
+    "Export a model to GGUF (f16 or q8_0), checked by loading it back: --model-path DIR "
+    "--output-path FILE.gguf.",
+    entry="main_gguf",
 )  # fmt: skip
 _argparse_command(
     "evaluate", "evaluate",

@@ -1,2 +1,2 @@
-"""Export: models to ONNX (``export_onnx``), each file checked against the model it came
-from."""
+"""Export: models to ONNX (``export_onnx``) and GGUF (``export_gguf``), each file checked
+against the model it came from."""

@@ -29,11 +29,11 @@ from stockagents.core.jsonio import write_json
 from stockagents.core.registry import content_hash
 from stockagents.llm.presets import PRESETS, resolve_model
 
-__all__ = ["export_onnx", "load_merged"]
+__all__ = ["CHECK_PROMPT", "export_onnx", "load_merged"]
 
 logger = logging.getLogger(__name__)
 
-_CHECK_PROMPT = [
+CHECK_PROMPT = [
     {"role": "system", "content": "You are the technical analyst of a trading desk."},
     {"role": "user", "content": "AAPL up to the close of 2023-06-30: RSI 71.7, close above SMA50."},
 ]
@@ -131,7 +131,7 @@ def export_onnx(
     started = time.perf_counter()
     model, tokenizer, source = load_merged(model_path)
     graph = _Logits(model)
-    text = tokenizer.apply_chat_template(_CHECK_PROMPT, add_generation_prompt=True, tokenize=False)
+    text = tokenizer.apply_chat_template(CHECK_PROMPT, add_generation_prompt=True, tokenize=False)
     ids = [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
     example = torch.tensor([ids])
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
-"""ONNX export: a merged tiny adapter round-trips through onnxruntime, and bad input is
-one line."""
+"""Export: a merged tiny adapter round-trips through onnxruntime (ONNX) and through
+transformers (GGUF, f16 and q8_0), and bad input is one line."""
 
 from __future__ import annotations
 
@@ -64,4 +64,55 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
         ]
     )
     assert code == 1
+    assert capsys.readouterr().err.strip().startswith("error: --model-path")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outtype", ["f16", "q8_0"])
+def test_gguf_round_trips_through_transformers(tmp_path: Path, outtype: str) -> None:
+    from gguf import GGUFReader
+    from transformers import AutoModelForCausalLM
+
+    from stockagents.export.gguf import export_gguf
+
+    adapter = make_tiny_adapter(tmp_path / "technical", seed=3, agent="technical")
+    out = tmp_path / "export" / "technical.gguf"
+    manifest = export_gguf(adapter, out, outtype=outtype)
+    assert manifest["check"]["greedy_identical"] is True
+    assert manifest["check"]["tokenizer_identical"] is True
+    reader = GGUFReader(str(out))
+    assert reader.fields["general.architecture"].contents() == "llama"
+    kinds = {t.name: t.tensor_type.name for t in reader.tensors}
+    assert kinds["blk.0.attn_q.weight"] == outtype.upper()
+    assert kinds["blk.0.attn_norm.weight"] == "F32"
+    # loaded back independently, it gives the merged model's logits (up to rounding)
+    merged, _, _ = load_merged(adapter)
+    loaded = AutoModelForCausalLM.from_pretrained(str(out.parent), gguf_file=out.name)
+    ids = torch.randint(0, 200, (1, 9), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = merged(input_ids=ids, use_cache=False).logits
+        b = loaded(input_ids=ids, use_cache=False).logits
+    assert float((a - b).abs().max()) < (5e-3 if outtype == "f16" else 5e-2)
+    assert torch.equal(a.argmax(-1), b.argmax(-1))
+
+
+def test_gguf_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from stockagents.export.gguf import export_gguf
+
+    with pytest.raises(ExportError, match=r"name a \.gguf file"):
+        export_gguf("tiny", tmp_path / "x.bin")
+    with pytest.raises(ExportError, match="use f16 or q8_0"):
+        export_gguf("tiny", tmp_path / "x.gguf", outtype="q4")
+    assert (
+        main(
+            [
+                "export-gguf",
+                "--model-path",
+                str(tmp_path / "no"),
+                "--output-path",
+                str(tmp_path / "x.gguf"),
+            ]
+        )
+        == 1
+    )
     assert capsys.readouterr().err.strip().startswith("error: --model-path")

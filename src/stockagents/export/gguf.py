@@ -1,0 +1,209 @@
+"""Export a Llama-family model (an adapter merged into its base, a full model or a preset)
+to GGUF with the ``gguf`` package, and prove the file answers as the model does.
+
+``export_gguf(model_path, output_path, outtype="f16" | "q8_0")`` writes llama.cpp's
+layout: the ``llama.*`` hyperparameters; the BPE tokenizer (``gpt2`` model, tokens,
+types, merges, special ids, chat template); and the tensors under GGUF names, with the
+q and k projections permuted the way llama.cpp expects. 1-D tensors (norms) stay
+float32; the matrices are f16 or q8_0. A manifest goes beside the file
+(``<output>.json``).
+
+The check loads the file back through transformers (which undoes the permutation), model
+and tokenizer: the tokenizer must read the chat prompt into the same ids, and the model's
+greedy tokens on it must be identical to the merged model's. The largest logit
+difference is recorded (f16 and q8_0 round the weights). A file that fails the check is
+removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stockagents.core.errors import ExportError, ProviderUnavailableError
+from stockagents.core.jsonio import write_json
+from stockagents.export.onnx import CHECK_PROMPT, load_merged
+
+__all__ = ["export_gguf"]
+
+logger = logging.getLogger(__name__)
+
+OUTTYPES = ("f16", "q8_0")
+
+
+def _permute(weights: np.ndarray, heads: int) -> np.ndarray:
+    """llama.cpp's rotary layout for q and k (what transformers' GGUF loader undoes)."""
+    out = weights.reshape(heads, 2, weights.shape[0] // heads // 2, *weights.shape[1:])
+    result: np.ndarray = out.swapaxes(1, 2).reshape(weights.shape)
+    return result
+
+
+def _tokenizer_fields(writer: Any, tokenizer: Any) -> None:
+    data = json.loads(tokenizer.backend_tokenizer.to_str())
+    model = data.get("model", {})
+    if model.get("type") != "BPE":
+        raise ExportError(f"only BPE tokenizers export to GGUF (this one is {model.get('type')})")
+    vocab: dict[str, int] = dict(model["vocab"])
+    for added in data.get("added_tokens", []):
+        vocab[added["content"]] = int(added["id"])
+    size = max(vocab.values()) + 1
+    tokens = [f"[PAD{i}]" for i in range(size)]
+    for text, index in vocab.items():
+        tokens[index] = text
+    special = {int(a["id"]) for a in data.get("added_tokens", []) if a.get("special")}
+    types = [3 if i in special else 1 for i in range(size)]  # 3 control, 1 normal
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    for name, value in (
+        ("bos", tokenizer.bos_token_id), ("eos", tokenizer.eos_token_id),
+        ("pad", tokenizer.pad_token_id), ("unk", tokenizer.unk_token_id),
+    ):  # fmt: skip
+        if value is not None:
+            getattr(writer, f"add_{name}_token_id")(int(value))
+    writer.add_add_bos_token(False)
+    if tokenizer.chat_template:
+        writer.add_chat_template(tokenizer.chat_template)
+
+
+def _write(model: Any, tokenizer: Any, output: Path, outtype: str) -> None:
+    import gguf
+
+    cfg = model.config
+    if getattr(cfg, "model_type", "") != "llama":
+        raise ExportError(f"only Llama-family models export to GGUF (this is {cfg.model_type})")
+    writer = gguf.GGUFWriter(str(output), "llama")
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(cfg.num_attention_heads)
+    writer.add_head_count_kv(cfg.num_key_value_heads)
+    rope = getattr(cfg, "rope_parameters", None) or {}  # transformers 5 keeps rope_theta here
+    if rope.get("rope_type", "default") != "default":
+        raise ExportError(f"rope scaling {rope.get('rope_type')!r} is not exported to GGUF")
+    theta = rope.get("rope_theta") or getattr(cfg, "rope_theta", None) or 10000.0
+    writer.add_rope_freq_base(float(theta))
+    writer.add_layer_norm_rms_eps(float(cfg.rms_norm_eps))
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_vocab_size(cfg.vocab_size)
+    writer.add_file_type(
+        gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16" else gguf.LlamaFileType.MOSTLY_Q8_0
+    )
+    _tokenizer_fields(writer, tokenizer)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
+    state = model.state_dict()
+    tied = bool(getattr(cfg, "tie_word_embeddings", False))
+    for name, tensor in state.items():
+        if name == "lm_head.weight" and tied:
+            continue
+        target = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if target is None:
+            raise ExportError(f"no GGUF name for the tensor {name}")
+        data = tensor.detach().to("cpu").float().numpy()
+        if name.endswith("q_proj.weight"):
+            data = _permute(data, cfg.num_attention_heads)
+        elif name.endswith("k_proj.weight"):
+            data = _permute(data, cfg.num_key_value_heads)
+        if data.ndim == 1:
+            writer.add_tensor(target, data.astype(np.float32))
+        elif outtype == "f16":
+            writer.add_tensor(target, data.astype(np.float16))
+        else:
+            quantized = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+            writer.add_tensor(target, quantized, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def export_gguf(
+    model_path: str | Path, output_path: str | Path, *, outtype: str = "f16", check_tokens: int = 8
+) -> dict[str, Any]:
+    """Export and check (see the module docstring); returns the manifest."""
+    try:
+        import gguf  # noqa: F401
+        import torch
+        from transformers import AutoModelForCausalLM
+    except ImportError as exc:
+        raise ProviderUnavailableError(
+            f"GGUF export needs {exc.name}: pip install -r requirements.txt"
+        ) from None
+    if outtype not in OUTTYPES:
+        raise ExportError(f"--outtype {outtype!r}: use {' or '.join(OUTTYPES)}")
+    output = Path(output_path)
+    if output.suffix != ".gguf":
+        raise ExportError(f"--output-path {output}: name a .gguf file")
+    started = time.perf_counter()
+    model, tokenizer, source = load_merged(model_path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write(model, tokenizer, output, outtype)
+    text = tokenizer.apply_chat_template(CHECK_PROMPT, add_generation_prompt=True, tokenize=False)
+    ids = [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(
+            str(output.parent), gguf_file=output.name, dtype=torch.float32
+        )
+    except Exception as exc:
+        output.unlink(missing_ok=True)
+        raise ExportError(f"transformers cannot load the GGUF file back ({exc})") from None
+    loaded.train(False)
+    try:  # the tokenizer must come back too, and read the prompt the same way
+        from transformers import AutoTokenizer
+
+        again = AutoTokenizer.from_pretrained(str(output.parent), gguf_file=output.name)
+        same_tokens = [int(i) for i in again(text, add_special_tokens=False)["input_ids"]] == ids
+    except Exception:
+        same_tokens = False
+    if not same_tokens:
+        output.unlink(missing_ok=True)
+        raise ExportError("the GGUF file's tokenizer does not read the prompt as the model's does")
+
+    def greedy(m: Any) -> tuple[list[int], Any]:
+        tokens = list(ids)
+        first = None
+        with torch.no_grad():
+            for _ in range(check_tokens):
+                logits = m(input_ids=torch.tensor([tokens]), use_cache=False).logits[0, -1]
+                first = logits if first is None else first
+                tokens.append(int(logits.argmax()))
+        return tokens[len(ids) :], first
+
+    ours, ours_logits = greedy(model)
+    theirs, theirs_logits = greedy(loaded)
+    difference = float((ours_logits - theirs_logits).abs().max())
+    if ours != theirs:
+        output.unlink(missing_ok=True)
+        raise ExportError(
+            f"the GGUF file does not answer as the model: greedy tokens differ "
+            f"(first-step logits differ by up to {difference:.2e})"
+        )
+    manifest = {
+        "kind": "gguf",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "file": output.name,
+        "outtype": outtype,
+        "bytes": output.stat().st_size,
+        "check": {
+            "loaded_by": "transformers",
+            "prompt_tokens": len(ids),
+            "max_logit_difference": difference,
+            "greedy_tokens": check_tokens,
+            "greedy_identical": True,
+            "tokenizer_identical": True,
+        },
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_json(output.with_name(output.name + ".json"), manifest)
+    return manifest
