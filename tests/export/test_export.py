@@ -13,7 +13,8 @@ import torch
 
 from stockagents.cli.main import main
 from stockagents.core.errors import ExportError
-from stockagents.export.onnx import export_onnx, load_merged
+from stockagents.export.onnx import export_onnx
+from stockagents.export.source import load_merged
 from tests.helpers import make_tiny_adapter
 
 
@@ -47,7 +48,7 @@ def test_a_merged_adapter_exports_and_answers_as_the_model(tmp_path: Path) -> No
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ExportError, match="not a model directory or a preset"):
         export_onnx(tmp_path / "nope", tmp_path / "x.onnx")
-    with pytest.raises(ExportError, match=r"name an \.onnx file"):
+    with pytest.raises(ExportError, match=r"name a \.onnx file"):
         export_onnx("tiny", tmp_path / "x.bin")
     api = tmp_path / "api"
     api.mkdir()

@@ -8,7 +8,6 @@ argparse for ``deploy``: ``--models`` takes several values, as the guide writes 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from rich.table import Table
 from stockagents.cli.edge import guarded
 from stockagents.cli.options import ConfigOption, split_symbols
 from stockagents.core.errors import ConfigError
+from stockagents.core.jsonio import dumps
 from stockagents.deployment import ModelDeployer
 
 __all__ = ["main", "models_app"]
@@ -85,7 +85,7 @@ def _parse_models(items: list[str]) -> dict[str, str]:
 
 def _show(record: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(record, indent=2, default=str))  # noqa: T201
+        typer.echo(dumps(record))
         return
     console = Console(soft_wrap=True)
     console.print(f"{record['id']}: {record['outcome']}")
@@ -153,7 +153,7 @@ def list_models(
     """Show production, the backups and the deployment records."""
     status = ModelDeployer(models_dir, config=config).status()
     if as_json:
-        print(json.dumps(status, indent=2, default=str))  # noqa: T201
+        typer.echo(dumps(status))
         return
     console = Console(soft_wrap=True)
     production = status["production"]

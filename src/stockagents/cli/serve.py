@@ -15,7 +15,9 @@ __all__ = ["serve"]
 
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 8000,
     models: ModelsOption = None,
     config: ConfigOption = None,
     max_backtest_days: Annotated[

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from stockagents.core.errors import ExportError, ProviderUnavailableError
 from stockagents.core.jsonio import write_json
-from stockagents.export.onnx import CHECK_PROMPT, load_merged
+from stockagents.export.source import greedy, prepare
 
 __all__ = ["export_gguf"]
 
@@ -141,15 +142,10 @@ def export_gguf(
         ) from None
     if outtype not in OUTTYPES:
         raise ExportError(f"--outtype {outtype!r}: use {' or '.join(OUTTYPES)}")
-    output = Path(output_path)
-    if output.suffix != ".gguf":
-        raise ExportError(f"--output-path {output}: name a .gguf file")
     started = time.perf_counter()
-    model, tokenizer, source = load_merged(model_path)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    job = prepare(model_path, output_path, ".gguf")
+    model, tokenizer, output, text, ids = job.model, job.tokenizer, job.output, job.text, job.ids
     _write(model, tokenizer, output, outtype)
-    text = tokenizer.apply_chat_template(CHECK_PROMPT, add_generation_prompt=True, tokenize=False)
-    ids = [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
     try:
         loaded = AutoModelForCausalLM.from_pretrained(
             str(output.parent), gguf_file=output.name, dtype=torch.float32
@@ -169,18 +165,15 @@ def export_gguf(
         output.unlink(missing_ok=True)
         raise ExportError("the GGUF file's tokenizer does not read the prompt as the model's does")
 
-    def greedy(m: Any) -> tuple[list[int], Any]:
-        tokens = list(ids)
-        first = None
-        with torch.no_grad():
-            for _ in range(check_tokens):
-                logits = m(input_ids=torch.tensor([tokens]), use_cache=False).logits[0, -1]
-                first = logits if first is None else first
-                tokens.append(int(logits.argmax()))
-        return tokens[len(ids) :], first
+    def step(m: Any) -> Callable[[list[int]], Any]:
+        def logits(tokens: list[int]) -> Any:
+            with torch.no_grad():
+                return m(input_ids=torch.tensor([tokens]), use_cache=False).logits[0]
 
-    ours, ours_logits = greedy(model)
-    theirs, theirs_logits = greedy(loaded)
+        return logits
+
+    ours, theirs = greedy(step(model), ids, check_tokens), greedy(step(loaded), ids, check_tokens)
+    ours_logits, theirs_logits = step(model)(ids)[-1], step(loaded)(ids)[-1]
     difference = float((ours_logits - theirs_logits).abs().max())
     if ours != theirs:
         output.unlink(missing_ok=True)
@@ -191,7 +184,7 @@ def export_gguf(
     manifest = {
         "kind": "gguf",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "source": source,
+        "source": job.source,
         "file": output.name,
         "outtype": outtype,
         "bytes": output.stat().st_size,

@@ -23,64 +23,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from stockagents.agents.runtime import read_manifest
 from stockagents.core.errors import ExportError, ProviderUnavailableError
 from stockagents.core.jsonio import write_json
-from stockagents.core.registry import content_hash
-from stockagents.llm.presets import PRESETS, resolve_model
+from stockagents.export.source import greedy, prepare
 
-__all__ = ["CHECK_PROMPT", "export_onnx", "load_merged"]
+__all__ = ["export_onnx"]
 
 logger = logging.getLogger(__name__)
-
-CHECK_PROMPT = [
-    {"role": "system", "content": "You are the technical analyst of a trading desk."},
-    {"role": "user", "content": "AAPL up to the close of 2023-06-30: RSI 71.7, close above SMA50."},
-]
-
-
-def load_merged(model_path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
-    """The model at ``model_path`` as one plain float32 transformers model (a LoRA adapter
-    merged into its base), its tokenizer, and where it came from."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    text = str(model_path)
-    path = Path(text).expanduser()
-    if text in PRESETS:
-        base, adapter = text, None
-    elif not path.is_dir():
-        raise ExportError(f"--model-path {text}: not a model directory or a preset")
-    else:
-        manifest = read_manifest(path)
-        kind = manifest.get("kind") or (
-            "lora" if (path / "adapter_config.json").is_file() else "full"
-        )
-        if kind == "lora":
-            base, adapter = str(manifest.get("base_model") or ""), path
-            if not base:
-                raise ExportError(f"{path}: the adapter's manifest does not name its base_model")
-        elif kind == "full":
-            base, adapter = str(path), None
-        else:
-            raise ExportError(f"{path}: a {kind} model cannot be exported (only lora and full)")
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(base), dtype=torch.float32)
-    tokenizer_source = (
-        adapter if adapter and (adapter / "tokenizer_config.json").is_file() else None
-    )
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source or resolve_model(base)))
-    model.train(False)
-    source = {
-        "model_path": text,
-        "base_model": base,
-        "adapter": str(adapter) if adapter else None,
-        "hash": content_hash(path) if path.is_dir() else text,
-    }
-    return model, tokenizer, source
 
 
 class _Logits:
@@ -102,13 +51,6 @@ class _Logits:
         return Wrapper().eval()
 
 
-def _greedy(step: Any, ids: list[int], tokens: int) -> list[int]:
-    out = list(ids)
-    for _ in range(tokens):
-        out.append(int(step(out)[-1].argmax()))
-    return out[len(ids) :]
-
-
 def export_onnx(
     model_path: str | Path,
     output_path: str | Path,
@@ -125,16 +67,17 @@ def export_onnx(
         raise ProviderUnavailableError(
             f"ONNX export needs {exc.name}: pip install -r requirements.txt"
         ) from None
-    output = Path(output_path)
-    if output.suffix != ".onnx":
-        raise ExportError(f"--output-path {output}: name an .onnx file")
     started = time.perf_counter()
-    model, tokenizer, source = load_merged(model_path)
+    job = prepare(model_path, output_path, ".onnx")
+    model, tokenizer, source, output, ids = (
+        job.model,
+        job.tokenizer,
+        job.source,
+        job.output,
+        job.ids,
+    )
     graph = _Logits(model)
-    text = tokenizer.apply_chat_template(CHECK_PROMPT, add_generation_prompt=True, tokenize=False)
-    ids = [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
     example = torch.tensor([ids])
-    output.parent.mkdir(parents=True, exist_ok=True)
     axes = {"batch": 0, "sequence": 1}
     dynamic = {
         name: {v: k for k, v in axes.items()} for name in ("input_ids", "attention_mask", "logits")
@@ -159,14 +102,14 @@ def export_onnx(
             return graph(t, torch.ones_like(t))[0].numpy()
 
     difference = float(np.abs(onnx_step(ids) - torch_step(ids)).max())
-    torch_tokens = _greedy(torch_step, ids, check_tokens)
-    onnx_tokens = _greedy(onnx_step, ids, check_tokens)
+    torch_tokens = greedy(torch_step, ids, check_tokens)
+    onnx_tokens = greedy(onnx_step, ids, check_tokens)
     if difference > tolerance or torch_tokens != onnx_tokens:
         output.unlink(missing_ok=True)
-        greedy = "match" if torch_tokens == onnx_tokens else "differ"
+        verdict = "match" if torch_tokens == onnx_tokens else "differ"
         raise ExportError(
             f"the ONNX file does not answer as the model: logits differ by up to "
-            f"{difference:.2e} (allowed {tolerance:.0e}), greedy tokens {greedy}"
+            f"{difference:.2e} (allowed {tolerance:.0e}), greedy tokens {verdict}"
         )
     tokenizer.save_pretrained(str(output.with_name(f"{output.stem}_tokenizer")))
     manifest = {
