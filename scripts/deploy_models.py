@@ -1,9 +1,9 @@
 """Deploy models to production (the user's guide, step 4.1).
 
     python scripts/deploy_models.py \
-      --models news:training_runs/sft_run_X/models/news/final \
-               technical:training_runs/sft_run_X/models/technical/final \
-               fundamental:training_runs/sft_run_X/models/fundamental/final \
+      --models news:training_runs/sft_run_X/models/news_agent/final \
+               technical:training_runs/sft_run_X/models/technical_agent/final \
+               fundamental:training_runs/sft_run_X/models/fundamental_agent/final \
                strategist:training_runs/rl_grpo_run_X/models/final \
       --min-sharpe 0.5
 

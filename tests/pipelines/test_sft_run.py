@@ -26,11 +26,11 @@ def test_run_writes_data_models_and_report(run: Path) -> None:
     for agent in ("technical", "strategist"):
         assert (run / "data" / f"{agent}_train.jsonl").is_file()
         assert (run / "data" / f"{agent}_heldout.jsonl").is_file()
-        final = run / "models" / agent / "final"
+        final = run / "models" / f"{agent}_agent" / "final"
         manifest = json.loads((final / "manifest.json").read_text())
         assert manifest["kind"] == "lora"
         assert manifest["agent"] == agent
-        result = json.loads((run / "models" / agent / "heldout_eval.json").read_text())
+        result = json.loads((run / "models" / f"{agent}_agent" / "heldout_eval.json").read_text())
         held = result["heldout"]
         assert held["n"] > 0
         assert 0.0 <= held["agreement"] <= 1.0
@@ -40,7 +40,7 @@ def test_run_writes_data_models_and_report(run: Path) -> None:
         assert "predictions" not in held  # they have their own file
         rows = [
             json.loads(line)
-            for line in (run / "models" / agent / "heldout_predictions.jsonl").open()
+            for line in (run / "models" / f"{agent}_agent" / "heldout_predictions.jsonl").open()
         ]
         assert len(rows) == held["n"]
         hits = sum(row["label"] == row["predicted"] for row in rows)
@@ -63,14 +63,14 @@ def test_models_dir_is_a_model_set(run: Path) -> None:
 
 
 def test_resume_keeps_finished_agents(run: Path) -> None:
-    before = (run / "models" / "technical" / "final" / "manifest.json").read_text()
+    before = (run / "models" / "technical_agent" / "final" / "manifest.json").read_text()
     data = (run / "data" / "technical_train.jsonl").read_bytes()
     again = run_sft_training(
         make_teacher("expert"), profile="tiny", agents=["technical"], resume=run,
         compare_base=False, progress=False,
     )  # fmt: skip
     assert again == run
-    assert (run / "models" / "technical" / "final" / "manifest.json").read_text() == before
+    assert (run / "models" / "technical_agent" / "final" / "manifest.json").read_text() == before
     assert (run / "data" / "technical_train.jsonl").read_bytes() == data
 
 

@@ -179,7 +179,10 @@ def test_openai_and_anthropic_teachers_take_turns(
 
 
 def test_cli_writes_data_and_missing_key_is_one_line(
-    tmp_path: Path, no_keys: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    no_keys: None,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     out = tmp_path / "data" / "fundamental_train.jsonl"
     argv = ["datagen", "--agent-type", "fundamental", "--num-examples", "12", "-o", str(out)]
@@ -192,12 +195,18 @@ def test_cli_writes_data_and_missing_key_is_one_line(
     assert "cannot write headlines" in capsys.readouterr().err
     assert main([*news, "--teacher-headlines", "1.5"]) == 1
     assert "share from 0 to 1" in capsys.readouterr().err
-    code = main([*argv, "--provider", "openai", "--model", "gpt-4o"])
+    code = main([*argv, "--provider", "openai", "--model", "gpt-4o", "--no-fallback"])
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert err.startswith("error:")
     assert "OPENAI_API_KEY" in err
     assert len(err.splitlines()) == 1
+    # without --no-fallback, a missing key means the expert teacher, said and recorded
+    assert main([*argv, "--provider", "openai", "--model", "gpt-4o"]) == 0
+    assert "OPENAI_API_KEY is not set" in caplog.text
+    manifest = json.loads((tmp_path / "data" / "fundamental_train.manifest.json").read_text())
+    assert manifest["teacher"] == "expert"
+    assert manifest["teacher_fallbacks"][0].startswith("openai:gpt-4o unavailable")
     assert main(["datagen", "--agent-type", "quant", "-n", "3", "-o", str(out)]) == 1
     assert "use one of news, technical" in capsys.readouterr().err
 

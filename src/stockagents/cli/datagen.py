@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stockagents.cli.options import ConfigOption
+from stockagents.cli.options import ConfigOption, NoFallbackOption
 from stockagents.core.config import load_config
 from stockagents.training.synthetic.generate import generate_dataset, sibling
 from stockagents.training.synthetic.teachers import make_teacher
@@ -52,12 +52,13 @@ def datagen(
             "(default 0.5 with openai/anthropic, 0 with expert).",
         ),
     ] = None,
+    no_fallback: NoFallbackOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Draw inputs, ask the teacher, validate and write JSONL, a report and a manifest."""
     app_config = load_config(config)
     path = output or Path("data/training") / f"{agent_type}_train.jsonl"
-    teacher = make_teacher(provider, model, base_url)
+    teacher = make_teacher(provider, model, base_url, fallback=not no_fallback)
     try:
         result = generate_dataset(
             agent_type, num_examples, path, teacher, config=app_config, seed=seed,

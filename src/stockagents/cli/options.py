@@ -14,6 +14,7 @@ __all__ = [
     "ConfigOption",
     "EndOption",
     "ModelsOption",
+    "NoFallbackOption",
     "OutputRootOption",
     "ResumeRunOption",
     "StartOption",
@@ -36,6 +37,13 @@ SymbolsOption = Annotated[
 OutputRootOption = Annotated[Path, typer.Option("--output-root", help="Where run directories go.")]
 ResumeRunOption = Annotated[
     Path | None, typer.Option("--resume", help="Continue this run directory.")
+]
+NoFallbackOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-fallback",
+        help="Stop when an API teacher's key is missing, instead of using the expert teacher.",
+    ),
 ]
 StartOption = Annotated[
     str | None, typer.Option("--start", "--start-date", help="First date (YYYY-MM-DD).")

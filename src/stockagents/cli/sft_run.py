@@ -8,7 +8,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stockagents.cli.options import ConfigOption, OutputRootOption, ResumeRunOption
+from stockagents.cli.options import (
+    ConfigOption,
+    NoFallbackOption,
+    OutputRootOption,
+    ResumeRunOption,
+)
 from stockagents.core.config import load_config
 from stockagents.pipelines.sft import AGENTS, PROFILES, run_sft_training
 from stockagents.training.synthetic.teachers import make_teacher
@@ -42,11 +47,12 @@ def run_sft(
     no_base: Annotated[
         bool, typer.Option("--no-base", help="Skip evaluating the untrained base model.")
     ] = False,
+    no_fallback: NoFallbackOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Generate data, train every agent with LoRA and evaluate it on held-out prompts."""
     app_config = load_config(config)
-    teacher = make_teacher(provider, model, base_url)
+    teacher = make_teacher(provider, model, base_url, fallback=not no_fallback)
     try:
         run = run_sft_training(
             teacher, profile=profile, num_examples=num_examples, max_steps=max_steps,

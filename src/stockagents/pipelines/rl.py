@@ -91,7 +91,13 @@ RL_PROFILES = {
 
 def find_sft_strategist(root: Path = Path("training_runs")) -> Path | None:
     """The newest SFT run's strategist adapter under ``root``, else the guide's path."""
-    runs = sorted(root.glob("sft_run_*/models/strategist/final/adapter_config.json"))
+    runs = sorted(
+        [
+            *root.glob("sft_run_*/models/strategist_agent/final/adapter_config.json"),
+            *root.glob("sft_run_*/models/strategist/final/adapter_config.json"),  # older runs
+        ],
+        key=lambda p: p.parts[-5],
+    )
     if runs:
         return runs[-1].parent
     default = Path("models/strategist/sft/final")

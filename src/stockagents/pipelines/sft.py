@@ -4,9 +4,10 @@ every junior agent (and the strategist's warm start), in one timestamped directo
 ``run_sft_training`` writes ``training_runs/sft_run_YYYYMMDD_HHMMSS/``::
 
     data/<agent>_train.jsonl, <agent>_heldout.jsonl, reports and data manifests
-    models/<agent>/checkpoint-N/, models/<agent>/final/ (adapter, tokenizer, manifest)
-    models/<agent>/heldout_eval.json     valid-output rate, teacher agreement, F1, ECE
-    models/manifest.json                 the model set: each agent -> <agent>/final
+    models/<agent>_agent/checkpoint-N/, models/<agent>_agent/final/ (adapter, tokenizer,
+                                         manifest): the guide's paths
+    models/<agent>_agent/heldout_eval.json   valid-output rate, teacher agreement, F1, ECE
+    models/manifest.json                 the model set: each agent -> <agent>_agent/final
     report.md, report.json, agreement.png, manifest.json
 
 ``models/`` is a model set: ``stockagents analyze AAPL --models <run>/models`` runs the
@@ -170,7 +171,7 @@ def _markdown(manifest: dict[str, Any], results: dict[str, Any]) -> str:
         "ECE compares the stated confidence with agreement; in brackets, the ECE of the "
         "teacher's own confidence on the same prompts (its confidence is a strength, not a "
         "probability of agreeing). Per-prompt predictions: "
-        "`models/<agent>/heldout_predictions.jsonl`.",
+        "`models/<agent>_agent/heldout_predictions.jsonl`.",
         "",
         "![agreement](agreement.png)",
         "",
@@ -229,6 +230,7 @@ def run_sft_training(
         "profile": profile,
         "base_model": chosen.base_model,
         "teacher": teacher.name,
+        "teacher_fallbacks": teacher.fallbacks,
         "num_examples": n,
         "max_steps": {**before, **steps},  # per agent, with those of a resumed run
         "seed": seed,
@@ -247,7 +249,7 @@ def run_sft_training(
                 heldout_examples=chosen.heldout, progress=progress,
             )  # fmt: skip
         examples = sum(1 for line in train_path.open(encoding="utf-8") if line.strip())
-        out = models_dir / agent
+        out = models_dir / f"{agent}_agent"
         final = out / "final"
         if (final / "manifest.json").is_file():
             trained = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
@@ -280,7 +282,7 @@ def run_sft_training(
         )  # fmt: skip
     write_json(
         models_dir / "manifest.json",
-        {"agents": {a: f"{a}/final" for a in agents}, "run": run.name},
+        {"agents": {a: f"{a}_agent/final" for a in agents}, "run": run.name},
     )
     manifest.update(status="done", seconds=time.perf_counter() - started)
     write_json(run / "report.json", {"manifest": manifest, "agents": results})

@@ -326,6 +326,7 @@ def generate_dataset(
         "agent": agent,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "teacher": teacher.name,
+        "teacher_fallbacks": teacher.fallbacks,
         "seed": seed,
         "prompt_version": prompt_version(agent),
         "files": {

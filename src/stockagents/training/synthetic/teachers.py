@@ -6,6 +6,11 @@ the default), ``openai`` and ``anthropic`` (their SDKs; keys from the environmen
 ``.env``; ``base_url`` for compatible servers), or several at once (``openai,anthropic``),
 which take turns example by example for diversity. The API providers among them can
 also write the headlines of news days (``headline_writer``; ``teacher_headlines``).
+
+A provider that cannot be used here (its key is not set, or its SDK is not installed)
+falls back to the expert teacher with a warning, so the guide's commands run offline as
+written; ``Teacher.fallbacks`` says what was replaced and why, and the data manifests
+record it. ``fallback=False`` (``--no-fallback``) makes it an error instead.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 
 from stockagents.agents.expert_backend import ExpertBackend
 from stockagents.agents.model_agents import Answer, answer_batch, build_request
-from stockagents.core.errors import ConfigError
+from stockagents.core.errors import ConfigError, ProviderUnavailableError
 from stockagents.llm.base import Backend, Sampling
 from stockagents.training.synthetic.teacher_headlines import HeadlineWriter
 
@@ -42,11 +47,18 @@ class TeacherAnswer:
 class Teacher:
     """Answers payloads for an agent, rotating over its backends."""
 
-    def __init__(self, backends: Sequence[tuple[str, Backend]], temperature: float = 0.0):
+    def __init__(
+        self,
+        backends: Sequence[tuple[str, Backend]],
+        temperature: float = 0.0,
+        fallbacks: Sequence[str] = (),
+    ):
         if not backends:
             raise ConfigError("a teacher needs at least one provider")
         self.backends = list(backends)
         self.sampling = Sampling(max_new_tokens=400, temperature=temperature)
+        #: The providers replaced by the expert teacher, each with why.
+        self.fallbacks = list(fallbacks)
 
     @property
     def name(self) -> str:
@@ -88,11 +100,19 @@ class Teacher:
             backend.close()
 
 
-def make_teacher(provider: str, model: str | None = None, base_url: str | None = None) -> Teacher:
+def make_teacher(
+    provider: str,
+    model: str | None = None,
+    base_url: str | None = None,
+    *,
+    fallback: bool = True,
+) -> Teacher:
     """The teacher for ``provider`` (``expert``, ``openai``, ``anthropic`` or a comma list).
 
     ``model`` names the API model (one for all providers, or a comma list in the same
-    order); a provider without its key is a ``ProviderUnavailableError`` naming the key.
+    order). A provider that is unavailable (no key, no SDK) is replaced by the expert
+    teacher with a warning, or with ``fallback=False`` is a ``ProviderUnavailableError``
+    naming the key. A ``base_url`` needs no key, so it never falls back.
     """
     names = [p.strip().lower() for p in provider.split(",") if p.strip()]
     unknown = [n for n in names if n not in PROVIDERS]
@@ -104,18 +124,34 @@ def make_teacher(provider: str, model: str | None = None, base_url: str | None =
     if len(models) > 1 and len(models) != len(names):
         raise ConfigError(f"--model {model!r}: give one model, or one per provider ({provider})")
     backends: list[tuple[str, Backend]] = []
+    fallbacks: list[str] = []
     for i, name in enumerate(names):
         chosen = models[i] if len(models) > 1 else models[0] if models else None
         if name == "expert":
             backends.append(("expert", ExpertBackend()))
             continue
         chosen = chosen or DEFAULT_MODELS[name]
-        if name == "openai":
-            from stockagents.llm.openai_backend import OpenAIBackend
+        try:
+            backends.append((f"{name}:{chosen}", _api_backend(name, chosen, base_url)))
+        except ProviderUnavailableError as exc:
+            if not fallback or base_url is not None:
+                raise
+            why = f"{name}:{chosen} unavailable ({str(exc).split(';')[0]})"
+            logger.warning("%s: the expert teacher answers instead (--no-fallback stops)", why)
+            fallbacks.append(why)
+            backends.append(("expert", ExpertBackend()))
+    unique = {n: b for n, b in backends}  # one expert, however many providers fell back
+    for n, b in backends:
+        if unique.get(n) is not b:
+            b.close()
+    return Teacher(list(unique.items()), fallbacks=fallbacks)
 
-            backends.append((f"openai:{chosen}", OpenAIBackend(chosen, base_url=base_url)))
-        else:
-            from stockagents.llm.anthropic_backend import AnthropicBackend
 
-            backends.append((f"anthropic:{chosen}", AnthropicBackend(chosen, base_url=base_url)))
-    return Teacher(backends)
+def _api_backend(name: str, model: str, base_url: str | None) -> Backend:
+    if name == "openai":
+        from stockagents.llm.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(model, base_url=base_url)
+    from stockagents.llm.anthropic_backend import AnthropicBackend
+
+    return AnthropicBackend(model, base_url=base_url)
