@@ -1,4 +1,4 @@
-# stockagents: `make run` sets up .venv and runs the main job on the offline defaults;
+# stockagents: `make run` sets up .venv and runs the guide's whole pipeline offline (cpu profile);
 # `make test` sets up .venv with the dev tools and runs lint, types, layers and tests.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -27,8 +27,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The guide's whole pipeline on the cpu profile (data, SFT, trajectories, RL, evaluation,
+# gated deployment; under an hour on 2 cores), then the deployed models answer.
 run: install
-	$(BIN)/stockagents data symbols
+	$(BIN)/python scripts/run_complete_training.py --profile cpu
 	$(BIN)/stockagents analyze AAPL
 
 lint: install-dev

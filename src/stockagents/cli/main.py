@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from rich.logging import RichHandler
 from stockagents.cli import analyze as analyze_cmd
 from stockagents.cli import backtest as backtest_cmd
 from stockagents.cli import collect as collect_cmd
+from stockagents.cli import complete as complete_cmd
 from stockagents.cli import data as data_cmd
 from stockagents.cli import datagen as datagen_cmd
 from stockagents.cli import deploy as deploy_cmd
@@ -41,6 +43,7 @@ app.command("collect")(collect_cmd.collect)
 app.command("datagen")(datagen_cmd.datagen)
 app.command("run-sft")(sft_run_cmd.run_sft)
 app.command("run-rl")(rl_cmd.run_rl)
+app.command("run-complete")(complete_cmd.run_complete)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(deploy_cmd.models_app, name="models")
@@ -92,6 +95,8 @@ _argparse_command(
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
 ) -> None:
+    # transformers warns about its own renamed arguments when TRL uses them
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",

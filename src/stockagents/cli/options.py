@@ -16,6 +16,7 @@ __all__ = [
     "ModelsOption",
     "NoFallbackOption",
     "OutputRootOption",
+    "ProfileOption",
     "ResumeRunOption",
     "StartOption",
     "SymbolsArgument",
@@ -35,6 +36,14 @@ SymbolsOption = Annotated[
     list[str] | None, typer.Option("--symbols", "-s", help="Symbols, space or comma separated.")
 ]
 OutputRootOption = Annotated[Path, typer.Option("--output-root", help="Where run directories go.")]
+ProfileOption = Annotated[
+    str,
+    typer.Option(
+        "--profile",
+        envvar="STOCKAGENTS_PROFILE",
+        help="Run size: tiny (a smoke run; its sizes are ceilings), cpu or gpu.",
+    ),
+]
 ResumeRunOption = Annotated[
     Path | None, typer.Option("--resume", help="Continue this run directory.")
 ]

@@ -15,13 +15,14 @@ from stockagents.cli.edge import guarded
 from stockagents.cli.options import (
     ConfigOption,
     OutputRootOption,
+    ProfileOption,
     ResumeRunOption,
     SymbolsArgument,
     SymbolsOption,
     split_symbols,
 )
 from stockagents.core.config import load_config
-from stockagents.pipelines.rl import RL_PROFILES, run_rl_training, train_strategist
+from stockagents.pipelines.rl import run_rl_training, train_strategist
 from stockagents.training.rl.config import load_rl_config
 
 __all__ = ["main", "run_rl"]
@@ -49,9 +50,7 @@ def run_rl(
         Path | None,
         typer.Option("--analysts", help="A model set whose analysts collect (default: experts)."),
     ] = None,
-    profile: Annotated[
-        str, typer.Option("--profile", help=f"Run size: {', '.join(RL_PROFILES)}.")
-    ] = "cpu",
+    profile: ProfileOption = "cpu",
     output_root: OutputRootOption = Path("training_runs"),
     resume: ResumeRunOption = None,
     no_backtest: Annotated[

@@ -12,10 +12,11 @@ from stockagents.cli.options import (
     ConfigOption,
     NoFallbackOption,
     OutputRootOption,
+    ProfileOption,
     ResumeRunOption,
 )
 from stockagents.core.config import load_config
-from stockagents.pipelines.sft import AGENTS, PROFILES, run_sft_training
+from stockagents.pipelines.sft import AGENTS, run_sft_training
 from stockagents.training.synthetic.teachers import make_teacher
 
 __all__ = ["run_sft"]
@@ -35,9 +36,7 @@ def run_sft(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="A compatible server's URL.")
     ] = None,
-    profile: Annotated[
-        str, typer.Option("--profile", help=f"Run size: {', '.join(PROFILES)}.")
-    ] = "cpu",
+    profile: ProfileOption = "cpu",
     agents: Annotated[
         str, typer.Option("--agents", help="Comma-separated agents to train.")
     ] = ",".join(AGENTS),

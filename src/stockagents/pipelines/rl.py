@@ -58,6 +58,7 @@ from stockagents.training.rl.scoring import RewardModel, desk_from, validation_r
 __all__ = [
     "RL_PROFILES",
     "RLProfile",
+    "collect_rl_data",
     "find_sft_strategist",
     "run_rl_training",
     "train_strategist",
@@ -79,11 +80,21 @@ class RLProfile:
     validation_examples: int = 60
     ppo_batch_size: int = 8  # PPO samples one completion per prompt
     report_to: tuple[str, ...] = ("tensorboard", "wandb")
+    #: A smoke profile's ceilings: larger requests are cut to these (with a warning).
+    max_trajectories: int | None = None
+    max_iterations: int | None = None
+
+    def capped(self, name: str, value: int, ceiling: int | None) -> int:
+        """``value``, or the profile's ``ceiling`` for it when that is lower."""
+        if ceiling is not None and value > ceiling:
+            logger.warning("this profile caps %s at %d (asked %d)", name, ceiling, value)
+            return ceiling
+        return value
 
 
 RL_PROFILES = {
     "tiny": RLProfile(4, 2, 1e-3, 0.05, 48, temperature=1.0, validation_examples=8,
-                      report_to=("tensorboard",)),
+                      report_to=("tensorboard",), max_trajectories=60, max_iterations=4),
     "cpu": RLProfile(4, 4, 5e-5, 0.05, 96),
     "gpu": RLProfile(16, 8, 1e-5, 0.05, 128),
 }  # fmt: skip
@@ -154,6 +165,22 @@ def _collect(
         (run / "manifest.json").replace(run / f"collection_{part}.json")
         out[part] = {"steps": summary.inserted + summary.already_present, "every": step}
     return out
+
+
+def collect_rl_data(
+    run: Path,
+    config: AppConfig,
+    symbols: Sequence[str],
+    num_trajectories: int,
+    *,
+    analysts: Path | None = None,
+    progress: bool = True,
+) -> tuple[DateSplits, list[str], dict[str, Any]]:
+    """The trajectories of an RL run into ``run/experience_library.db`` (resumable: the
+    steps already there are kept): the splits, the symbols with data, and per segment
+    the steps collected."""
+    splits, known = _splits(config, symbols)
+    return splits, known, _collect(run, config, known, splits, num_trajectories, analysts, progress)
 
 
 def _analyst_set(target: Path, analysts: Path | None) -> Path:
@@ -296,6 +323,11 @@ def run_rl_training(
     ):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1 (got {value})")
+    chosen = RL_PROFILES[profile]
+    num_trajectories = chosen.capped(
+        "--num-trajectories", num_trajectories, chosen.max_trajectories
+    )
+    num_iterations = chosen.capped("--num-iterations", num_iterations, chosen.max_iterations)
     app = load_config(config)
     checkpoint = sft_checkpoint or find_sft_strategist(output_root)
     if checkpoint is None:
@@ -307,11 +339,11 @@ def run_rl_training(
     started = time.perf_counter()
     run = resume or output_root / f"rl_{algorithm}_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
     run.mkdir(parents=True, exist_ok=True)
-    splits, known = _splits(app, symbols)
-    collected = _collect(run, app, known, splits, num_trajectories, analysts, progress)
+    splits, known, collected = collect_rl_data(
+        run, app, symbols, num_trajectories, analysts=analysts, progress=progress
+    )
     examples = load_rl_examples(run / DB_NAME, app, segments=("train", "validation"))
     train, validation = examples["train"], examples["validation"]
-    chosen = RL_PROFILES[profile]
     validation_used = _spread(validation, chosen.validation_examples)
     write_examples(run / "data" / "rl_train.jsonl", train)
     write_examples(run / "data" / "rl_validation.jsonl", validation)

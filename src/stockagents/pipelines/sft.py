@@ -39,7 +39,7 @@ from stockagents.training.synthetic.generate import generate_dataset, heldout_pa
 from stockagents.training.synthetic.inputs import InputSampler
 from stockagents.training.synthetic.teachers import Teacher
 
-__all__ = ["PROFILES", "SFTProfile", "run_sft_training"]
+__all__ = ["AGENTS", "PROFILES", "SFTProfile", "generate_sft_data", "run_sft_training"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class SFTProfile:
     report_to: tuple[str, ...] = ("tensorboard", "wandb")
     #: Steps for agents that need another number than ``max_steps``.
     agent_steps: Mapping[str, int] = field(default_factory=dict)
+    #: A smoke profile: its sizes are ceilings, larger requests are cut (with a warning).
+    cap: bool = False
 
     def steps_for(self, agent: str) -> int:
         """Optimizer steps for ``agent``."""
@@ -73,7 +75,7 @@ class SFTProfile:
 # cpu: measured on 2 cores (docs/TRAINING.md): news and fundamental pass their targets
 # at 40 steps, technical needs about 60 and the strategist about 80 (62% at 40, 98% at 80).
 PROFILES = {
-    "tiny": SFTProfile("tiny", 48, 16, 30, 8, 3e-3, 8, 512, report_to=("tensorboard",)),
+    "tiny": SFTProfile("tiny", 48, 16, 30, 8, 3e-3, 8, 512, report_to=("tensorboard",), cap=True),
     "cpu": SFTProfile(
         "smollm2-135m", 600, 60, 60, 8, 2e-3, 16, 512, lora_layers=10,
         agent_steps={"news": 40, "fundamental": 40, "strategist": 80},
@@ -179,6 +181,54 @@ def _markdown(manifest: dict[str, Any], results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _data(
+    agent: str,
+    data_dir: Path,
+    teacher: Teacher,
+    sampler: InputSampler,
+    n: int,
+    heldout: int,
+    seed: int,
+    progress: bool,
+) -> Path:
+    """``data_dir/<agent>_train.jsonl`` and its held-out file, made unless both exist."""
+    train_path = data_dir / f"{agent}_train.jsonl"
+    if not (train_path.is_file() and heldout_path(train_path).is_file()):
+        generate_dataset(
+            agent, n, train_path, teacher, sampler=sampler, seed=seed,
+            heldout_examples=heldout, progress=progress,
+        )  # fmt: skip
+    return train_path
+
+
+def generate_sft_data(
+    teacher: Teacher,
+    run: Path,
+    *,
+    profile: str = "cpu",
+    num_examples: int | None = None,
+    agents: Sequence[str] = AGENTS,
+    config: AppConfig | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """The data of an SFT run only, into ``run/data`` (files already there are kept), so
+    that ``run_sft_training(resume=run)`` trains on it; returns each agent's file."""
+    if profile not in PROFILES:
+        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
+    chosen = PROFILES[profile]
+    n = num_examples or chosen.num_examples
+    if chosen.cap:
+        n = min(n, chosen.num_examples)
+    data_dir = run / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sampler = InputSampler(config)
+    return {
+        agent: _data(agent, data_dir, teacher, sampler, n, chosen.heldout, seed, progress)
+        for agent in agents
+    }
+
+
 def _previous_steps(path: Path) -> dict[str, int]:
     """Per-agent steps recorded in a run's manifest (an int there means every agent)."""
     try:
@@ -215,6 +265,13 @@ def run_sft_training(
         raise ConfigError(f"--agents: unknown {', '.join(unknown)}; use {', '.join(AGENTS)}")
     chosen = PROFILES[profile]
     n = num_examples or chosen.num_examples
+    if chosen.cap and (n > chosen.num_examples or (max_steps or 0) > chosen.max_steps):
+        logger.warning(
+            "the %s profile caps --num-examples at %d and --max-steps at %d",
+            profile, chosen.num_examples, chosen.max_steps,
+        )  # fmt: skip
+        n = min(n, chosen.num_examples)
+        max_steps = min(max_steps, chosen.max_steps) if max_steps else None
     run = resume or output_root / f"sft_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
     # A resumed run keeps the step counts it started with, unless told otherwise.
     before = _previous_steps(run / "manifest.json") if resume else {}
@@ -242,12 +299,7 @@ def run_sft_training(
     results: dict[str, Any] = {}
     for agent in agents:
         t0 = time.perf_counter()
-        train_path = data_dir / f"{agent}_train.jsonl"
-        if not (train_path.is_file() and heldout_path(train_path).is_file()):
-            generate_dataset(
-                agent, n, train_path, teacher, sampler=sampler, seed=seed,
-                heldout_examples=chosen.heldout, progress=progress,
-            )  # fmt: skip
+        train_path = _data(agent, data_dir, teacher, sampler, n, chosen.heldout, seed, progress)
         examples = sum(1 for line in train_path.open(encoding="utf-8") if line.strip())
         out = models_dir / f"{agent}_agent"
         final = out / "final"
