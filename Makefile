@@ -34,8 +34,8 @@ run: install
 	$(BIN)/stockagents analyze AAPL
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench training scripts examples
-	$(BIN)/ruff format --check src tests bench training scripts examples
+	$(BIN)/ruff check src tests bench training scripts examples orchestration agents
+	$(BIN)/ruff format --check src tests bench training scripts examples orchestration agents
 
 typecheck: install-dev
 	$(BIN)/mypy

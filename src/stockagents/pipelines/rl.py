@@ -100,6 +100,10 @@ RL_PROFILES = {
 }  # fmt: skip
 
 
+#: Where the guide's configs expect the strategist's SFT adapter.
+DEFAULT_SFT_START = Path("models/strategist/sft/final")
+
+
 def find_sft_strategist(root: Path = Path("training_runs")) -> Path | None:
     """The newest SFT run's strategist adapter under ``root``, else the guide's path."""
     runs = sorted(
@@ -111,8 +115,7 @@ def find_sft_strategist(root: Path = Path("training_runs")) -> Path | None:
     )
     if runs:
         return runs[-1].parent
-    default = Path("models/strategist/sft/final")
-    return default if (default / "adapter_config.json").is_file() else None
+    return DEFAULT_SFT_START if (DEFAULT_SFT_START / "adapter_config.json").is_file() else None
 
 
 def _splits(config: AppConfig, symbols: Sequence[str]) -> tuple[DateSplits, list[str]]:
@@ -454,12 +457,32 @@ def _validation_backtest(
     }
 
 
+def _with_sft_start(config: RLConfig) -> RLConfig:
+    """The config, with the guide's default SFT start (``models/strategist/sft/final``)
+    replaced by the newest SFT run's strategist when only the latter exists."""
+    given = config.model.sft_checkpoint
+    if (
+        given is None
+        or Path(given) != DEFAULT_SFT_START
+        or (given / "adapter_config.json").is_file()
+    ):
+        return config
+    found = find_sft_strategist()
+    if found is None or found == DEFAULT_SFT_START:
+        return config
+    logger.warning("%s does not exist: starting from the newest SFT run's strategist, %s",
+                   given, found)  # fmt: skip
+    model = config.model.model_copy(update={"sft_checkpoint": found})
+    return config.model_copy(update={"model": model})
+
+
 def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
     """Train the strategist as ``config`` says (the guide's step 2.3): read the experience
     library, or collect one with the expert agents into ``output_dir/trajectories`` when
     ``data.experience_library`` is null; train; score validation prompts before and after.
     Returns a summary, also written to ``output_dir/rl_summary.json``."""
     app = load_config(config.data.app_config)
+    config = _with_sft_start(config)
     if config.model.sft_checkpoint is not None:  # fail before collecting, not after
         checkpoint_base(Path(config.model.sft_checkpoint).expanduser())
     out = config.training.output_dir
