@@ -51,7 +51,7 @@ def render_recommendation(rec: Recommendation, console: Console) -> None:
         console.print(f"  - {factor}")
     for warning in rec.warnings:
         console.print(f"[dim]note: {warning}[/dim]")
-    console.print(f"[dim]models: {rec.model_versions}[/dim]")
+    console.print(f"[dim]model set: {rec.model_set}; models: {rec.model_versions}[/dim]")
 
 
 def analyze(
