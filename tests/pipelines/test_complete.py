@@ -141,9 +141,9 @@ def test_the_best_passing_set_is_deployed(
     production = production_manifest(models_dir)
     assert production is not None
     assert production["deployment"] == outputs["deployment"]
-    strategist = json.loads(
-        (copy / "rl" / "models" / "final" / "manifest.json").read_text()
-    )["version"]
+    strategist = json.loads((copy / "rl" / "models" / "final" / "manifest.json").read_text())[
+        "version"
+    ]
     assert production["versions"]["strategist"] == strategist
     assert "Deployed: **rl**" in (copy / "summary.md").read_text()
 
