@@ -103,6 +103,7 @@ class Workspace:
         shutil.copytree(REPO / "config", root / "config")
         for path in (root / "config" / "sft").glob("*.yaml"):
             tiny(path, {"model.base_model": "tiny", "model.lora_layers": None,
+                        "model.max_seq_length": 512,
                         "training.max_steps": 6, "training.save_steps": 3,
                         "training.eval_steps": 3, "training.report_to": ["tensorboard"]})  # fmt: skip
         for path in (root / "config" / "rl").glob("*.yaml"):
