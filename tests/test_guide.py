@@ -201,11 +201,16 @@ def test_every_guide_command_is_covered(guide: str) -> None:
 # -- Quick start --------------------------------------------------------------------
 
 
-def test_complete_pipeline(ws: Workspace) -> None:
-    done = ws.run(
-        "python scripts/run_complete_training.py --sft-examples 100 --rl-trajectories 500 "
-        "--rl-iterations 100 --algorithm grpo"
-    )
+def test_complete_pipeline(ws: Workspace, tmp_path: Path) -> None:
+    # its own production, so that the deployment steps below start from none
+    ws.env["STOCKAGENTS_MODELS_DIR"] = str(tmp_path / "models")
+    try:
+        done = ws.run(
+            "python scripts/run_complete_training.py --sft-examples 100 --rl-trajectories 500 "
+            "--rl-iterations 100 --algorithm grpo"
+        )
+    finally:
+        del ws.env["STOCKAGENTS_MODELS_DIR"]
     assert "caps" in done.stdout + done.stderr  # the tiny profile's ceilings, said
     run = ws.newest("training_runs/complete_run_*")
     manifest = json.loads((run / "manifest.json").read_text())

@@ -25,16 +25,26 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny run on AAPL whose RL stage is killed once, then resumed."""
+    """A tiny run on AAPL killed in the middle of RL (after its first checkpoint), then
+    resumed through a differently spelled path."""
+    from transformers import TrainerCallback
+
+    from stockagents.pipelines import rl as rl_pipeline
+
     root = tmp_path_factory.mktemp("runs")
     options = CompleteOptions(profile="tiny", symbols=("AAPL", "MSFT"), rl_iterations=2)
+    real = rl_pipeline.train_grpo
 
-    def killed(*args: object, **kwargs: object) -> Path:
-        raise KeyboardInterrupt
+    class Kill(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, *args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt
+
+    def killed(config: object, rows: object, reward: object) -> object:
+        return real(config, rows, reward, callbacks=[Kill()])  # type: ignore[arg-type]
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STOCKAGENTS_MODELS_DIR", str(tmp_path_factory.mktemp("models")))
-        patch.setattr(complete, "run_rl_training", killed)
+        patch.setattr(rl_pipeline, "train_grpo", killed)
         with pytest.raises(KeyboardInterrupt):
             run_complete_training(options, output_root=root, progress=False)
     (path,) = root.glob("complete_run_*")
@@ -43,19 +53,24 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "done", "done", "done", "failed", "pending", "pending",
     ]  # fmt: skip
     assert manifest["stages"]["rl"]["error"] == "KeyboardInterrupt"
+    assert (path / "rl" / "models" / "checkpoint-1").is_dir()
+    assert not (path / "rl" / "models" / "final").exists()
     adapter = path / "sft" / "models" / "strategist_agent" / "final" / "adapter_model.safetensors"
     before = adapter.stat().st_mtime_ns
     seen: list[tuple[str, str]] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STOCKAGENTS_MODELS_DIR", str(tmp_path_factory.mktemp("models")))
         again = run_complete_training(
-            resume=path, progress=False,
+            resume=Path(os.path.relpath(path)), progress=False,
             on_stage=lambda name, i, record: seen.append((name, record.status)),
         )  # fmt: skip
     assert again == path
     assert adapter.stat().st_mtime_ns == before  # SFT was not redone
     assert seen[:3] == [("data", "done"), ("sft", "done"), ("trajectories", "done")]
     assert ("rl", "running") in seen
+    final = json.loads((path / "rl" / "models" / "final" / "manifest.json").read_text())
+    assert final["training"]["iterations"] == 2  # continued from checkpoint-1 to the end
+    assert final["training"]["resumed_from"].endswith("checkpoint-1")
     return path
 
 
@@ -148,6 +163,22 @@ def test_the_best_passing_set_is_deployed(
     assert "Deployed: **rl**" in (copy / "summary.md").read_text()
 
 
+def test_resume_refuses_other_options_and_config(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ConfigError, match="give no others"):
+        run_complete_training(CompleteOptions(profile="tiny"), resume=run)
+    other = tmp_path / "config.yaml"
+    other.write_text("backtest:\n  commission_bps: 50\n")
+    with pytest.raises(ConfigError, match="--config differs"):
+        run_complete_training(resume=run, config=other)
+    assert main(["run-complete", "--resume", str(run), "--no-deploy", "--test-days", "90"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "drop --test-days, --no-deploy" in err or "drop --no-deploy, --test-days" in err
+    with pytest.raises(ConfigError, match="not a complete run"):
+        run_complete_training(resume=run / "sft")
+
+
 def test_bad_options_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,8 +188,14 @@ def test_bad_options_are_one_line_errors(
         CompleteOptions(rl_iterations=0).resolved()
     with pytest.raises(ConfigError, match="grpo or ppo"):
         CompleteOptions(algorithm="dqn").resolved()
-    capped = CompleteOptions(profile="tiny", rl_iterations=100, sft_examples=100).resolved()
-    assert (capped.rl_iterations, capped.sft_examples) == (3, 24)
+    capped = CompleteOptions(
+        profile="tiny", rl_iterations=100, sft_examples=100, rl_trajectories=500, sft_steps=500
+    ).resolved()
+    assert (capped.rl_iterations, capped.sft_examples, capped.rl_trajectories) == (3, 24, 48)
+    assert capped.sft_steps == 30
+    with pytest.raises(ConfigError, match="--test-days 20: deployment needs"):
+        CompleteOptions(test_days=20).resolved()
+    assert CompleteOptions(test_days=20, deploy=False).resolved().test_days == 20
     with pytest.raises(DataError, match="none of MSFT, TSLA"):
         run_complete_training(
             CompleteOptions(profile="tiny", symbols=("MSFT", "TSLA")), output_root=tmp_path

@@ -20,19 +20,21 @@ from stockagents.cli.options import (
     split_symbols,
 )
 from stockagents.core.config import load_config
+from stockagents.core.errors import ConfigError
 from stockagents.pipelines.complete import (
     GUIDE_SYMBOLS,
     STAGES,
     CompleteOptions,
     StageRecord,
     run_complete_training,
-    summarize,
 )
+from stockagents.pipelines.complete_report import summarize
 
 __all__ = ["run_complete"]
 
 
 def run_complete(
+    ctx: typer.Context,
     sft_examples: Annotated[
         int | None, typer.Option("--sft-examples", help="Synthetic examples per agent.")
     ] = None,
@@ -76,7 +78,19 @@ def run_complete(
     """Generate data, train every agent, collect trajectories, train the strategist with
     RL, evaluate baseline vs SFT vs RL, and deploy the best set that passes the gate."""
     options = None
-    if resume is None:
+    if resume is not None:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ctx.params
+            if name not in ("resume", "config")
+            and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
+        ]
+        if given:
+            raise ConfigError(
+                f"--resume continues a run with the options it was started with; drop "
+                f"{', '.join(given)} (or start a new run)"
+            )
+    else:
         options = CompleteOptions(
             profile=profile, sft_examples=sft_examples, sft_steps=sft_steps,
             rl_trajectories=rl_trajectories, rl_iterations=rl_iterations, algorithm=algorithm,
@@ -96,10 +110,24 @@ def run_complete(
         elif record.status == "failed":
             console.print(f"{head} [red]failed[/red] after {record.seconds / 60:.1f} min")
 
-    run = run_complete_training(
-        options, resume=resume, config=load_config(config), output_root=output_root,
-        on_stage=on_stage,
-    )  # fmt: skip
+    started: list[Path] = []
+
+    def on_run(path: Path) -> None:
+        started.append(path)
+        console.print(f"run: {path}")
+
+    try:
+        run = run_complete_training(
+            options, resume=resume, config=load_config(config) if config else None,
+            output_root=output_root, on_stage=on_stage, on_run=on_run,
+        )  # fmt: skip
+    except BaseException:
+        if started:
+            console.print(
+                f"the run stopped; continue it with: python scripts/run_complete_training.py "
+                f"--resume {started[0]}"
+            )
+        raise
     _print_summary(console, run)
 
 

@@ -21,36 +21,48 @@ The stages, in order:
    highest Sharpe is deployed through the gated deployer (backup, verification); when
    none passes, nothing is deployed and the summary says why.
 
-Each finished stage is recorded in ``manifest.json``; ``resume=RUN_DIR`` skips those and
-continues the others where they stopped (data and agents already written, trajectories
-already collected and RL checkpoints are kept). A resumed run keeps the options it was
-started with. Profiles size the run (``COMPLETE_PROFILES``); explicit sizes override
-them, except on ``tiny``, whose sizes are ceilings (a smoke run).
+Each finished stage is recorded in ``manifest.json`` (paths relative to the run);
+``resume=RUN_DIR`` skips those and continues the others where they stopped (data and
+agents already written, trajectories already collected and RL checkpoints are kept). A
+resumed run keeps the options and the config it was started with; a lock keeps two
+processes from running one directory. Profiles size the run (``COMPLETE_PROFILES``);
+explicit sizes override them, except on ``tiny``, whose sizes are ceilings (a smoke
+run). The summary is ``complete_report.py``'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from stockagents.agents.runtime import model_set_paths
 from stockagents.core.config import AppConfig, load_config
-from stockagents.core.errors import ConfigError, DataError
+from stockagents.core.errors import ConfigError, DataError, DeploymentError
 from stockagents.core.jsonio import write_json
 from stockagents.data.factory import build_sources
 from stockagents.deployment.deployer import ModelDeployer
 from stockagents.evaluation.criteria import check_criteria
-from stockagents.evaluation.evaluate import evaluate_models
-from stockagents.pipelines.rl import collect_rl_data, run_rl_training
-from stockagents.pipelines.sft import AGENTS, generate_sft_data, run_sft_training
+from stockagents.evaluation.evaluate import MIN_RELIABLE_DAYS, evaluate_models
+from stockagents.pipelines.complete_report import STAGES, render_summary, summarize
+from stockagents.pipelines.rl import RL_PROFILES, collect_rl_data, run_rl_training
+from stockagents.pipelines.sft import (
+    AGENTS,
+    PROFILES,
+    data_provenance,
+    generate_sft_data,
+    run_sft_training,
+)
+from stockagents.training.synthetic.generate import heldout_path
 from stockagents.training.synthetic.teachers import make_teacher
 
 __all__ = [
@@ -59,14 +71,11 @@ __all__ = [
     "CompleteOptions",
     "CompleteProfile",
     "StageRecord",
-    "render_summary",
     "run_complete_training",
-    "summarize",
 ]
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("data", "sft", "trajectories", "rl", "evaluation", "deployment")
 GUIDE_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")
 #: The sets trained here, in the order they are considered for deployment on ties.
 CANDIDATES = ("rl", "sft")
@@ -74,7 +83,7 @@ CANDIDATES = ("rl", "sft")
 
 @dataclass(frozen=True)
 class CompleteProfile:
-    """A run's default sizes (``sft`` and ``rl`` name the SFT and RL profiles)."""
+    """A run's default sizes; the SFT and RL profiles of the same name do the rest."""
 
     sft_examples: int
     rl_trajectories: int
@@ -86,7 +95,7 @@ class CompleteProfile:
     cap: bool = False
 
 
-# cpu is sized to finish in under an hour on 2 cores (docs/TRAINING.md has the figures):
+# cpu is sized to finish in about an hour on 2 cores (docs/TRAINING.md has the figures):
 # the SFT profile's steps per agent, 20 GRPO iterations instead of the guide's 100, no
 # evaluation of the untrained base model, and the shortest test window the deployment
 # gate accepts (60 days).
@@ -119,37 +128,56 @@ class CompleteOptions:
     models_dir: str | None = None
 
     def resolved(self) -> CompleteOptions:
-        """The options with every size filled in from the profile (and capped by it)."""
+        """The options with every size filled in from the profile, and cut to the
+        ceilings of a smoke profile (the complete, SFT and RL profiles' alike, so every
+        stage uses the same numbers)."""
         if self.profile not in COMPLETE_PROFILES:
             raise ConfigError(
                 f"--profile {self.profile!r}: use one of {', '.join(COMPLETE_PROFILES)}"
             )
         if self.algorithm not in ("grpo", "ppo"):
             raise ConfigError(f"--algorithm {self.algorithm!r}: use grpo or ppo")
-        p = COMPLETE_PROFILES[self.profile]
-        sizes = {
-            "sft_examples": p.sft_examples,
-            "rl_trajectories": p.rl_trajectories,
-            "rl_iterations": p.rl_iterations,
-            "test_days": p.test_days,
-        }
-        chosen: dict[str, int] = {}
-        for name, default in sizes.items():
-            value: int | None = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-            if value is None:
-                value = default
-            elif p.cap and value > default:
-                logger.warning(
-                    "the %s profile caps --%s at %d (asked %d)",
-                    self.profile, name.replace("_", "-"), default, value,
-                )  # fmt: skip
-                value = default
-            chosen[name] = value
         if not self.symbols:
             raise ConfigError("--symbols: name at least one symbol")
+        p, rl, sft = (
+            COMPLETE_PROFILES[self.profile],
+            RL_PROFILES[self.profile],
+            PROFILES[self.profile],
+        )
+        sizes: dict[str, tuple[int | None, int | None]] = {  # default, ceiling
+            "sft_examples": (p.sft_examples, p.sft_examples if p.cap else None),
+            "sft_steps": (None, sft.max_steps if sft.cap else None),
+            "rl_trajectories": (p.rl_trajectories, _least(p.cap, p.rl_trajectories,
+                                                          rl.max_trajectories)),
+            "rl_iterations": (p.rl_iterations, _least(p.cap, p.rl_iterations,
+                                                      rl.max_iterations)),
+            "test_days": (p.test_days, None),
+        }  # fmt: skip
+        chosen: dict[str, int | None] = {}
+        for name, (default, ceiling) in sizes.items():
+            value: int | None = getattr(self, name)
+            flag = f"--{name.replace('_', '-')}"
+            if value is not None and value < 1:
+                raise ConfigError(f"{flag} must be at least 1 (got {value})")
+            if value is None:
+                value = default
+            elif ceiling is not None and value > ceiling:
+                logger.warning(
+                    "the %s profile caps %s at %d (asked %d)", self.profile, flag, ceiling, value
+                )
+                value = ceiling
+            chosen[name] = value
+        if self.deploy and (chosen["test_days"] or 0) < MIN_RELIABLE_DAYS:
+            raise ConfigError(
+                f"--test-days {chosen['test_days']}: deployment needs an evaluation of at "
+                f"least {MIN_RELIABLE_DAYS} days; give more, or --no-deploy"
+            )
         return replace(self, **chosen)  # type: ignore[arg-type]
+
+
+def _least(cap: bool, *ceilings: int | None) -> int | None:
+    values = [c for c in ceilings if c is not None]
+    return min(values) if cap and values else None
 
 
 @dataclass
@@ -163,52 +191,90 @@ class StageRecord:
 
 
 class _Run:
-    """The run directory and its manifest, written after every change."""
+    """The run directory (absolute), its options, config and manifest, written after
+    every change. Output paths are stored relative to the directory."""
 
-    def __init__(self, path: Path, options: CompleteOptions, manifest: dict[str, Any]) -> None:
+    def __init__(
+        self, path: Path, options: CompleteOptions, app: AppConfig, manifest: dict[str, Any]
+    ) -> None:
         self.path = path
         self.options = options
+        self.app = app
         self.manifest = manifest
         self.stages = {
             name: StageRecord(**manifest.get("stages", {}).get(name, {})) for name in STAGES
         }
 
     @classmethod
-    def start(cls, root: Path, options: CompleteOptions) -> _Run:
-        path = root / f"complete_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
-        n = 1
+    def start(cls, root: Path, options: CompleteOptions, app: AppConfig) -> _Run:
+        stamp = f"{dt.datetime.now():%Y%m%d_%H%M%S}"
+        path, n = root.resolve() / f"complete_run_{stamp}", 1
         while path.exists():
             n += 1
-            path = root / f"complete_run_{dt.datetime.now():%Y%m%d_%H%M%S}_{n}"
+            path = root.resolve() / f"complete_run_{stamp}_{n}"
         path.mkdir(parents=True)
         manifest = {
             "kind": "complete-run",
             "run": path.name,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "options": _jsonable(options),
+            "config": app.model_dump(mode="json"),
         }
-        run = cls(path, options, manifest)
+        run = cls(path, options, app, manifest)
         run.save()
         return run
 
     @classmethod
-    def resume(cls, path: Path) -> _Run:
+    def resume(cls, path: Path, config: AppConfig | None) -> _Run:
+        path = path.resolve()
         file = path / "manifest.json"
         try:
             manifest = json.loads(file.read_text(encoding="utf-8"))
-            recorded = manifest["options"]
-            options = CompleteOptions(**{**recorded, "symbols": tuple(recorded["symbols"])})
         except FileNotFoundError:
             raise ConfigError(f"--resume {path}: no manifest.json; is it a complete run?") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigError(f"--resume {path}: unreadable manifest.json ({exc})") from None
-        if manifest.get("kind") != "complete-run":
-            raise ConfigError(f"--resume {path}: not a complete run (kind {manifest.get('kind')})")
-        return cls(path, options, manifest)
+        if not isinstance(manifest, dict) or manifest.get("kind") != "complete-run":
+            kind = manifest.get("kind") if isinstance(manifest, dict) else None
+            raise ConfigError(f"--resume {path}: not a complete run (kind {kind})")
+        try:
+            recorded = manifest["options"]
+            options = CompleteOptions(**{**recorded, "symbols": tuple(recorded["symbols"])})
+            app = load_config(manifest["config"])
+        except (KeyError, TypeError, ConfigError) as exc:
+            raise ConfigError(f"--resume {path}: unreadable manifest.json ({exc})") from None
+        if config is not None and config.model_dump(mode="json") != manifest["config"]:
+            raise ConfigError(
+                f"--resume {path}: --config differs from the config the run started with "
+                "(kept in its manifest.json); resume without --config, or start a new run"
+            )
+        return cls(path, options, app, manifest)
 
     def save(self) -> None:
         self.manifest["stages"] = {name: asdict(r) for name, r in self.stages.items()}
         write_json(self.path / "manifest.json", self.manifest)
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the run (outputs are stored so)."""
+        return os.path.relpath(Path(path).resolve(), self.path)
+
+    def output(self, stage: str, key: str) -> Path:
+        """A stage's stored output path, made absolute."""
+        return self.path / str(self.stages[stage].outputs[key])
+
+
+@contextmanager
+def _locked(run: Path) -> Iterator[None]:
+    """Only one process runs a run directory at a time (``flock``, freed if killed)."""
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{run} is being run by another process; wait for it") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _with_data(app: AppConfig, symbols: Sequence[str]) -> tuple[str, ...]:
@@ -241,19 +307,35 @@ def run_complete_training(
     output_root: Path = Path("training_runs"),
     progress: bool = True,
     on_stage: Callable[[str, int, StageRecord], None] | None = None,
+    on_run: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Run (or continue) the six stages; returns the run directory. ``on_stage(name, i,
-    record)`` is called as each stage starts and ends (``record.status`` says which)."""
-    app = load_config(config)
+    """Run (or continue) the six stages; returns the run directory. ``on_run(dir)`` is
+    called once the directory is known; ``on_stage(name, i, record)`` as each stage
+    starts and ends (``record.status`` says which)."""
     if resume is not None:
-        run = _Run.resume(resume)
-        if options is not None and options != run.options:
-            logger.warning("--resume keeps the options %s was started with", resume)
+        if options is not None:
+            raise ConfigError("--resume continues a run with its own options; give no others")
+        run = _Run.resume(resume, None if config is None else load_config(config))
     else:
+        app = load_config(config)
         chosen = (options or CompleteOptions()).resolved()
-        run = _Run.start(output_root, replace(chosen, symbols=_with_data(app, chosen.symbols)))
-    notify = on_stage or (lambda name, index, record: None)
-    stages: dict[str, Callable[[_Run, AppConfig, bool], dict[str, Any]]] = {
+        if chosen.min_sharpe is not None:  # evaluation and deployment judge alike
+            deployment = app.deployment.model_copy(update={"min_sharpe": chosen.min_sharpe})
+            app = app.model_copy(update={"deployment": deployment})
+        chosen = replace(chosen, symbols=_with_data(app, chosen.symbols))
+        run = _Run.start(output_root, chosen, app)
+    if on_run is not None:
+        on_run(run.path)
+    with _locked(run.path):
+        _run_stages(run, progress, on_stage or (lambda name, index, record: None))
+    summary = summarize(run.path)
+    write_json(run.path / "summary.json", summary)
+    (run.path / "summary.md").write_text(render_summary(summary), encoding="utf-8")
+    return run.path
+
+
+def _run_stages(run: _Run, progress: bool, notify: Callable[[str, int, StageRecord], None]) -> None:
+    stages: dict[str, Callable[[_Run, bool], dict[str, Any]]] = {
         "data": _data,
         "sft": _sft,
         "trajectories": _trajectories,
@@ -271,7 +353,7 @@ def run_complete_training(
         notify(name, index, record)
         started = time.perf_counter()
         try:
-            record.outputs = stage(run, app, progress)
+            record.outputs = stage(run, progress)
         except BaseException as exc:
             record.status = "failed"
             record.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -283,50 +365,49 @@ def run_complete_training(
         record.seconds += time.perf_counter() - started
         run.save()
         notify(name, index, record)
-    summary = summarize(run.path)
-    write_json(run.path / "summary.json", summary)
-    (run.path / "summary.md").write_text(render_summary(summary), encoding="utf-8")
-    return run.path
 
 
 # -- stages --------------------------------------------------------------------------
 
 
-def _data(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
+def _data(run: _Run, progress: bool) -> dict[str, Any]:
     o = run.options
     teacher = make_teacher(o.provider, o.model, o.base_url, fallback=o.fallback)
     try:
         files = generate_sft_data(
             teacher, run.path / "sft", profile=o.profile, num_examples=o.sft_examples,
-            config=app, seed=o.seed, progress=progress,
+            config=run.app, seed=o.seed, progress=progress,
         )  # fmt: skip
-        fallbacks = list(teacher.fallbacks)
-        name = teacher.name
     finally:
         teacher.close()
     counts = {
         agent: sum(1 for line in path.open(encoding="utf-8") if line.strip())
         for agent, path in files.items()
     }
-    return {"teacher": name, "teacher_fallbacks": fallbacks, "examples": counts}
+    return {**data_provenance(run.path / "sft" / "data", AGENTS), "examples": counts}
 
 
-def _sft(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
+def _sft(run: _Run, progress: bool) -> dict[str, Any]:
     o = run.options
-    # the data exists (stage 1); the teacher only answers what is missing
-    teacher = make_teacher(o.provider, o.model, o.base_url, fallback=o.fallback)
+    data = run.path / "sft" / "data"
+    missing = [
+        a for a in AGENTS if not heldout_path(data / f"{a}_train.jsonl").is_file()
+    ]  # the data stage wrote every file; a teacher is needed only if one went missing
+    teacher = make_teacher(
+        o.provider if missing else "expert", o.model, o.base_url, fallback=o.fallback
+    )
     try:
         sft = run_sft_training(
             teacher, profile=o.profile, num_examples=o.sft_examples, max_steps=o.sft_steps,
-            resume=run.path / "sft", config=app, seed=o.seed,
+            resume=run.path / "sft", config=run.app, seed=o.seed,
             compare_base=COMPLETE_PROFILES[o.profile].compare_base, progress=progress,
         )  # fmt: skip
     finally:
         teacher.close()
     report = json.loads((sft / "report.json").read_text(encoding="utf-8"))
     return {
-        "run": str(sft),
-        "models": str(sft / "models"),
+        "run": run.rel(sft),
+        "models": run.rel(sft / "models"),
         "agents": {
             agent: {
                 "steps": r["steps"],
@@ -338,23 +419,23 @@ def _sft(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
     }
 
 
-def _trajectories(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
+def _trajectories(run: _Run, progress: bool) -> dict[str, Any]:
     o = run.options
     _, known, collected = collect_rl_data(
-        run.path / "rl", app, o.symbols, o.rl_trajectories or 1, progress=progress
+        run.path / "rl", run.app, o.symbols, o.rl_trajectories or 1, progress=progress
     )
-    return {"library": str(run.path / "rl" / "experience_library.db"), "symbols": known,
+    return {"library": run.rel(run.path / "rl" / "experience_library.db"), "symbols": known,
             "collected": collected}  # fmt: skip
 
 
-def _rl(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
+def _rl(run: _Run, progress: bool) -> dict[str, Any]:
     o = run.options
     sft_models = run.path / "sft" / "models"
     rl = run_rl_training(
         algorithm=o.algorithm, num_trajectories=o.rl_trajectories or 1,
         num_iterations=o.rl_iterations or 1, symbols=o.symbols,
         sft_checkpoint=sft_models / "strategist_agent" / "final", profile=o.profile,
-        config=app, resume=run.path / "rl",
+        config=run.app, resume=run.path / "rl",
         backtest=COMPLETE_PROFILES[o.profile].rl_backtest, progress=progress,
     )  # fmt: skip
     # The set to evaluate and deploy, as the guide composes it: SFT analysts, RL strategist.
@@ -366,8 +447,8 @@ def _rl(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
     write_json(target / "manifest.json", {"agents": agents, "run": run.path.name})
     report = json.loads((rl / "report.json").read_text(encoding="utf-8"))
     return {
-        "run": str(rl),
-        "set": str(target),
+        "run": run.rel(rl),
+        "set": run.rel(target),
         "iterations": report["manifest"]["iterations"],
         "validation_reward": {name: r["reward"] for name, r in report["validation_reward"].items()},
     }
@@ -378,32 +459,26 @@ def _inside(path: str | None, root: Path) -> str:
     return os.path.relpath(Path(path).resolve(), root.resolve()) if path else "expert"
 
 
-def _evaluation(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
+def _evaluation(run: _Run, progress: bool) -> dict[str, Any]:
     o = run.options
-    sets = {
-        "sft": run.path / "sft" / "models",
-        "rl": Path(run.stages["rl"].outputs["set"]),
-    }
+    sets = {"sft": run.path / "sft" / "models", "rl": run.output("rl", "set")}
     out = evaluate_models(
         ["baseline:expert", *(f"{name}:{path}" for name, path in sets.items())],
-        symbols=o.symbols, test_days=o.test_days or 60, config=app,
+        symbols=o.symbols, test_days=o.test_days or MIN_RELIABLE_DAYS, config=run.app,
         output_root=run.path / "evaluation", progress=progress,
     )  # fmt: skip
-    return {"dir": str(out), "sets": {name: str(path) for name, path in sets.items()}}
+    return {"dir": run.rel(out), "sets": {name: run.rel(path) for name, path in sets.items()}}
 
 
-def _deployment(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
+def _deployment(run: _Run, progress: bool) -> dict[str, Any]:
     o = run.options
-    evaluation = Path(run.stages["evaluation"].outputs["dir"])
+    evaluation = run.output("evaluation", "dir")
     results = json.loads((evaluation / "evaluation_results.json").read_text(encoding="utf-8"))
-    criteria = app.deployment
-    if o.min_sharpe is not None:
-        criteria = criteria.model_copy(update={"min_sharpe": o.min_sharpe})
     verdicts: dict[str, dict[str, Any]] = {}
     for entry in results["sets"]:
         if entry["name"] not in CANDIDATES:
             continue
-        checks = check_criteria(entry["metrics"]["with_costs"], criteria)
+        checks = check_criteria(entry["metrics"]["with_costs"], run.app.deployment)
         failed = [f"{k} {_shown(c['value'])} (needs {c['rule']})" for k, c in checks.items()
                   if not c["passed"]]  # fmt: skip
         verdicts[entry["name"]] = {
@@ -412,132 +487,40 @@ def _deployment(run: _Run, app: AppConfig, progress: bool) -> dict[str, Any]:
             "failed": failed,
         }
     passing = [n for n in CANDIDATES if verdicts.get(n, {}).get("passed")]
-    passing.sort(key=lambda n: -(verdicts[n]["sharpe"] or -math.inf))
+    passing.sort(key=lambda n: _sort_key(verdicts[n]["sharpe"]))  # stable: rl first on ties
     out: dict[str, Any] = {"verdicts": verdicts, "deployed": None}
     if not passing:
         out["reason"] = "no set passed the deployment criteria; production is unchanged"
         logger.warning(out["reason"])
         return out
-    best = passing[0]
     if not o.deploy:
-        out["reason"] = f"{best} passed; not deployed (--no-deploy)"
+        out["reason"] = f"{passing[0]} passed; not deployed (--no-deploy)"
         return out
-    paths = model_set_paths(run.stages["evaluation"].outputs["sets"][best])
-    models = {agent: path or "expert" for agent, path in paths.items()}
-    deployer = ModelDeployer(o.models_dir, config=app, evaluations_dir=evaluation.parent)
-    record = deployer.deploy(models, min_sharpe=o.min_sharpe, symbols=o.symbols)
-    out.update(
-        deployed=best,
-        deployment=record["id"],
-        production=str(deployer.models_dir / "production"),
-    )
+    deployer = ModelDeployer(o.models_dir, config=run.app, evaluations_dir=evaluation.parent)
+    for name in passing:
+        paths = model_set_paths(run.path / run.stages["evaluation"].outputs["sets"][name])
+        try:
+            record = deployer.deploy(
+                {agent: path or "expert" for agent, path in paths.items()}, symbols=o.symbols
+            )
+        except DeploymentError as exc:  # the gate or the verification said no: next set
+            verdicts[name]["refused"] = str(exc)
+            logger.warning("%s was not deployed: %s", name, exc)
+            continue
+        out.update(
+            deployed=name,
+            deployment=record["id"],
+            production=str(deployer.models_dir / "production"),
+        )
+        return out
+    out["reason"] = "every passing set was refused by the deployer; production is unchanged"
     return out
+
+
+def _sort_key(sharpe: float | None) -> float:
+    """Highest Sharpe first; an undefined one last."""
+    return math.inf if sharpe is None or math.isnan(sharpe) else -sharpe
 
 
 def _shown(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
-
-
-# -- summary -------------------------------------------------------------------------
-
-
-def summarize(run: Path) -> dict[str, Any]:
-    """What a finished (or partly finished) run did, from its files."""
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    stages = manifest.get("stages", {})
-    summary: dict[str, Any] = {
-        "run": str(run),
-        "options": manifest.get("options", {}),
-        "stages": {
-            name: {k: stages.get(name, {}).get(k) for k in ("status", "seconds", "error")}
-            for name in STAGES
-        },
-        "seconds": sum(float(s.get("seconds") or 0.0) for s in stages.values()),
-        "sets": {},
-    }
-    evaluation = (stages.get("evaluation") or {}).get("outputs") or {}
-    if evaluation.get("dir"):
-        file = Path(evaluation["dir"]) / "evaluation_results.json"
-        results = json.loads(file.read_text(encoding="utf-8"))
-        summary["evaluation"] = {"dir": evaluation["dir"], "window": results["window"]}
-        keys = ("sharpe", "total_return", "max_drawdown", "win_rate", "profit_factor", "trades")
-        for entry in results["sets"]:
-            m = entry["metrics"]["with_costs"]
-            summary["sets"][entry["name"]] = {key: m.get(key) for key in keys} | {
-                "passed": entry["passed_criteria"]
-            }
-        b = results["benchmark"]["metrics"]["with_costs"]
-        summary["sets"]["buy & hold"] = {
-            key: b.get(key) for key in ("sharpe", "total_return", "max_drawdown")
-        } | {"passed": None}
-    summary["deployment"] = (stages.get("deployment") or {}).get("outputs") or {}
-    summary["sft"] = (stages.get("sft") or {}).get("outputs") or {}
-    summary["rl"] = (stages.get("rl") or {}).get("outputs") or {}
-    return summary
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value:+.2%}"
-
-
-def _num(value: Any, pattern: str = ".2f") -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else (
-        format(value, pattern)
-    )  # fmt: skip
-
-
-def render_summary(summary: dict[str, Any]) -> str:
-    """The summary as markdown (``summary.md``)."""
-    o = summary["options"]
-    lines = [
-        f"# Complete run {Path(summary['run']).name}",
-        "",
-        f"profile {o.get('profile')}, {o.get('algorithm', 'grpo').upper()}; "
-        f"{o.get('sft_examples')} SFT examples per agent, {o.get('rl_trajectories')} "
-        f"trajectories, {o.get('rl_iterations')} RL iterations, {o.get('test_days')} test "
-        f"days; {summary['seconds'] / 60:.1f} min in all",
-        "",
-        "| stage | status | time |",
-        "|---|---|---:|",
-    ]
-    for name, s in summary["stages"].items():
-        status = s["status"] or "pending"
-        if s.get("error"):
-            status += f": {s['error']}"
-        lines.append(f"| {name} | {status} | {(s['seconds'] or 0) / 60:.1f} min |")
-    if summary["sft"].get("agents"):
-        lines += ["", "| SFT agent | steps | held-out agreement | valid |", "|---|---:|---:|---:|"]
-        for agent, a in summary["sft"]["agents"].items():
-            lines.append(
-                f"| {agent} | {a['steps']} | {a['agreement']:.0%} | {a['valid_rate']:.0%} |"
-            )
-    if summary["sets"]:
-        window = summary["evaluation"]["window"]
-        lines += [
-            "",
-            f"Test segment {window['start']} to {window['end']} ({window['days']} days), "
-            "costs charged:",
-            "",
-            "| set | Sharpe | return | max DD | win rate | profit factor | trades | criteria |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for name, m in summary["sets"].items():
-            verdict = {True: "PASS", False: "FAIL", None: ""}[m["passed"]]
-            lines.append(
-                f"| {name} | {_num(m['sharpe'])} | {_pct(m['total_return'])} "
-                f"| {_pct(m['max_drawdown'])} | {_num(m.get('win_rate'), '.0%')} "
-                f"| {_num(m.get('profit_factor'))} | {_num(m.get('trades'), '.0f')} | {verdict} |"
-            )
-        lines += ["", f"Report: {summary['evaluation']['dir']}/evaluation_report.md"]
-    d = summary["deployment"]
-    if d:
-        lines.append("")
-        if d.get("deployed"):
-            lines.append(f"Deployed: **{d['deployed']}** to {d['production']}.")
-        else:
-            lines.append(f"Not deployed: {d.get('reason')}.")
-            for name, v in (d.get("verdicts") or {}).items():
-                if v["failed"]:
-                    lines.append(f"- {name} fails {'; '.join(v['failed'])}")
-    lines.append("")
-    return "\n".join(lines)

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import logging
 import math
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -105,17 +106,28 @@ DEFAULT_SFT_START = Path("models/strategist/sft/final")
 
 
 def find_sft_strategist(root: Path = Path("training_runs")) -> Path | None:
-    """The newest SFT run's strategist adapter under ``root``, else the guide's path."""
-    runs = sorted(
-        [
-            *root.glob("sft_run_*/models/strategist_agent/final/adapter_config.json"),
-            *root.glob("sft_run_*/models/strategist/final/adapter_config.json"),  # older runs
-        ],
-        key=lambda p: p.parts[-5],
+    """The newest SFT strategist adapter under ``root`` (an SFT run's, or a complete
+    run's ``sft/``), else the guide's ``models/strategist/sft/final``."""
+    layouts = (  # the guide's layout first: it wins a tie within one run
+        "sft_run_*/models/strategist_agent/final",
+        "complete_run_*/sft/models/strategist_agent/final",
+        "sft_run_*/models/strategist/final",  # runs made before 2026-11-29
     )
-    if runs:
-        return runs[-1].parent
+    found = [
+        (_stamp(path), -rank, path)
+        for rank, pattern in enumerate(layouts)
+        for path in root.glob(pattern)
+        if (path / "adapter_config.json").is_file()
+    ]
+    if found:
+        return max(found)[2]
     return DEFAULT_SFT_START if (DEFAULT_SFT_START / "adapter_config.json").is_file() else None
+
+
+def _stamp(path: Path) -> str:
+    """The YYYYMMDD_HHMMSS of the run directory ``path`` lies in ("" when none)."""
+    match = re.search(r"_run_(\d{8}_\d{6})", str(path))
+    return match.group(1) if match else ""
 
 
 def _splits(config: AppConfig, symbols: Sequence[str]) -> tuple[DateSplits, list[str]]:

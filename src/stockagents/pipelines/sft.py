@@ -35,11 +35,13 @@ from stockagents.core.jsonio import write_json
 from stockagents.training.agent_eval import evaluate_agent
 from stockagents.training.sft.config import DataSection, ModelSection, SFTConfig, TrainingSection
 from stockagents.training.sft.trainer import train_agent
-from stockagents.training.synthetic.generate import generate_dataset, heldout_path
+from stockagents.training.synthetic.generate import generate_dataset, heldout_path, sibling
 from stockagents.training.synthetic.inputs import InputSampler
 from stockagents.training.synthetic.teachers import Teacher
 
-__all__ = ["AGENTS", "PROFILES", "SFTProfile", "generate_sft_data", "run_sft_training"]
+__all__ = [
+    "AGENTS", "PROFILES", "SFTProfile", "data_provenance", "generate_sft_data", "run_sft_training",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +203,22 @@ def _data(
     return train_path
 
 
+def data_provenance(data_dir: Path, agents: Sequence[str]) -> dict[str, Any]:
+    """Who wrote the data in ``data_dir`` (from each file's manifest, so a resumed run
+    names the teacher that answered, not the one it was resumed with)."""
+    teachers: dict[str, None] = {}
+    fallbacks: dict[str, None] = {}
+    for agent in agents:
+        path = sibling(data_dir / f"{agent}_train.jsonl", ".manifest.json")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        teachers[str(data.get("teacher", "unknown"))] = None
+        fallbacks.update(dict.fromkeys(data.get("teacher_fallbacks") or []))
+    return {"teacher": ",".join(teachers) or "unknown", "teacher_fallbacks": list(fallbacks)}
+
+
 def generate_sft_data(
     teacher: Teacher,
     run: Path,
@@ -302,6 +320,10 @@ def run_sft_training(
         train_path = _data(agent, data_dir, teacher, sampler, n, chosen.heldout, seed, progress)
         examples = sum(1 for line in train_path.open(encoding="utf-8") if line.strip())
         out = models_dir / f"{agent}_agent"
+        legacy = models_dir / agent  # the layout of runs made before 2026-11-29
+        if not out.exists() and (legacy / "final" / "manifest.json").is_file():
+            logger.info("%s: moving %s to the guide's layout, %s", run, legacy, out)
+            legacy.rename(out)
         final = out / "final"
         if (final / "manifest.json").is_file():
             trained = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
@@ -336,6 +358,7 @@ def run_sft_training(
         models_dir / "manifest.json",
         {"agents": {a: f"{a}_agent/final" for a in agents}, "run": run.name},
     )
+    manifest.update(data_provenance(data_dir, agents))
     manifest.update(status="done", seconds=time.perf_counter() - started)
     write_json(run / "report.json", {"manifest": manifest, "agents": results})
     _plot(results, run / "agreement.png")

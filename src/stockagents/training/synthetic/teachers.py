@@ -10,7 +10,8 @@ also write the headlines of news days (``headline_writer``; ``teacher_headlines`
 A provider that cannot be used here (its key is not set, or its SDK is not installed)
 falls back to the expert teacher with a warning, so the guide's commands run offline as
 written; ``Teacher.fallbacks`` says what was replaced and why, and the data manifests
-record it. ``fallback=False`` (``--no-fallback``) makes it an error instead.
+record it. ``fallback=False`` (``--no-fallback``) makes it an error instead, and so does a
+provider given a ``base_url`` (a server was named, so it is not silently replaced).
 """
 
 from __future__ import annotations

@@ -1,0 +1,123 @@
+"""The summary of a complete run (``summary.json``, ``summary.md``), read back from its
+files: stage times, SFT agreement, the test-segment table, and the deployment.
+
+Paths in a run's manifest are relative to the run directory, so a summary can be made
+of a run that was moved; nothing here trains, evaluates or deploys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STAGES", "render_summary", "summarize"]
+
+STAGES = ("data", "sft", "trajectories", "rl", "evaluation", "deployment")
+_KEYS = ("sharpe", "total_return", "max_drawdown", "win_rate", "profit_factor", "trades")
+
+
+def summarize(run: Path) -> dict[str, Any]:
+    """What a finished (or partly finished) run did, from its files."""
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    stages = manifest.get("stages", {})
+    summary: dict[str, Any] = {
+        "run": str(run),
+        "options": manifest.get("options", {}),
+        "stages": {
+            name: {k: stages.get(name, {}).get(k) for k in ("status", "seconds", "error")}
+            for name in STAGES
+        },
+        "seconds": sum(float(s.get("seconds") or 0.0) for s in stages.values()),
+        "sets": {},
+    }
+    outputs = {name: (stages.get(name) or {}).get("outputs") or {} for name in STAGES}
+    deployment = outputs["deployment"]
+    if outputs["evaluation"].get("dir"):
+        directory = run / outputs["evaluation"]["dir"]
+        results = json.loads((directory / "evaluation_results.json").read_text(encoding="utf-8"))
+        summary["evaluation"] = {"dir": str(directory), "window": results["window"]}
+        verdicts = deployment.get("verdicts") or {}
+        for entry in results["sets"]:
+            m = entry["metrics"]["with_costs"]
+            # the deployment's verdict (with --min-sharpe) where there is one
+            passed = verdicts.get(entry["name"], {}).get("passed", entry["passed_criteria"])
+            summary["sets"][entry["name"]] = {key: m.get(key) for key in _KEYS} | {"passed": passed}
+        b = results["benchmark"]["metrics"]["with_costs"]
+        summary["sets"]["buy & hold"] = {k: b.get(k) for k in _KEYS[:3]} | {"passed": None}
+    summary["deployment"] = deployment
+    summary["sft"] = outputs["sft"]
+    summary["rl"] = outputs["rl"]
+    return summary
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value:+.2%}"
+
+
+def _num(value: Any, pattern: str = ".2f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return format(value, pattern)
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    """The summary as markdown (``summary.md``)."""
+    o = summary["options"]
+    lines = [
+        f"# Complete run {Path(summary['run']).name}",
+        "",
+        f"profile {o.get('profile')}, {str(o.get('algorithm', 'grpo')).upper()}; "
+        f"{o.get('sft_examples')} SFT examples per agent, {o.get('rl_trajectories')} "
+        f"trajectories, {o.get('rl_iterations')} RL iterations, {o.get('test_days')} test "
+        f"days; symbols {', '.join(o.get('symbols') or [])}; "
+        f"{summary['seconds'] / 60:.1f} min in all",
+        "",
+        "| stage | status | time |",
+        "|---|---|---:|",
+    ]
+    for name, s in summary["stages"].items():
+        status = s["status"] or "pending"
+        if s.get("error"):
+            status += f": {s['error']}"
+        lines.append(f"| {name} | {status} | {(s['seconds'] or 0) / 60:.1f} min |")
+    if summary["sft"].get("agents"):
+        lines += ["", "| SFT agent | steps | held-out agreement | valid |", "|---|---:|---:|---:|"]
+        for agent, a in summary["sft"]["agents"].items():
+            lines.append(
+                f"| {agent} | {a['steps']} | {_num(a['agreement'], '.0%')} "
+                f"| {_num(a['valid_rate'], '.0%')} |"
+            )
+    if summary["sets"]:
+        window = summary["evaluation"]["window"]
+        lines += [
+            "",
+            f"Test segment {window['start']} to {window['end']} ({window['days']} days), "
+            "costs charged:",
+            "",
+            "| set | Sharpe | return | max DD | win rate | profit factor | trades | criteria |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for name, m in summary["sets"].items():
+            verdict = {True: "PASS", False: "FAIL", None: ""}[m["passed"]]
+            lines.append(
+                f"| {name} | {_num(m['sharpe'])} | {_pct(m['total_return'])} "
+                f"| {_pct(m['max_drawdown'])} | {_num(m.get('win_rate'), '.0%')} "
+                f"| {_num(m.get('profit_factor'))} | {_num(m.get('trades'), '.0f')} | {verdict} |"
+            )
+        lines += ["", f"Report: {summary['evaluation']['dir']}/evaluation_report.md"]
+    d = summary["deployment"]
+    if d:
+        lines.append("")
+        if d.get("deployed"):
+            lines.append(f"Deployed: **{d['deployed']}** to {d['production']}.")
+        else:
+            lines.append(f"Not deployed: {d.get('reason')}.")
+        for name, v in (d.get("verdicts") or {}).items():
+            if v.get("failed"):
+                lines.append(f"- {name} fails {'; '.join(v['failed'])}")
+            if v.get("refused"):
+                lines.append(f"- {name} was refused by the deployer: {v['refused']}")
+    lines.append("")
+    return "\n".join(lines)
