@@ -25,11 +25,15 @@ __all__ = [
     "CoordinatorConfig",
     "DataConfig",
     "DeploymentConfig",
+    "EdgarConfig",
+    "FinnhubConfig",
     "FundamentalAgentConfig",
     "FundamentalsConfig",
     "NewsAgentConfig",
+    "NewsApiConfig",
     "NewsConfig",
     "PricesConfig",
+    "SerperConfig",
     "SplitConfig",
     "StrategistConfig",
     "TechnicalAgentConfig",
@@ -66,24 +70,110 @@ class PricesConfig(_Section):
         return self
 
 
-class NewsConfig(_Section):
-    provider: Literal["none", "jsonl"] = Field(
-        default="none", description="'none' or 'jsonl' (a JSONL file or directory of them)"
+class _HttpSection(_Section):
+    """What every online provider's HTTP client takes; subclasses set the defaults."""
+
+    base_url: str = Field(default="", description="the API's base URL (http or https)")
+    timeout: float = Field(default=10.0, gt=0, le=300, description="seconds per request")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries on 429, 5xx and timeouts (0-10)"
     )
-    path: Path | None = Field(default=None, description="the JSONL news file or directory")
+    rate_limit_per_minute: float = Field(
+        default=60.0, gt=0, description="a positive number: the most requests per minute"
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="a writable directory for cached answers; empty means "
+        "$STOCKAGENTS_CACHE_DIR/http or ~/.cache/stockagents/http",
+    )
+    cache_ttl_hours: float = Field(
+        default=12.0, ge=0, description="hours a cached answer is reused (0: never)"
+    )
 
     @model_validator(mode="after")
-    def _jsonl_needs_path(self) -> NewsConfig:
+    def _url_is_http(self) -> _HttpSection:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"base_url must start with http:// or https:// (got {self.base_url!r})"
+            )
+        return self
+
+
+class FinnhubConfig(_HttpSection):
+    base_url: str = Field(default="https://finnhub.io/api/v1", description="Finnhub's API base URL")
+
+
+class NewsApiConfig(_HttpSection):
+    base_url: str = Field(default="https://newsapi.org/v2", description="NewsAPI's base URL")
+    query: str = Field(
+        default="{symbol}", description="the search text; {symbol} is replaced by the symbol"
+    )
+
+
+class SerperConfig(_HttpSection):
+    base_url: str = Field(default="https://google.serper.dev", description="Serper's base URL")
+    query: str = Field(
+        default="{symbol} stock",
+        description="the search text; {symbol} is replaced by the symbol",
+    )
+    num: int = Field(default=50, ge=1, le=100, description="results per search, 1-100")
+
+
+class EdgarConfig(_HttpSection):
+    base_url: str = Field(default="https://data.sec.gov", description="EDGAR's data API URL")
+    tickers_url: str = Field(
+        default="https://www.sec.gov/files/company_tickers.json",
+        description="the URL of the SEC's ticker-to-CIK file",
+    )
+    rate_limit_per_minute: float = Field(
+        default=600.0, gt=0, le=600, description="requests per minute; the SEC allows 10/s"
+    )
+    cache_ttl_hours: float = Field(
+        default=24.0, ge=0, description="hours a cached answer is reused (0: never)"
+    )
+
+
+OnlineNewsName = Literal["finnhub", "newsapi", "serper"]
+
+
+class NewsConfig(_Section):
+    provider: Literal["none", "jsonl", "chain", "finnhub", "newsapi", "serper"] = Field(
+        default="none",
+        description="'none', 'jsonl' (a JSONL file or directory of them), 'finnhub', "
+        "'newsapi', 'serper' or 'chain' (the online providers listed in providers)",
+    )
+    path: Path | None = Field(default=None, description="the JSONL news file or directory")
+    providers: list[OnlineNewsName] = Field(
+        default=["finnhub", "newsapi", "serper"],
+        description="a list of finnhub, newsapi and serper, asked in that order (chain)",
+    )
+    finnhub: FinnhubConfig = FinnhubConfig()
+    newsapi: NewsApiConfig = NewsApiConfig()
+    serper: SerperConfig = SerperConfig()
+
+    @model_validator(mode="after")
+    def _provider_needs(self) -> NewsConfig:
         if self.provider == "jsonl" and self.path is None:
             raise ValueError("provider 'jsonl' needs path: set data.news.path to a file")
+        if self.provider == "chain" and not self.providers:
+            raise ValueError(
+                "provider 'chain' needs providers: set data.news.providers, "
+                "e.g. [finnhub, newsapi, serper]"
+            )
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError("data.news.providers lists a provider twice; list each once")
         return self
 
 
 class FundamentalsConfig(_Section):
-    provider: Literal["none", "file"] = Field(
-        default="none", description="'none' or 'file' (a JSON or CSV file of filings)"
+    provider: Literal["none", "file", "edgar", "finnhub", "yfinance"] = Field(
+        default="none",
+        description="'none', 'file' (a JSON or CSV file of filings), 'edgar' (SEC company "
+        "facts), 'finnhub' (basic financials) or 'yfinance'",
     )
     path: Path | None = Field(default=None, description="the JSON or CSV fundamentals file")
+    edgar: EdgarConfig = EdgarConfig()
+    finnhub: FinnhubConfig = FinnhubConfig()
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> FundamentalsConfig:

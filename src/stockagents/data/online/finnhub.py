@@ -1,0 +1,135 @@
+"""Finnhub: company news (``GET /company-news``) and basic financials (``GET /stock/metric``).
+
+The key travels in the ``X-Finnhub-Token`` header, never in the URL. News items carry a
+Unix publish time and are served point in time. Basic financials (the ``series`` of
+``/stock/metric``) carry period ends but **no filing date**, so each period is made
+visible only from an *estimated* filing date: period end + 45 days for a quarter, + 90
+days for a year (the SEC's latest 10-Q / 10-K deadlines). Only ``eps`` maps onto a
+snapshot; prefer SEC EDGAR, whose filing dates are real.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from stockagents.core.errors import DataError, DataFormatError
+from stockagents.core.types import FundamentalsSnapshot, NewsItem
+from stockagents.data.fundamentals import FundamentalsProvider
+from stockagents.data.news import NewsProvider, parse_timestamp
+from stockagents.data.online.common import in_window
+from stockagents.data.online.http import ApiClient
+
+__all__ = [
+    "ESTIMATED_FILING_LAG",
+    "FinnhubFundamentalsProvider",
+    "FinnhubNewsProvider",
+    "parse_finnhub_metrics",
+    "parse_finnhub_news",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Days from period end to the assumed filing date, when a source gives none.
+ESTIMATED_FILING_LAG = {"quarterly": 45, "annual": 90}
+
+
+def _error_in(data: Any) -> str | None:
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return str(data["error"])
+    return None
+
+
+def parse_finnhub_news(symbol: str, data: Any) -> list[NewsItem]:
+    """News items from a ``/company-news`` answer (a list); undated stories are dropped."""
+    if error := _error_in(data):
+        raise DataError(f"finnhub: {error}")
+    if not isinstance(data, list):
+        raise DataFormatError("finnhub: company-news answered something other than a list")
+    items = []
+    for record in data:
+        if not isinstance(record, dict):
+            continue
+        stamp = record.get("datetime")
+        published = parse_timestamp(stamp) if stamp else None  # 0 means unknown
+        headline = str(record.get("headline") or "").strip()
+        if published is None or not headline:
+            continue
+        items.append(
+            NewsItem(
+                symbol=symbol.upper(),
+                published_at=published,
+                headline=headline,
+                summary=str(record.get("summary") or ""),
+                source=str(record.get("source") or "finnhub"),
+                url=str(record.get("url") or ""),
+            )
+        )
+    return items
+
+
+class FinnhubNewsProvider(NewsProvider):
+    """Company news from Finnhub for ``[as_of - lookback, as_of]``."""
+
+    name = "finnhub"
+
+    def __init__(self, client: ApiClient, base_url: str) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+
+    def news(self, symbol: str, as_of: dt.datetime, lookback_days: int = 7) -> list[NewsItem]:
+        start = as_of - dt.timedelta(days=lookback_days)
+        params = {
+            "symbol": symbol.upper(),
+            "from": start.date().isoformat(),
+            "to": as_of.date().isoformat(),
+        }
+        fetched = self.client.get_json(f"{self.base_url}/company-news", params)
+        return in_window(parse_finnhub_news(symbol, fetched.data), as_of, lookback_days)
+
+
+def parse_finnhub_metrics(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
+    """Snapshots (EPS) from a ``/stock/metric?metric=all`` answer, with estimated dates."""
+    if error := _error_in(data):
+        raise DataError(f"finnhub: {error}")
+    if not isinstance(data, dict):
+        raise DataFormatError("finnhub: stock/metric answered something other than an object")
+    series = data.get("series") or {}
+    out: list[FundamentalsSnapshot] = []
+    for period in ("annual", "quarterly"):
+        points = (series.get(period) or {}).get("eps") or []
+        for point in points:
+            try:
+                end = dt.date.fromisoformat(str(point["period"]))
+                value = float(point["v"])
+                out.append(
+                    FundamentalsSnapshot(
+                        symbol=symbol.upper(),
+                        period_end=end,
+                        filing_date=end + dt.timedelta(days=ESTIMATED_FILING_LAG[period]),
+                        period=period,
+                        eps=value,
+                    )
+                )
+            except (KeyError, TypeError, ValueError, ValidationError):
+                logger.debug("finnhub: skipped a malformed %s eps point %r", period, point)
+    out.sort(key=lambda s: (s.period_end, s.filing_date))
+    return out
+
+
+class FinnhubFundamentalsProvider(FundamentalsProvider):
+    """Quarterly and annual EPS from Finnhub's basic financials (estimated filing dates)."""
+
+    name = "finnhub"
+
+    def __init__(self, client: ApiClient, base_url: str) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+
+    def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
+        params = {"symbol": symbol.upper(), "metric": "all"}
+        fetched = self.client.get_json(f"{self.base_url}/stock/metric", params)
+        return [s for s in parse_finnhub_metrics(symbol, fetched.data) if s.filing_date < as_of]
