@@ -397,7 +397,9 @@ class DataApi:
                 for a in self.newsapi_articles
                 if start <= a["publishedAt"] <= end and query.get("q") == "AAPL"
             ]
-            return DataReply(body={"status": "ok", "totalResults": len(articles), "articles": articles})
+            return DataReply(
+                body={"status": "ok", "totalResults": len(articles), "articles": articles}
+            )
         if path == "/serper/news":
             if headers.get("x-api-key") != SERPER_KEY:
                 return DataReply(403, body={"message": "Unauthorized.", "statusCode": 403})
@@ -409,7 +411,10 @@ class DataApi:
             )
         if path.startswith("/sec/"):
             if "@" not in headers.get("user-agent", ""):
-                return DataReply(403, raw=b"<html>Your Request Originates from an Undeclared Automated Tool</html>")
+                return DataReply(
+                    403,
+                    raw=b"<html>Your Request Originates from an Undeclared Automated Tool</html>",
+                )
             if path == "/sec/files/company_tickers.json":
                 return DataReply(body=COMPANY_TICKERS)
             if path == "/sec/api/xbrl/companyfacts/CIK0000320193.json":

@@ -252,9 +252,7 @@ def test_dedupe_keeps_the_earliest_copy() -> None:
         summary="filled",
         url="http://www.a.com/x/?ref=1",
     )
-    other = NewsItem(
-        symbol="X", published_at=dt.datetime(2023, 1, 4, tzinfo=UTC), headline="Other"
-    )
+    other = NewsItem(symbol="X", published_at=dt.datetime(2023, 1, 4, tzinfo=UTC), headline="Other")
     # "late" has early's headline; "same_url" has late's URL: one story, the earliest
     # copy, its empty summary filled from a later copy.
     assert dedupe([same_url, late, other, early]) == [
@@ -270,7 +268,11 @@ def test_chain_merges_and_dedupes(data_api: DataApi, tmp_path: Path) -> None:
     assert sources.news.unavailable_reason is None
     items = sources.news.news("AAPL", as_of=CLOSE, lookback_days=7)
     assert [(i.published_at, i.headline, i.source) for i in items] == [
-        (dt.datetime(2023, 6, 28, 9, 30, tzinfo=UTC), "Vision Pro developer kits ship", "The Verge"),
+        (
+            dt.datetime(2023, 6, 28, 9, 30, tzinfo=UTC),
+            "Vision Pro developer kits ship",
+            "The Verge",
+        ),
         # Finnhub (14:00) and NewsAPI (13:00) carry the same story: the earlier copy stays
         (dt.datetime(2023, 6, 29, 13, 0, tzinfo=UTC), "Apple nears $3 Trillion valuation!", "CNBC"),
         (

@@ -124,6 +124,8 @@ class FinnhubFundamentalsProvider(FundamentalsProvider):
     """Quarterly and annual EPS from Finnhub's basic financials (estimated filing dates)."""
 
     name = "finnhub"
+    #: Filing dates are period end + a fixed lag, not the real ones.
+    estimated_filing_dates = True
 
     def __init__(self, client: ApiClient, base_url: str) -> None:
         self.client = client

@@ -122,6 +122,8 @@ class YFinanceFundamentalsProvider(FundamentalsProvider):
     """Statements from Yahoo Finance; ``fetch`` is a seam for tests."""
 
     name = "yfinance"
+    #: Filing dates are period end + a fixed lag, not the real ones.
+    estimated_filing_dates = True
 
     def __init__(self, fetch: Fetch | None = None) -> None:
         if fetch is None and importlib.util.find_spec("yfinance") is None:
