@@ -466,7 +466,10 @@ def _make_handler(state: DataApi) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def data_api() -> Iterator[DataApi]:
+def data_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataApi]:
+    """The fake APIs, with no real key or User-Agent of the developer's in the way."""
+    for name in ("FINNHUB_API_KEY", "NEWSAPI_KEY", "SERPER_API_KEY", "SEC_USER_AGENT"):
+        monkeypatch.delenv(name, raising=False)
     state = DataApi()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
     httpd.daemon_threads = True
