@@ -36,6 +36,7 @@ __all__ = [
     "DataApi",
     "DataReply",
     "data_api",
+    "finnhub_url",
 ]
 
 FINNHUB_KEY = "test-finnhub-key"
@@ -44,13 +45,19 @@ SERPER_KEY = "test-serper-key"
 EDGAR_AGENT = "Test Runner test@example.com"
 
 
+def finnhub_url(story_id: str) -> str:
+    """A Finnhub company-news link as the real API gives it: a redirect keyed by a hash."""
+    return f"https://finnhub.io/api/news?id={story_id}"
+
+
 def _unix(text: str) -> int:
     import datetime as dt
 
     return int(dt.datetime.fromisoformat(text).timestamp())
 
 
-#: Finnhub company-news items (documented fields), newest first as Finnhub sends them.
+#: Finnhub company-news items (documented fields), newest first as Finnhub sends them;
+#: like the real ones, every ``url`` is the same redirect path with another ``?id=``.
 FINNHUB_NEWS: list[dict[str, Any]] = [
     {
         "category": "company",
@@ -61,7 +68,7 @@ FINNHUB_NEWS: list[dict[str, Any]] = [
         "related": "AAPL",
         "source": "Reuters",
         "summary": "After the close.",
-        "url": "https://example.com/after-close",
+        "url": finnhub_url("5b1e2d0c7a9f4e3b8c6d1a2f0e9b8c7d"),
     },
     {
         "category": "company",
@@ -72,7 +79,7 @@ FINNHUB_NEWS: list[dict[str, Any]] = [
         "related": "AAPL",
         "source": "Reuters",
         "summary": "One minute before the close.",
-        "url": "https://example.com/event",
+        "url": finnhub_url("9c0b1a2d3e4f5061728394a5b6c7d8e9"),
     },
     {
         "category": "company",
@@ -83,7 +90,7 @@ FINNHUB_NEWS: list[dict[str, Any]] = [
         "related": "AAPL",
         "source": "Bloomberg",
         "summary": "",
-        "url": "https://www.example.com/3t?utm=feed",
+        "url": finnhub_url("0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
     },
     {
         "category": "company",
@@ -94,7 +101,7 @@ FINNHUB_NEWS: list[dict[str, Any]] = [
         "related": "AAPL",
         "source": "X",
         "summary": "",
-        "url": "https://example.com/undated",
+        "url": finnhub_url("aa11bb22cc33dd44ee55ff6677889900"),
     },
 ]
 

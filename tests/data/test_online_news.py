@@ -15,12 +15,19 @@ from stockagents.core.types import NewsItem
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import build_sources
 from stockagents.data.online.chain import NewsChain
-from stockagents.data.online.common import dedupe
+from stockagents.data.online.common import dedupe, url_key
 from stockagents.data.online.finnhub import FinnhubNewsProvider
 from stockagents.data.online.http import ApiClient
 from stockagents.data.online.newsapi import NewsApiProvider
 from stockagents.data.online.serper import SerperNewsProvider, parse_serper_date
-from tests.fake_data_api import FINNHUB_KEY, NEWSAPI_KEY, SERPER_KEY, DataApi, DataReply
+from tests.fake_data_api import (
+    FINNHUB_KEY,
+    NEWSAPI_KEY,
+    SERPER_KEY,
+    DataApi,
+    DataReply,
+    finnhub_url,
+)
 
 CLOSE = market_close_utc(dt.date(2023, 6, 30))  # 2023-06-30 20:00 UTC
 UTC = dt.UTC
@@ -74,7 +81,7 @@ def test_finnhub_news_is_normalised_and_point_in_time(data_api: DataApi, tmp_pat
             headline="Apple nears $3 trillion valuation",
             summary="",
             source="Bloomberg",
-            url="https://www.example.com/3t?utm=feed",
+            url=finnhub_url("0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
         ),
         NewsItem(
             symbol="AAPL",
@@ -82,7 +89,7 @@ def test_finnhub_news_is_normalised_and_point_in_time(data_api: DataApi, tmp_pat
             headline="Apple to hold product event in September",
             summary="One minute before the close.",
             source="Reuters",
-            url="https://example.com/event",
+            url=finnhub_url("9c0b1a2d3e4f5061728394a5b6c7d8e9"),
         ),
     ]  # the 20:01 UTC story (after the close) and the undated one never appear
     assert all(item.published_at.tzinfo == UTC for item in items)
@@ -259,6 +266,49 @@ def test_dedupe_keeps_the_earliest_copy() -> None:
         early.model_copy(update={"summary": "filled"}),
         other,
     ]
+
+
+def test_finnhub_redirect_links_are_distinct_stories(data_api: DataApi, tmp_path: Path) -> None:
+    base = dt.datetime(2023, 6, 26, 14, 0, tzinfo=UTC)
+    data_api.finnhub_news = [
+        {
+            "category": "company",
+            "datetime": int((base + dt.timedelta(hours=5 * n)).timestamp()),
+            "headline": f"Apple story number {n}",
+            "id": n,
+            "image": "",
+            "related": "AAPL",
+            "source": "Reuters",
+            "summary": "",
+            "url": finnhub_url(f"{n:032x}"),
+        }
+        for n in range(5)
+    ]
+    client = _client("finnhub", tmp_path, "X-Finnhub-Token", FINNHUB_KEY)
+    items = FinnhubNewsProvider(client, f"{data_api.url}/finnhub").news("AAPL", as_of=CLOSE)
+    client.close()
+    assert [i.headline for i in items] == [f"Apple story number {n}" for n in range(5)]
+
+
+def test_url_key_keeps_the_query_but_not_tracking() -> None:
+    assert url_key(finnhub_url("a")) != url_key(finnhub_url("b"))
+    assert url_key("https://www.a.com/x/?utm_source=t&ref=1&fbclid=z&id=7") == url_key(
+        "http://a.com/x?id=7"
+    )
+    assert url_key("https://a.com/x?b=2&a=1") == url_key("https://a.com/x?a=1&b=2")
+
+
+def test_same_headline_days_apart_is_two_stories() -> None:
+    def item(day: int, hour: int = 14) -> NewsItem:
+        return NewsItem(
+            symbol="X",
+            published_at=dt.datetime(2023, 1, day, hour, tzinfo=UTC),
+            headline="X shares fall",
+        )
+
+    # 4 days apart: two stories; 30 hours apart: one, the earliest.
+    assert dedupe([item(5), item(1)]) == [item(1), item(5)]
+    assert dedupe([item(2, 20), item(1)]) == [item(1)]
 
 
 def test_chain_merges_and_dedupes(data_api: DataApi, tmp_path: Path) -> None:
