@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "DataReply",
     "data_api",
     "finnhub_url",
+    "running_api",
 ]
 
 FINNHUB_KEY = "test-finnhub-key"
@@ -472,11 +474,9 @@ def _make_handler(state: DataApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def data_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataApi]:
-    """The fake APIs, with no real key or User-Agent of the developer's in the way."""
-    for name in ("FINNHUB_API_KEY", "NEWSAPI_KEY", "SERPER_API_KEY", "SEC_USER_AGENT"):
-        monkeypatch.delenv(name, raising=False)
+@contextmanager
+def running_api() -> Iterator[DataApi]:
+    """A fake API server on its own loopback port, for the duration of the block."""
     state = DataApi()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
     httpd.daemon_threads = True
@@ -491,3 +491,18 @@ def data_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataApi]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def data_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[DataApi]:
+    """The fake APIs, with no real key or User-Agent of the developer's in the way."""
+    from stockagents.data.online.build import close_clients
+
+    for name in ("FINNHUB_API_KEY", "NEWSAPI_KEY", "SERPER_API_KEY", "SEC_USER_AGENT"):
+        monkeypatch.delenv(name, raising=False)
+    close_clients()  # no client (nor rate limiter) shared with another test
+    try:
+        with running_api() as state:
+            yield state
+    finally:
+        close_clients()

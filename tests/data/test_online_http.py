@@ -3,15 +3,19 @@ rate limit, the cache, one-line errors."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from stockagents.core.errors import DataError
-from stockagents.data.online.http import ApiClient, RateLimiter
-from tests.fake_data_api import FINNHUB_KEY, DataApi, DataReply
+from stockagents.data.calendar import market_close_utc
+from stockagents.data.online.common import filings_cutoff, news_cutoff
+from stockagents.data.online.http import ApiClient, Fetched, RateLimiter
+from tests.fake_data_api import FINNHUB_KEY, DataApi, DataReply, running_api
 
 
 class FakeClock:
@@ -93,13 +97,104 @@ def test_5xx_backs_off_then_fails_in_one_line(data_api: DataApi, tmp_path: Path)
     assert len(data_api.to("/finnhub/company-news")) == 3
 
 
-def test_retry_after_is_capped(data_api: DataApi, tmp_path: Path) -> None:
+def test_retry_after_beyond_max_wait_fails_at_once(data_api: DataApi, tmp_path: Path) -> None:
     clock = FakeClock()
     data_api.plan("/finnhub/company-news", DataReply(429, {"Retry-After": "3600"}, {}))
     client = _client(tmp_path, clock, max_wait=30.0)
+    with pytest.raises(DataError) as caught:
+        client.get_json(_news_url(data_api), PARAMS)
+    client.close()
+    assert str(caught.value).endswith("; retry after 3600 s")
+    assert "rate-limited by finnhub" in str(caught.value)
+    assert clock.sleeps == []  # no early retry the server would refuse again
+    assert len(data_api.requests) == 1
+
+
+@pytest.mark.parametrize("status", [501, 520, 599])
+def test_every_5xx_is_retried(data_api: DataApi, tmp_path: Path, status: int) -> None:
+    clock = FakeClock()
+    data_api.plan("/finnhub/company-news", DataReply(status, body={}))
+    client = _client(tmp_path, clock)
+    assert len(client.get_json(_news_url(data_api), PARAMS).data) == 3
+    client.close()
+    assert clock.sleeps == [1.0]
+
+
+def test_one_request_has_a_deadline(data_api: DataApi, tmp_path: Path) -> None:
+    clock = FakeClock()
+    data_api.plan(
+        "/finnhub/company-news", *[DataReply(503, {"Retry-After": "30"}, {}) for _ in range(5)]
+    )
+    client = _client(tmp_path, clock, max_retries=5, deadline=45.0)
+    with pytest.raises(DataError, match=r"HTTP 503 after 2 attempts and 30 s \(deadline 45 s\)"):
+        client.get_json(_news_url(data_api), PARAMS)
+    client.close()
+    assert clock.sleeps == [30.0]  # a second 30 s wait would pass the deadline
+
+
+def test_rate_limit_runs_on_the_monotonic_clock(data_api: DataApi, tmp_path: Path) -> None:
+    wall, steady = FakeClock(), FakeClock(start=100.0)
+    client = _client(
+        tmp_path,
+        wall,
+        rate_limit_per_minute=60.0,
+        cache_dir=None,
+        monotonic=steady,
+        sleep=steady.sleep,
+    )
+    client.get_json(_news_url(data_api), PARAMS)
+    wall.now -= 3600  # the wall clock is set back an hour (NTP, DST bug, ...)
     client.get_json(_news_url(data_api), PARAMS)
     client.close()
-    assert clock.sleeps == [30.0]
+    assert steady.sleeps == [1.0]  # one interval, not an hour
+
+
+def test_sec_rate_threshold_403_is_a_rate_limit(data_api: DataApi, tmp_path: Path) -> None:
+    page = b"<html><h1>Your Request Rate Threshold Exceeded</h1>Your Request Rate "
+    data_api.plan("/finnhub/company-news", DataReply(403, raw=page + b"Threshold Exceeded"))
+    client = _client(tmp_path, FakeClock(), auth_hint="set SEC_USER_AGENT to 'Name email'")
+    with pytest.raises(DataError) as caught:
+        client.get_json(_news_url(data_api), PARAMS)
+    client.close()
+    assert "rate-limited by finnhub" in str(caught.value)
+    assert "SEC_USER_AGENT" not in str(caught.value)
+
+
+def test_other_httpx_errors_are_one_line(data_api: DataApi, tmp_path: Path) -> None:
+    # A body that claims gzip but is not: httpx raises DecodingError, not a TransportError.
+    data_api.plan(
+        "/finnhub/company-news", DataReply(200, {"Content-Encoding": "gzip"}, raw=b"plain")
+    )
+    client = _client(tmp_path, FakeClock())
+    with pytest.raises(DataError, match=r"^finnhub: .* failed \(DecodingError: .*\)") as caught:
+        client.get_json(_news_url(data_api), PARAMS)
+    client.close()
+    assert "\n" not in str(caught.value)
+
+
+def test_same_origin_redirect_is_followed(data_api: DataApi, tmp_path: Path) -> None:
+    data_api.plan(
+        "/finnhub/old", DataReply(301, {"Location": "/finnhub/company-news?symbol=AAPL"}, {})
+    )
+    client = _client(tmp_path, FakeClock())
+    fetched = client.get_json(f"{data_api.url}/finnhub/old")
+    client.close()
+    assert isinstance(fetched.data, list)
+    (request,) = data_api.to("/finnhub/company-news")
+    assert request.headers["x-finnhub-token"] == FINNHUB_KEY
+
+
+def test_cross_origin_redirect_keeps_the_key_home(data_api: DataApi, tmp_path: Path) -> None:
+    with running_api() as elsewhere:  # another loopback port: another origin
+        data_api.plan(
+            "/finnhub/company-news",
+            DataReply(302, {"Location": f"{elsewhere.url}/finnhub/company-news"}, {}),
+        )
+        client = _client(tmp_path, FakeClock())
+        with pytest.raises(DataError, match="another host; not followed"):
+            client.get_json(_news_url(data_api), PARAMS)
+        client.close()
+        assert elsewhere.requests == []
 
 
 def test_bad_key_is_not_retried(data_api: DataApi, tmp_path: Path) -> None:
@@ -157,14 +252,75 @@ def test_cache_hit_sends_nothing_and_keeps_no_secret(data_api: DataApi, tmp_path
     assert len(data_api.requests) == 2
 
 
-def test_cache_expires(data_api: DataApi, tmp_path: Path) -> None:
-    clock = FakeClock()
-    client = _client(tmp_path, clock, cache_ttl_hours=1.0)
-    client.get_json(_news_url(data_api), PARAMS)
-    clock.now += 3601
-    again = client.get_json(_news_url(data_api), PARAMS)
+CUTOFF = 1_700_000_000.0  # the query's cutoff, as a news or filings query computes it
+
+
+def test_entry_fetched_before_the_cutoff_expires(data_api: DataApi, tmp_path: Path) -> None:
+    clock = FakeClock(start=CUTOFF - 6 * 3600)  # fetched at 10:00 for a 16:00 close
+    client = _client(tmp_path, clock, cache_ttl_minutes=15.0)
+    client.get_json(_news_url(data_api), PARAMS, cutoff=CUTOFF)
+    clock.now += 14 * 60
+    assert client.get_json(_news_url(data_api), PARAMS, cutoff=CUTOFF).cached
+    clock.now += 2 * 60
+    again = client.get_json(_news_url(data_api), PARAMS, cutoff=CUTOFF)
+    assert not again.cached  # incomplete and older than 15 minutes: fetched again
+    assert again.fetched_at == clock.now
+    # Once fetched after the cutoff, the answer is complete and kept for good.
+    clock.now = CUTOFF + 60
+    client.get_json(_news_url(data_api), PARAMS, cutoff=CUTOFF)
+    clock.now += 30 * 86400
+    assert client.get_json(_news_url(data_api), PARAMS, cutoff=CUTOFF).cached
     client.close()
-    assert not again.cached
+    assert len(data_api.requests) == 3
+
+
+def test_entry_fetched_after_the_cutoff_is_reused_days_later(
+    data_api: DataApi, tmp_path: Path
+) -> None:
+    clock = FakeClock(start=CUTOFF + 1)
+    client = _client(tmp_path, clock, cache_ttl_minutes=15.0)
+    client.get_json(_news_url(data_api), PARAMS, cutoff=CUTOFF)
+    clock.now += 5 * 86400
+    assert client.get_json(_news_url(data_api), PARAMS, cutoff=CUTOFF).cached
+    # Without a cutoff (a Serper search), only the short TTL applies.
+    assert not client.get_json(_news_url(data_api), PARAMS).cached
+    client.close()
+    assert len(data_api.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "content", ["[1, 2]", '"text"', '{"data": []}', '{"fetched_at": "x", "data": []}', "{"]
+)
+def test_corrupt_cache_file_is_a_miss_and_overwritten(
+    data_api: DataApi, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    clock = FakeClock()
+    client = _client(tmp_path, clock)
+    key = client.cache_key("GET", _news_url(data_api), PARAMS, None)
+    path = tmp_path / "cache" / "finnhub" / f"{key}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(content, encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        fetched = client.get_json(_news_url(data_api), PARAMS)
+    client.close()
+    assert not fetched.cached
+    assert "is corrupt" in caplog.text
+    assert json.loads(path.read_text())["fetched_at"] == clock.now
+
+
+def test_an_answer_the_parser_rejects_is_not_cached(data_api: DataApi, tmp_path: Path) -> None:
+    def parse(fetched: Fetched) -> list[object]:
+        if not isinstance(fetched.data, list):
+            raise DataError("finnhub: not a list")
+        return list(fetched.data)
+
+    data_api.plan("/finnhub/company-news", DataReply(200, body={"error": "no access"}))
+    client = _client(tmp_path, FakeClock())
+    with pytest.raises(DataError, match="not a list"):
+        client.get(_news_url(data_api), PARAMS, parse=parse)
+    assert not list((tmp_path / "cache").glob("**/*.json"))
+    assert len(client.get(_news_url(data_api), PARAMS, parse=parse)) == 3
+    client.close()
     assert len(data_api.requests) == 2
 
 
@@ -186,3 +342,12 @@ def test_rate_limiter_does_not_wait_when_idle() -> None:
     limiter.wait()
     limiter.wait()
     assert clock.sleeps == [1.0]
+
+
+def test_query_cutoffs() -> None:
+    close = market_close_utc(dt.date(2023, 8, 4))  # 20:00 UTC
+    assert news_cutoff(close) == (close + dt.timedelta(hours=1)).timestamp()
+    # A filing is visible at as_of when filed before it: the last visible filing day
+    # (Aug 4) ends at midnight New York (04:00 UTC) starting Aug 5; plus the hour to settle.
+    expected = dt.datetime(2023, 8, 5, 5, 0, tzinfo=dt.UTC).timestamp()
+    assert filings_cutoff(dt.date(2023, 8, 5)) == expected

@@ -158,6 +158,51 @@ def test_newsapi_error_body_is_one_line(data_api: DataApi, tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "path", "header", "key", "error_body"),
+    [
+        (
+            "finnhub",
+            "/finnhub/company-news",
+            "X-Finnhub-Token",
+            FINNHUB_KEY,
+            {"error": "You don't have access to this resource."},
+        ),
+        (
+            "newsapi",
+            "/newsapi/everything",
+            "X-Api-Key",
+            NEWSAPI_KEY,
+            {"status": "error", "code": "maximumResultsReached", "message": "Upgrade."},
+        ),
+        ("serper", "/serper/news", "X-API-KEY", SERPER_KEY, {"message": "Not enough credits"}),
+    ],
+)
+def test_a_200_error_body_is_not_cached(
+    data_api: DataApi,
+    tmp_path: Path,
+    name: str,
+    path: str,
+    header: str,
+    key: str,
+    error_body: dict[str, object],
+) -> None:
+    providers = {
+        "finnhub": FinnhubNewsProvider,
+        "newsapi": NewsApiProvider,
+        "serper": SerperNewsProvider,
+    }
+    client = _client(name, tmp_path, header, key)
+    provider = providers[name](client, f"{data_api.url}/{name}")
+    data_api.plan(path, DataReply(200, body=error_body))
+    with pytest.raises(DataError, match=f"^{name}: "):
+        provider.news("AAPL", as_of=CLOSE)
+    assert not list(tmp_path.glob("**/*.json"))  # the error answer was not cached
+    assert provider.news("AAPL", as_of=CLOSE)  # so the next call asks again and gets news
+    client.close()
+    assert len(data_api.to(path)) == 2
+
+
 def test_newsapi_429_then_ok(data_api: DataApi, tmp_path: Path) -> None:
     waits: list[float] = []
     client = ApiClient(

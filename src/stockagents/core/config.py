@@ -86,8 +86,17 @@ class _HttpSection(_Section):
         description="a writable directory for cached answers; empty means "
         "$STOCKAGENTS_CACHE_DIR/http or ~/.cache/stockagents/http",
     )
-    cache_ttl_hours: float = Field(
-        default=12.0, ge=0, description="hours a cached answer is reused (0: never)"
+    cache_ttl_minutes: float = Field(
+        default=15.0,
+        ge=0,
+        description="minutes an answer that may still grow is reused (0: never); an "
+        "answer fetched after its query's cutoff is complete and kept for good",
+    )
+    deadline: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="seconds one request may take, retries and waits included",
     )
 
     @model_validator(mode="after")
@@ -126,10 +135,11 @@ class EdgarConfig(_HttpSection):
         description="the URL of the SEC's ticker-to-CIK file",
     )
     rate_limit_per_minute: float = Field(
-        default=600.0, gt=0, le=600, description="requests per minute; the SEC allows 10/s"
-    )
-    cache_ttl_hours: float = Field(
-        default=24.0, ge=0, description="hours a cached answer is reused (0: never)"
+        default=300.0,
+        gt=0,
+        le=600,
+        description="requests per minute per process; the SEC allows 10/s in all, "
+        "the default 300 (5/s) leaves room for another process",
     )
 
 

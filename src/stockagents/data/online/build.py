@@ -3,10 +3,15 @@
 A provider whose key (or, for EDGAR, User-Agent) is not set is built as an
 "unavailable" provider whose reason names the variable to set; nothing here raises for
 a missing key. Keys are read from ``Settings`` only.
+
+Rate limits are per process: every client of one provider name (Finnhub news and
+Finnhub fundamentals, say) shares one ``RateLimiter``, at the strictest configured rate,
+and clients of identical settings are shared too. ``close_clients`` closes them all.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 
 from pydantic import SecretStr
@@ -26,14 +31,28 @@ from stockagents.data.online.chain import NewsChain
 from stockagents.data.online.common import UnavailableFundamentalsProvider, UnavailableNewsProvider
 from stockagents.data.online.edgar import EdgarFundamentalsProvider
 from stockagents.data.online.finnhub import FinnhubFundamentalsProvider, FinnhubNewsProvider
-from stockagents.data.online.http import ApiClient, default_cache_dir
+from stockagents.data.online.http import ApiClient, RateLimiter, default_cache_dir
 from stockagents.data.online.newsapi import NewsApiProvider
 from stockagents.data.online.serper import SerperNewsProvider
 from stockagents.data.online.yfinance_fundamentals import YFinanceFundamentalsProvider
 
-__all__ = ["build_fundamentals", "build_news", "client_for", "missing_key"]
+__all__ = ["build_fundamentals", "build_news", "client_for", "close_clients", "missing_key"]
 
 _USER_AGENT = "stockagents"
+
+_lock = threading.Lock()
+_limiters: dict[str, RateLimiter] = {}
+_clients: dict[tuple[object, ...], ApiClient] = {}
+
+
+def close_clients() -> None:
+    """Close every shared client and forget them and their rate limiters."""
+    with _lock:
+        clients = list(_clients.values())
+        _clients.clear()
+        _limiters.clear()
+    for client in clients:
+        client.close()
 
 
 def missing_key(name: str, variable: str) -> str:
@@ -48,18 +67,41 @@ def client_for(
     headers: Mapping[str, str] | None = None,
     auth_hint: str = "",
 ) -> ApiClient:
-    """An ``ApiClient`` with the section's timeout, retries, rate limit and cache."""
-    return ApiClient(
+    """The process's ``ApiClient`` for ``name`` with the section's settings; every
+    client of one ``name`` shares one rate limiter (the strictest rate asked)."""
+    all_headers = {"User-Agent": _USER_AGENT, **(headers or {})}
+    secrets = dict(secret_headers or {})
+    cache_dir = config.cache_dir or default_cache_dir()
+    key = (
         name,
-        timeout=config.timeout,
-        max_retries=config.max_retries,
-        rate_limit_per_minute=config.rate_limit_per_minute,
-        cache_dir=config.cache_dir or default_cache_dir(),
-        cache_ttl_hours=config.cache_ttl_hours,
-        headers={"User-Agent": _USER_AGENT, **(headers or {})},
-        secret_headers=secret_headers,
-        auth_hint=auth_hint,
+        str(cache_dir),
+        config.model_dump_json(),
+        tuple(sorted(all_headers.items())),
+        tuple(sorted(secrets.items())),
+        auth_hint,
     )
+    with _lock:
+        if key in _clients:
+            return _clients[key]
+        limiter = _limiters.get(name)
+        if limiter is None:
+            limiter = _limiters[name] = RateLimiter(config.rate_limit_per_minute)
+        else:
+            limiter.slow_to(config.rate_limit_per_minute)
+        client = _clients[key] = ApiClient(
+            name,
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+            rate_limit_per_minute=config.rate_limit_per_minute,
+            cache_dir=cache_dir,
+            cache_ttl_minutes=config.cache_ttl_minutes,
+            deadline=config.deadline,
+            headers=all_headers,
+            secret_headers=secrets,
+            auth_hint=auth_hint,
+            limiter=limiter,
+        )
+    return client
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -20,18 +20,40 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from stockagents.core.errors import ProviderUnavailableError
 from stockagents.core.types import FundamentalsSnapshot, NewsItem
+from stockagents.data.calendar import MARKET_TZ
 from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.news import NewsProvider
 
 __all__ = [
     "HEADLINE_MERGE_WINDOW",
+    "SETTLE",
     "UnavailableFundamentalsProvider",
     "UnavailableNewsProvider",
     "dedupe",
+    "filings_cutoff",
     "headline_key",
     "in_window",
+    "news_cutoff",
     "url_key",
 ]
+
+#: How long after a query's last instant its answer is taken as complete (late indexing).
+SETTLE = dt.timedelta(hours=1)
+
+
+def news_cutoff(as_of: dt.datetime) -> float:
+    """The cache cutoff of a news query (Unix time): ``as_of`` plus ``SETTLE``. An answer
+    fetched later holds every story published by ``as_of`` and never changes."""
+    return (as_of + SETTLE).timestamp()
+
+
+def filings_cutoff(as_of: dt.date) -> float:
+    """The cache cutoff of a filings query (Unix time). A filing is visible at ``as_of``
+    when ``filing_date < as_of``, so the last visible filing day ends at midnight New
+    York starting ``as_of``; an answer fetched after that (plus ``SETTLE``) is complete."""
+    midnight = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=MARKET_TZ)
+    return (midnight + SETTLE).timestamp()
+
 
 #: Two copies of a headline farther apart than this are two stories.
 HEADLINE_MERGE_WINDOW = dt.timedelta(hours=36)

@@ -30,7 +30,8 @@ from typing import Any
 from stockagents.core.errors import DataError, DataFormatError
 from stockagents.core.types import FundamentalsSnapshot
 from stockagents.data.fundamentals import FundamentalsProvider
-from stockagents.data.online.http import ApiClient
+from stockagents.data.online.common import filings_cutoff
+from stockagents.data.online.http import ApiClient, Fetched
 
 __all__ = ["EdgarFundamentalsProvider", "parse_company_facts", "parse_company_tickers"]
 
@@ -187,12 +188,16 @@ class EdgarFundamentalsProvider(FundamentalsProvider):
         self.tickers_url = tickers_url
         self._ciks: dict[str, int] | None = None
         self._lock = threading.Lock()
+        #: Parsed company facts by (symbol, fetched_at): one parse per answer, not per day.
+        self._parsed: dict[tuple[str, float], list[FundamentalsSnapshot]] = {}
 
     def cik(self, symbol: str) -> int:
         """The CIK of ``symbol`` (``BRK.B`` and ``BRK-B`` both work)."""
         with self._lock:
             if self._ciks is None:
-                self._ciks = parse_company_tickers(self.client.get_json(self.tickers_url).data)
+                self._ciks = self.client.get(
+                    self.tickers_url, parse=lambda fetched: parse_company_tickers(fetched.data)
+                )
         key = symbol.upper()
         for candidate in (key, key.replace(".", "-"), key.replace("-", ".")):
             if candidate in self._ciks:
@@ -202,7 +207,22 @@ class EdgarFundamentalsProvider(FundamentalsProvider):
             "EDGAR covers SEC registrants only (check the symbol)"
         )
 
+    def _parse(self, symbol: str, fetched: Fetched) -> list[FundamentalsSnapshot]:
+        key = (symbol.upper(), fetched.fetched_at)
+        with self._lock:
+            found = self._parsed.get(key)
+        if found is None:
+            found = parse_company_facts(symbol, fetched.data)
+            with self._lock:
+                self._parsed = {k: v for k, v in self._parsed.items() if k[0] != key[0]}
+                self._parsed[key] = found
+        return found
+
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
         url = f"{self.base_url}/api/xbrl/companyfacts/CIK{self.cik(symbol):010d}.json"
-        snapshots = parse_company_facts(symbol, self.client.get_json(url).data)
+        snapshots = self.client.get(
+            url,
+            parse=lambda fetched: self._parse(symbol, fetched),
+            cutoff=filings_cutoff(as_of),
+        )
         return [s for s in snapshots if s.filing_date < as_of]

@@ -20,7 +20,7 @@ from stockagents.core.errors import DataError, DataFormatError
 from stockagents.core.types import FundamentalsSnapshot, NewsItem
 from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.news import NewsProvider, parse_timestamp
-from stockagents.data.online.common import in_window
+from stockagents.data.online.common import filings_cutoff, in_window, news_cutoff
 from stockagents.data.online.http import ApiClient
 
 __all__ = [
@@ -87,8 +87,13 @@ class FinnhubNewsProvider(NewsProvider):
             "from": start.date().isoformat(),
             "to": as_of.date().isoformat(),
         }
-        fetched = self.client.get_json(f"{self.base_url}/company-news", params)
-        return in_window(parse_finnhub_news(symbol, fetched.data), as_of, lookback_days)
+        items = self.client.get(
+            f"{self.base_url}/company-news",
+            params,
+            parse=lambda fetched: parse_finnhub_news(symbol, fetched.data),
+            cutoff=news_cutoff(as_of),
+        )
+        return in_window(items, as_of, lookback_days)
 
 
 def parse_finnhub_metrics(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
@@ -133,5 +138,10 @@ class FinnhubFundamentalsProvider(FundamentalsProvider):
 
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
         params = {"symbol": symbol.upper(), "metric": "all"}
-        fetched = self.client.get_json(f"{self.base_url}/stock/metric", params)
-        return [s for s in parse_finnhub_metrics(symbol, fetched.data) if s.filing_date < as_of]
+        snapshots = self.client.get(
+            f"{self.base_url}/stock/metric",
+            params,
+            parse=lambda fetched: parse_finnhub_metrics(symbol, fetched.data),
+            cutoff=filings_cutoff(as_of),
+        )
+        return [s for s in snapshots if s.filing_date < as_of]

@@ -14,7 +14,7 @@ from typing import Any
 from stockagents.core.errors import DataError, DataFormatError
 from stockagents.core.types import NewsItem
 from stockagents.data.news import NewsProvider, parse_timestamp
-from stockagents.data.online.common import in_window
+from stockagents.data.online.common import in_window, news_cutoff
 from stockagents.data.online.http import ApiClient
 
 __all__ = ["NewsApiProvider", "parse_newsapi"]
@@ -72,5 +72,10 @@ class NewsApiProvider(NewsProvider):
             "sortBy": "publishedAt",
             "pageSize": 100,
         }
-        fetched = self.client.get_json(f"{self.base_url}/everything", params)
-        return in_window(parse_newsapi(symbol, fetched.data), as_of, lookback_days)
+        items = self.client.get(
+            f"{self.base_url}/everything",
+            params,
+            parse=lambda fetched: parse_newsapi(symbol, fetched.data),
+            cutoff=news_cutoff(as_of),
+        )
+        return in_window(items, as_of, lookback_days)

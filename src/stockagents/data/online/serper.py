@@ -28,7 +28,7 @@ from stockagents.core.types import NewsItem
 from stockagents.data.calendar import MARKET_TZ
 from stockagents.data.news import NewsProvider
 from stockagents.data.online.common import in_window
-from stockagents.data.online.http import ApiClient
+from stockagents.data.online.http import ApiClient, Fetched
 
 __all__ = ["SerperNewsProvider", "parse_serper", "parse_serper_date"]
 
@@ -130,6 +130,11 @@ class SerperNewsProvider(NewsProvider):
 
     def news(self, symbol: str, as_of: dt.datetime, lookback_days: int = 7) -> list[NewsItem]:
         body = {"q": self.query.format(symbol=symbol.upper()), "num": self.num}
-        fetched = self.client.post_json(f"{self.base_url}/news", body)
-        when = dt.datetime.fromtimestamp(fetched.fetched_at, tz=dt.UTC)
-        return in_window(parse_serper(symbol, fetched.data, when, as_of), as_of, lookback_days)
+
+        def parse(fetched: Fetched) -> list[NewsItem]:
+            when = dt.datetime.fromtimestamp(fetched.fetched_at, tz=dt.UTC)
+            return parse_serper(symbol, fetched.data, when, as_of)
+
+        # No date in the request: the answer changes with time, so no cutoff (short TTL).
+        items = self.client.post(f"{self.base_url}/news", body, parse=parse)
+        return in_window(items, as_of, lookback_days)
