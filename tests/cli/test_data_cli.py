@@ -120,6 +120,7 @@ def test_data_fundamentals(
     data = json.loads(out)
     assert data["source"] == "edgar"
     assert data["estimated_filing_dates"] is False
+    assert "as reported, not split-adjusted" in data["caveat"]
     assert [(f["period_end"], f["filing_date"]) for f in data["filings"]] == [
         ("2022-09-24", "2022-10-28")
     ]  # the 10-Q filed on 2023-08-04 is not visible that day

@@ -9,6 +9,7 @@ from pathlib import Path
 from stockagents.core.config import DataConfig
 from stockagents.core.settings import Settings
 from stockagents.data.factory import DataSources, build_sources
+from stockagents.data.online.edgar import SPLIT_CAVEAT
 from stockagents.data.sample import SamplePriceProvider
 from stockagents.orchestration import SystemCoordinator
 from tests.fake_data_api import EDGAR_AGENT, FINNHUB_KEY, DataApi, DataReply
@@ -47,6 +48,9 @@ def test_analysts_read_online_sources(data_api: DataApi, tmp_path: Path) -> None
     assert observation.news_reason is None
     assert observation.fundamentals is not None  # the FY2022 10-K, filed 2022-10-28
     assert observation.fundamentals.filing_date == dt.date(2022, 10, 28)
+    # EDGAR's EPS is as reported while the prices are split-adjusted: the analysis says so.
+    assert SPLIT_CAVEAT in observation.notes
+    assert "not split-adjusted" in SPLIT_CAVEAT
 
 
 def test_no_keys_and_a_failing_service_are_no_source(data_api: DataApi, tmp_path: Path) -> None:

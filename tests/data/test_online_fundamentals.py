@@ -15,6 +15,7 @@ from stockagents.core.settings import Settings
 from stockagents.core.types import FundamentalsSnapshot
 from stockagents.data.factory import build_sources
 from stockagents.data.online.edgar import EdgarFundamentalsProvider
+from stockagents.data.online.finnhub import estimated_filing_date, parse_finnhub_metrics
 from stockagents.data.online.yfinance_fundamentals import (
     YFinanceFundamentalsProvider,
     snapshots_from_yfinance,
@@ -150,6 +151,39 @@ def test_finnhub_basic_financials_use_estimated_dates(data_api: DataApi, tmp_pat
     (request,) = data_api.to("/finnhub/stock/metric")
     assert request.query == {"symbol": "AAPL", "metric": "all"}
     assert provider.filings("MSFT", as_of=dt.date(2024, 1, 1)) == []  # Finnhub's "{}"
+
+
+def test_finnhub_fiscal_q4_gets_the_annual_lag() -> None:
+    data = {
+        "series": {
+            "annual": {"eps": [{"period": "2022-09-24", "v": 6.11}]},
+            "quarterly": {
+                "eps": [
+                    {"period": "2022-09-24", "v": 1.29},  # fiscal Q4: in the 10-K
+                    {"period": "2022-12-31", "v": 1.88},
+                ]
+            },
+        }
+    }
+    snapshots = parse_finnhub_metrics("AAPL", data)
+    assert [(s.period, s.period_end, s.filing_date) for s in snapshots] == [
+        ("annual", dt.date(2022, 9, 24), dt.date(2022, 12, 23)),
+        ("quarterly", dt.date(2022, 9, 24), dt.date(2022, 12, 23)),  # + 90, not + 45
+        ("quarterly", dt.date(2022, 12, 31), dt.date(2023, 2, 14)),  # + 45
+    ]
+    # Within a week of the fiscal year end (52/53-week years) counts too.
+    assert estimated_filing_date(
+        dt.date(2022, 9, 30), "quarterly", [dt.date(2022, 9, 24)]
+    ) == dt.date(2022, 12, 29)
+
+
+def test_yfinance_fiscal_q4_gets_the_annual_lag() -> None:
+    frames = _yahoo_statements()
+    q4 = pd.DataFrame({pd.Timestamp("2022-09-30"): [90_146e6]}, index=["Total Revenue"])
+    frames["quarterly_income_stmt"] = pd.concat([frames["quarterly_income_stmt"], q4], axis=1)
+    snapshots = snapshots_from_yfinance("AAPL", frames)
+    (fourth,) = [s for s in snapshots if s.period == "quarterly" and s.revenue == 90_146e6]
+    assert fourth.filing_date == dt.date(2022, 12, 29)  # the 10-K's lag, not 2022-11-14
 
 
 def _yahoo_statements() -> dict[str, pd.DataFrame]:

@@ -127,7 +127,7 @@ def fundamentals(
         raise ProviderUnavailableError(provider.unavailable_reason)
     day = _day(as_of)
     snapshots = provider.filings(symbol.upper(), as_of=day)
-    estimated = bool(getattr(provider, "estimated_filing_dates", False))
+    estimated = provider.estimated_filing_dates
     if as_json:
         typer.echo(
             dumps(
@@ -136,15 +136,15 @@ def fundamentals(
                     "symbol": symbol.upper(),
                     "as_of": day.isoformat(),
                     "estimated_filing_dates": estimated,
+                    "caveat": provider.caveat,
                     "filings": [s.model_dump(mode="json") for s in snapshots],
                 }
             )
         )
         return
     note = " (filing dates estimated)" if estimated else ""
-    table = Table(
-        title=f"{symbol.upper()}: {len(snapshots)} filings before {day}, from {provider.name}{note}"
-    )
+    title = f"{symbol.upper()}: {len(snapshots)} filings before {day}, from {provider.name}"
+    table = Table(title=title + note, caption=provider.caveat)
     columns = ("period end", "filed", "period", "revenue", "net income", "EPS")
     for column in (*columns, "shares", "equity", "debt", "FCF"):
         table.add_column(column, justify="right")

@@ -126,6 +126,9 @@ class ObservationBuilder:
             notes.append(f"no bar on {day}; using the last bar, {data_date}")
         news, news_reason = self._news(symbol, day, news_lookback_days)
         ratios, fundamentals_reason = self._fundamentals(symbol, day, float(price))
+        caveat = self.sources.fundamentals.caveat
+        if ratios is not None and caveat:
+            notes.append(caveat)
         return Observation(
             symbol=symbol,
             as_of=day,

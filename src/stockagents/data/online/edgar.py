@@ -18,6 +18,10 @@ visible from the day after it was filed.
 Cash flows in a second or third quarter 10-Q are year-to-date, not quarterly, so
 ``free_cash_flow`` is only set for first quarters and years. A fourth quarter has no
 10-Q; the analyst uses the 10-K's annual figures for it.
+
+Per-share figures are as reported: before a later stock split they are not on the
+split-adjusted basis of the prices, and the price sources do not expose splits to adjust
+them, so the provider carries ``caveat`` (``SPLIT_CAVEAT``), which observations show.
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.online.common import filings_cutoff
 from stockagents.data.online.http import ApiClient, Fetched
 
-__all__ = ["EdgarFundamentalsProvider", "parse_company_facts", "parse_company_tickers"]
+__all__ = [
+    "SPLIT_CAVEAT",
+    "EdgarFundamentalsProvider",
+    "parse_company_facts",
+    "parse_company_tickers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -177,10 +186,19 @@ def parse_company_facts(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
     return snapshots
 
 
+#: EDGAR's per-share figures are as filed; the price sources are split-adjusted.
+SPLIT_CAVEAT = (
+    "edgar: per-share figures (EPS, shares outstanding) are as reported, not "
+    "split-adjusted; P/E and market-cap ratios are off by the split ratio before any "
+    "later split"
+)
+
+
 class EdgarFundamentalsProvider(FundamentalsProvider):
     """Snapshots of a symbol's 10-K and 10-Q filings, visible from their filing dates."""
 
     name = "edgar"
+    caveat = SPLIT_CAVEAT
 
     def __init__(self, client: ApiClient, base_url: str, tickers_url: str) -> None:
         self.client = client

@@ -4,14 +4,18 @@ The key travels in the ``X-Finnhub-Token`` header, never in the URL. News items 
 Unix publish time and are served point in time. Basic financials (the ``series`` of
 ``/stock/metric``) carry period ends but **no filing date**, so each period is made
 visible only from an *estimated* filing date: period end + 45 days for a quarter, + 90
-days for a year (the SEC's latest 10-Q / 10-K deadlines). Only ``eps`` maps onto a
-snapshot; prefer SEC EDGAR, whose filing dates are real.
+days for a year (the SEC's latest 10-Q / 10-K deadlines). A "quarter" that ends on a
+fiscal year end (within 7 days of an annual period end) is the fourth quarter, whose
+figures come from the 10-K: it gets the annual lag. The values are Finnhub's current
+ones (restated, split-adjusted), a look-ahead risk. Only ``eps`` maps onto a snapshot;
+prefer SEC EDGAR, whose filing dates and figures are as filed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,6 +31,7 @@ __all__ = [
     "ESTIMATED_FILING_LAG",
     "FinnhubFundamentalsProvider",
     "FinnhubNewsProvider",
+    "estimated_filing_date",
     "parse_finnhub_metrics",
     "parse_finnhub_news",
 ]
@@ -35,6 +40,20 @@ logger = logging.getLogger(__name__)
 
 #: Days from period end to the assumed filing date, when a source gives none.
 ESTIMATED_FILING_LAG = {"quarterly": 45, "annual": 90}
+_FISCAL_YEAR_END_SLACK = dt.timedelta(days=7)
+
+
+def estimated_filing_date(
+    period_end: dt.date, period: str, annual_ends: Iterable[dt.date]
+) -> dt.date:
+    """Period end + the filing lag of its form: 90 days for a year and for a quarter that
+    ends on a fiscal year end (±7 days of one of ``annual_ends``; it is in the 10-K), 45
+    days for another quarter."""
+    fiscal_q4 = period == "quarterly" and any(
+        abs(period_end - end) <= _FISCAL_YEAR_END_SLACK for end in annual_ends
+    )
+    lag = ESTIMATED_FILING_LAG["annual" if fiscal_q4 else period]
+    return period_end + dt.timedelta(days=lag)
 
 
 def _error_in(data: Any) -> str | None:
@@ -103,24 +122,36 @@ def parse_finnhub_metrics(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
     if not isinstance(data, dict):
         raise DataFormatError("finnhub: stock/metric answered something other than an object")
     series = data.get("series") or {}
-    out: list[FundamentalsSnapshot] = []
+    if not isinstance(series, dict):
+        raise DataFormatError("finnhub: stock/metric 'series' is not an object")
+    points: dict[str, list[tuple[dt.date, float]]] = {}
     for period in ("annual", "quarterly"):
-        points = (series.get(period) or {}).get("eps") or []
-        for point in points:
+        section = series.get(period) or {}
+        raw = (section.get("eps") if isinstance(section, dict) else None) or []
+        for point in raw if isinstance(raw, list) else []:
             try:
                 end = dt.date.fromisoformat(str(point["period"]))
                 value = float(point["v"])
+            except (KeyError, TypeError, ValueError):
+                logger.debug("finnhub: skipped a malformed %s eps point %r", period, point)
+                continue
+            points.setdefault(period, []).append((end, value))
+    annual_ends = [end for end, _ in points.get("annual", [])]
+    out: list[FundamentalsSnapshot] = []
+    for period, values in points.items():
+        for end, value in values:
+            try:
                 out.append(
                     FundamentalsSnapshot(
                         symbol=symbol.upper(),
                         period_end=end,
-                        filing_date=end + dt.timedelta(days=ESTIMATED_FILING_LAG[period]),
-                        period=period,
+                        filing_date=estimated_filing_date(end, period, annual_ends),
+                        period="annual" if period == "annual" else "quarterly",
                         eps=value,
                     )
                 )
-            except (KeyError, TypeError, ValueError, ValidationError):
-                logger.debug("finnhub: skipped a malformed %s eps point %r", period, point)
+            except ValidationError:
+                logger.debug("finnhub: skipped an invalid %s eps point at %s", period, end)
     out.sort(key=lambda s: (s.period_end, s.filing_date))
     return out
 
@@ -129,8 +160,11 @@ class FinnhubFundamentalsProvider(FundamentalsProvider):
     """Quarterly and annual EPS from Finnhub's basic financials (estimated filing dates)."""
 
     name = "finnhub"
-    #: Filing dates are period end + a fixed lag, not the real ones.
     estimated_filing_dates = True
+    caveat = (
+        "finnhub: filing dates are estimated (period end + 45/90 days) and the figures "
+        "are today's (restated, split-adjusted), not as first filed"
+    )
 
     def __init__(self, client: ApiClient, base_url: str) -> None:
         self.client = client

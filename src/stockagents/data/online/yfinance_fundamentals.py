@@ -3,9 +3,11 @@
 yfinance's statements (``income_stmt``, ``balance_sheet``, ``cashflow`` and their
 ``quarterly_`` forms) are frames with one row per line item and one column per period
 end. They carry **no filing date**, so each period is made visible from an *estimated*
-filing date: period end + 45 days for a quarter, + 90 days for a year (the SEC's latest
-10-Q / 10-K deadlines; see ``finnhub.ESTIMATED_FILING_LAG``). Yahoo also keeps only the
-last four or five periods. Prefer SEC EDGAR for back-tests.
+filing date: period end + 45 days for a quarter, + 90 days for a year and for the
+quarter ending on a fiscal year end (its figures come from the 10-K; see
+``finnhub.estimated_filing_date``). The figures are Yahoo's current ones (restated,
+split-adjusted), a look-ahead risk, and Yahoo keeps only the last four or five periods.
+Prefer SEC EDGAR for back-tests.
 
 Without the package installed the provider is unavailable and says
 ``pip install 'stockagents[yfinance]'``.
@@ -26,7 +28,7 @@ import pandas as pd
 from stockagents.core.errors import DataError, ProviderUnavailableError
 from stockagents.core.types import FundamentalsSnapshot
 from stockagents.data.fundamentals import FundamentalsProvider
-from stockagents.data.online.finnhub import ESTIMATED_FILING_LAG
+from stockagents.data.online.finnhub import estimated_filing_date
 
 __all__ = ["INSTALL_HINT", "YFinanceFundamentalsProvider", "snapshots_from_yfinance"]
 
@@ -83,16 +85,19 @@ def snapshots_from_yfinance(
     symbol: str, frames: Mapping[str, pd.DataFrame | None]
 ) -> list[FundamentalsSnapshot]:
     """Snapshots from yfinance statement frames, with estimated filing dates."""
-    snapshots = []
+    merged: dict[str, dict[dt.date, dict[str, float]]] = {}
     for period, prefix in (("annual", ""), ("quarterly", "quarterly_")):
-        merged: dict[dt.date, dict[str, float]] = {}
+        by_end = merged.setdefault(period, {})
         for kind in ("income_stmt", "balance_sheet", "cashflow"):
             frame = frames.get(prefix + kind)
             if frame is None or frame.empty:
                 continue
             for column in frame.columns:
-                end = pd.Timestamp(column).date()
-                values = merged.setdefault(end, {})
+                try:
+                    end = pd.Timestamp(column).date()
+                except (TypeError, ValueError):
+                    continue
+                values = by_end.setdefault(end, {})
                 for field, rows in _ROWS.items():
                     if field in values:
                         continue
@@ -102,15 +107,17 @@ def snapshots_from_yfinance(
                             if number is not None:
                                 values[field] = number
                                 break
-        lag = dt.timedelta(days=ESTIMATED_FILING_LAG[period])
-        for end, values in merged.items():
+    annual_ends = list(merged["annual"])
+    snapshots = []
+    for period, by_end in merged.items():
+        for end, values in by_end.items():
             if values:
                 snapshots.append(
                     FundamentalsSnapshot(
                         symbol=symbol.upper(),
                         period_end=end,
-                        filing_date=end + lag,
-                        period=period,
+                        filing_date=estimated_filing_date(end, period, annual_ends),
+                        period="annual" if period == "annual" else "quarterly",
                         **values,
                     )
                 )
@@ -122,8 +129,11 @@ class YFinanceFundamentalsProvider(FundamentalsProvider):
     """Statements from Yahoo Finance; ``fetch`` is a seam for tests."""
 
     name = "yfinance"
-    #: Filing dates are period end + a fixed lag, not the real ones.
     estimated_filing_dates = True
+    caveat = (
+        "yfinance: filing dates are estimated (period end + 45/90 days) and the figures "
+        "are today's (restated, split-adjusted), not as first filed"
+    )
 
     def __init__(self, fetch: Fetch | None = None) -> None:
         if fetch is None and importlib.util.find_spec("yfinance") is None:
