@@ -34,6 +34,9 @@ def test_default_config_is_offline() -> None:
         ({"finnhub": {"base_url": "finnhub.io"}}, "base_url must start with http://"),
         ({"finnhub": {"rate_limit_per_minute": 0}}, "the most requests per minute"),
         ({"serper": {"api_key": "x"}}, "data.news.serper.api_key: Extra inputs"),
+        ({"newsapi": {"query": "{ticker} stock"}}, "uses {ticker}; the only placeholder is"),
+        ({"serper": {"query": "{0} news"}}, "uses {0}; the only placeholder is {symbol}"),
+        ({"serper": {"query": "{symbol news"}}, "is not a valid template"),
     ],
 )
 def test_bad_online_config_says_the_fix(news: dict[str, object], needle: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import importlib.util
 from pathlib import Path
@@ -13,14 +14,21 @@ from stockagents.core.config import DataConfig
 from stockagents.core.errors import DataError, ProviderUnavailableError
 from stockagents.core.settings import Settings
 from stockagents.core.types import FundamentalsSnapshot
-from stockagents.data.factory import build_sources
-from stockagents.data.online.edgar import EdgarFundamentalsProvider
+from stockagents.data.factory import DataSources, build_sources
+from stockagents.data.news import NoNewsProvider
+from stockagents.data.online.edgar import (
+    EdgarFundamentalsProvider,
+    parse_company_facts,
+    parse_company_tickers,
+)
 from stockagents.data.online.finnhub import estimated_filing_date, parse_finnhub_metrics
 from stockagents.data.online.yfinance_fundamentals import (
     YFinanceFundamentalsProvider,
     snapshots_from_yfinance,
 )
-from tests.fake_data_api import EDGAR_AGENT, FINNHUB_KEY, DataApi, DataReply
+from stockagents.data.sample import SamplePriceProvider
+from stockagents.orchestration import SystemCoordinator
+from tests.fake_data_api import COMPANY_FACTS, EDGAR_AGENT, FINNHUB_KEY, DataApi, DataReply
 
 FY22 = FundamentalsSnapshot(
     symbol="AAPL",
@@ -289,3 +297,36 @@ def test_yfinance_not_installed_is_one_line(tmp_path: Path) -> None:
     )
     with pytest.raises(ProviderUnavailableError, match=r"pip install 'stockagents\[yfinance\]'"):
         provider.filings("AAPL", as_of=dt.date(2024, 1, 1))
+
+
+def test_edgar_bad_numbers_are_skipped_not_raised() -> None:
+    tickers = parse_company_tickers(
+        {
+            "0": {"cik_str": "not-a-number", "ticker": "BAD"},
+            "1": {"cik_str": 320193, "ticker": "AAPL"},
+        }
+    )
+    assert tickers == {"AAPL": 320193}
+    facts = copy.deepcopy(COMPANY_FACTS)
+    for entry in facts["facts"]["us-gaap"]["EarningsPerShareDiluted"]["units"]["USD/shares"]:
+        entry["val"] = "n/a"
+    facts["facts"]["us-gaap"]["GrossProfit"] = "garbage"
+    snapshots = parse_company_facts("AAPL", facts)
+    assert [s.eps for s in snapshots] == [None, None]
+    assert [s.gross_profit for s in snapshots] == [None, None]
+    assert [s.revenue for s in snapshots] == [FY22.revenue, Q3_23.revenue]
+
+
+def test_a_broken_yfinance_is_no_source_in_the_analysis() -> None:
+    def broken(symbol: str) -> dict[str, pd.DataFrame]:
+        raise ProviderUnavailableError("yfinance cannot be imported (OSError: bad); reinstall")
+
+    sources = DataSources(
+        SamplePriceProvider(), NoNewsProvider(), YFinanceFundamentalsProvider(fetch=broken)
+    )
+    with SystemCoordinator(sources=sources) as coordinator:
+        observation = coordinator.observations.build("AAPL", dt.date(2023, 6, 30))
+    assert observation.fundamentals is None
+    assert observation.fundamentals_reason == (
+        "the fundamentals source failed: yfinance cannot be imported (OSError: bad); reinstall"
+    )

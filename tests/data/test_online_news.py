@@ -16,7 +16,7 @@ from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import build_sources
 from stockagents.data.online.chain import NewsChain
 from stockagents.data.online.common import dedupe, url_key
-from stockagents.data.online.finnhub import FinnhubNewsProvider
+from stockagents.data.online.finnhub import FinnhubNewsProvider, parse_finnhub_news
 from stockagents.data.online.http import ApiClient
 from stockagents.data.online.newsapi import NewsApiProvider
 from stockagents.data.online.serper import SerperNewsProvider, parse_serper_date
@@ -333,6 +333,23 @@ def test_finnhub_redirect_links_are_distinct_stories(data_api: DataApi, tmp_path
     items = FinnhubNewsProvider(client, f"{data_api.url}/finnhub").news("AAPL", as_of=CLOSE)
     client.close()
     assert [i.headline for i in items] == [f"Apple story number {n}" for n in range(5)]
+
+
+def test_finnhub_bad_datetimes_skip_the_story() -> None:
+    def story(stamp: object, headline: str) -> dict[str, object]:
+        return {"datetime": stamp, "headline": headline, "url": finnhub_url(headline)}
+
+    good = int(dt.datetime(2023, 6, 29, 14, tzinfo=UTC).timestamp())
+    records = [
+        story(good * 1000, "milliseconds"),
+        story(-5, "negative"),
+        story(float("nan"), "nan"),
+        story(10**20, "absurd"),
+        story("2023-06-29", "text"),
+        story(True, "bool"),
+        story(good, "fine"),
+    ]
+    assert [i.headline for i in parse_finnhub_news("AAPL", records)] == ["fine"]
 
 
 def test_url_key_keeps_the_query_but_not_tracking() -> None:

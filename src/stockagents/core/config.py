@@ -10,11 +10,19 @@ field's description says what a valid value is). Secrets never live here: see
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from stockagents.core.errors import ConfigError
 
@@ -112,11 +120,34 @@ class FinnhubConfig(_HttpSection):
     base_url: str = Field(default="https://finnhub.io/api/v1", description="Finnhub's API base URL")
 
 
+def _check_query(query: str) -> str:
+    """``query`` if ``{symbol}`` is its only placeholder, else a ValueError with the fix."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(query) if name is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"query {query!r} is not a valid template ({exc}); use {{symbol}} for the "
+            "symbol and write a literal brace as {{ or }}"
+        ) from None
+    bad = [name for name in fields if name != "symbol"]
+    if bad:
+        raise ValueError(
+            f"query {query!r} uses {{{bad[0]}}}; the only placeholder is {{symbol}} "
+            "(write a literal brace as {{ or }})"
+        )
+    return query
+
+
 class NewsApiConfig(_HttpSection):
     base_url: str = Field(default="https://newsapi.org/v2", description="NewsAPI's base URL")
     query: str = Field(
         default="{symbol}", description="the search text; {symbol} is replaced by the symbol"
     )
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_only_symbol(cls, query: str) -> str:
+        return _check_query(query)
 
 
 class SerperConfig(_HttpSection):
@@ -125,6 +156,12 @@ class SerperConfig(_HttpSection):
         default="{symbol} stock",
         description="the search text; {symbol} is replaced by the symbol",
     )
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_only_symbol(cls, query: str) -> str:
+        return _check_query(query)
+
     num: int = Field(default=50, ge=1, le=100, description="results per search, 1-100")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from stockagents.core.errors import DataError, DateOutOfRangeError
+from stockagents.core.errors import DataError, DateOutOfRangeError, ProviderUnavailableError
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import DataSources
 from stockagents.features.fundamentals import FundamentalRatios, compute_ratios
@@ -154,7 +154,7 @@ class ObservationBuilder:
         cutoff = market_close_utc(day)
         try:
             items = provider.news(symbol, as_of=cutoff, lookback_days=lookback)
-        except DataError as exc:  # an online source failing is "no news", said why
+        except (DataError, ProviderUnavailableError) as exc:  # "no news", said why
             return None, f"the news source failed: {exc}"
         digest = digest_news(items, cutoff, lookback, self.news_half_life_days)
         if digest.count == 0:
@@ -169,7 +169,7 @@ class ObservationBuilder:
             return None, provider.unavailable_reason
         try:
             filings = provider.filings(symbol, as_of=day)
-        except DataError as exc:  # an online source failing is "no statements", said why
+        except (DataError, ProviderUnavailableError) as exc:  # "no statements", said why
             return None, f"the fundamentals source failed: {exc}"
         ratios = compute_ratios(filings, price)
         if ratios is None:

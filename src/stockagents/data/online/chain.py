@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from stockagents.core.errors import DataError
+from stockagents.core.errors import DataError, ProviderUnavailableError
 from stockagents.core.types import NewsItem
 from stockagents.data.news import NewsProvider
 from stockagents.data.online.common import in_window
@@ -48,7 +48,7 @@ class NewsChain(NewsProvider):
         for provider in self.providers:
             try:
                 stories.extend(provider.news(symbol, as_of, lookback_days))
-            except DataError as exc:
+            except (DataError, ProviderUnavailableError) as exc:
                 logger.warning("news provider %s failed, skipped: %s", provider.name, exc)
                 failures.append(str(exc))
         if failures and len(failures) == len(self.providers):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from typing import Any
 
@@ -82,24 +83,38 @@ def parse_company_tickers(data: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for row in data.values():
         if isinstance(row, dict) and row.get("ticker") and row.get("cik_str") is not None:
-            out[str(row["ticker"]).upper()] = int(row["cik_str"])
+            try:
+                out[str(row["ticker"]).upper()] = int(row["cik_str"])
+            except (TypeError, ValueError):
+                logger.debug("edgar: skipped a ticker row with a bad cik_str: %r", row)
     return out
+
+
+def _value(entry: dict[str, Any]) -> float | None:
+    """A fact's ``val`` as a finite number, else None."""
+    try:
+        value = float(entry["val"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _entries(facts: dict[str, Any], tag: str) -> list[dict[str, Any]]:
     """A tag's entries in its preferred unit (USD, then any), 10-K / 10-Q forms only."""
-    units = (facts.get(tag) or {}).get("units") or {}
-    if not units:
+    fact = facts.get(tag) if isinstance(facts, dict) else None
+    units = fact.get("units") if isinstance(fact, dict) else None
+    if not isinstance(units, dict) or not units:
         return []
     unit = next((u for u in ("USD", "USD/shares", "shares") if u in units), next(iter(units)))
-    return [e for e in units[unit] if isinstance(e, dict) and e.get("form") in _FORMS]
+    rows = units[unit] if isinstance(units[unit], list) else []
+    return [e for e in rows if isinstance(e, dict) and e.get("form") in _FORMS]
 
 
 def _days(entry: dict[str, Any]) -> int | None:
     try:
         start = dt.date.fromisoformat(str(entry["start"]))
         end = dt.date.fromisoformat(str(entry["end"]))
-    except (KeyError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return None
     return (end - start).days
 
@@ -128,8 +143,11 @@ def parse_company_facts(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
     shares: dict[str, tuple[str, float]] = {}
     for entry in _entries(dei, _SHARES_TAG):
         accn, end = str(entry.get("accn")), str(entry.get("end"))
+        value = _value(entry)
+        if value is None:
+            continue
         if accn in filings and (accn not in shares or end > shares[accn][0]):
-            shares[accn] = (end, float(entry["val"]))
+            shares[accn] = (end, value)
     snapshots = []
     for accn, filing in filings.items():
         period = "annual" if str(filing["form"]).startswith("10-K") else "quarterly"
@@ -144,11 +162,12 @@ def parse_company_facts(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
                         if e.get("accn") == accn
                         and e.get("end") == filing["end"]
                         and low <= (_days(e) or 0) <= high
+                        and _value(e) is not None
                     ),
                     None,
                 )
                 if found is not None:
-                    values[field] = float(found["val"])
+                    values[field] = float(found["val"])  # a number: checked above
                     break
         for field, tags in _INSTANT_TAGS.items():
             for tag in tags:
@@ -159,11 +178,12 @@ def parse_company_facts(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
                         if e.get("accn") == accn
                         and e.get("end") == filing["end"]
                         and "start" not in e
+                        and _value(e) is not None
                     ),
                     None,
                 )
                 if found is not None:
-                    values[field] = float(found["val"])
+                    values[field] = float(found["val"])  # a number: checked above
                     break
         cash, capex = values.pop("operating_cash_flow", None), values.pop("capex", None)
         if cash is not None and capex is not None:

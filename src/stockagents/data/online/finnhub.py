@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from stockagents.core.errors import DataError, DataFormatError
 from stockagents.core.types import FundamentalsSnapshot, NewsItem
 from stockagents.data.fundamentals import FundamentalsProvider
-from stockagents.data.news import NewsProvider, parse_timestamp
+from stockagents.data.news import NewsProvider
 from stockagents.data.online.common import filings_cutoff, in_window, news_cutoff
 from stockagents.data.online.http import ApiClient
 
@@ -62,6 +62,23 @@ def _error_in(data: Any) -> str | None:
     return None
 
 
+#: Unix seconds Finnhub's ``datetime`` may take: 1990 to 2100. Milliseconds, negative or
+#: absurd values fall outside and the story is dropped rather than misplaced.
+_TIME_RANGE = (631_152_000, 4_102_444_800)
+
+
+def _published(stamp: Any) -> dt.datetime | None:
+    """A story's publish time from Finnhub's Unix ``datetime``; None when 0 (unknown),
+    not a number or out of range (milliseconds, say)."""
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+        return None
+    if not _TIME_RANGE[0] <= stamp <= _TIME_RANGE[1]:  # also False for NaN
+        if stamp:
+            logger.debug("finnhub: skipped a story with datetime %r (not Unix seconds)", stamp)
+        return None
+    return dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC)
+
+
 def parse_finnhub_news(symbol: str, data: Any) -> list[NewsItem]:
     """News items from a ``/company-news`` answer (a list); undated stories are dropped."""
     if error := _error_in(data):
@@ -72,8 +89,7 @@ def parse_finnhub_news(symbol: str, data: Any) -> list[NewsItem]:
     for record in data:
         if not isinstance(record, dict):
             continue
-        stamp = record.get("datetime")
-        published = parse_timestamp(stamp) if stamp else None  # 0 means unknown
+        published = _published(record.get("datetime"))
         headline = str(record.get("headline") or "").strip()
         if published is None or not headline:
             continue

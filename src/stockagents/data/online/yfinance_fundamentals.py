@@ -69,6 +69,11 @@ def _yfinance_fetch(symbol: str) -> Mapping[str, pd.DataFrame]:
         yf: Any = importlib.import_module("yfinance")
     except ImportError:
         raise ProviderUnavailableError(INSTALL_HINT) from None
+    except Exception as exc:  # a broken install fails on import in many ways
+        raise ProviderUnavailableError(
+            f"yfinance cannot be imported ({type(exc).__name__}: {exc}); reinstall it: "
+            "pip install --force-reinstall 'stockagents[yfinance]'"
+        ) from None
     ticker = yf.Ticker(symbol)
     return {name: getattr(ticker, name) for name in STATEMENTS}
 
