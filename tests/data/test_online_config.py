@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from stockagents.core.config import AppConfig, load_config
+from stockagents.core.config import AppConfig, DataConfig, EdgarConfig, load_config
 from stockagents.core.errors import ConfigError
 from stockagents.core.settings import Settings
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import build_sources
 from stockagents.data.fundamentals import NoFundamentalsProvider
 from stockagents.data.news import NoNewsProvider
+from stockagents.data.online.finnhub import FinnhubFundamentalsProvider, FinnhubNewsProvider
 from tests.fake_data_api import FINNHUB_KEY, DataApi, DataReply
 
 
@@ -71,3 +72,47 @@ def test_no_key_in_logs_or_errors(
     assert caplog.records  # httpx and the client did log the requests...
     assert all(FINNHUB_KEY not in r.getMessage() for r in caplog.records)  # ...without the key
     assert all("token" not in r.query for r in data_api.requests)
+
+
+def test_one_rate_limiter_per_provider_per_process(data_api: DataApi, tmp_path: Path) -> None:
+    http = {"base_url": f"{data_api.url}/finnhub", "cache_dir": str(tmp_path)}
+    config = DataConfig.model_validate(
+        {
+            "news": {"provider": "finnhub", "finnhub": {**http, "rate_limit_per_minute": 60}},
+            "fundamentals": {
+                "provider": "finnhub",
+                "finnhub": {**http, "rate_limit_per_minute": 30},
+            },
+        }
+    )
+    settings = Settings(_env_file=None, FINNHUB_API_KEY=FINNHUB_KEY)  # type: ignore[call-arg]
+    sources = build_sources(config, settings)
+    again = build_sources(config, settings)
+    news, fundamentals = sources.news, sources.fundamentals
+    assert isinstance(news, FinnhubNewsProvider)
+    assert isinstance(fundamentals, FinnhubFundamentalsProvider)
+    assert news.client.limiter is fundamentals.client.limiter  # one Finnhub account
+    assert news.client.limiter.interval == 2.0  # the stricter of 60 and 30 a minute
+    assert isinstance(again.news, FinnhubNewsProvider)
+    assert again.news.client is news.client  # same settings: the same client
+
+
+def test_edgar_defaults_to_five_requests_a_second() -> None:
+    assert EdgarConfig().rate_limit_per_minute == 300.0
+
+
+def test_offline_config_builds_no_network_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an HTTP client was built for an offline config")
+
+    monkeypatch.setattr("stockagents.data.online.http.ApiClient.__init__", refuse)
+    monkeypatch.setattr("stockagents.data.factory.load_settings", refuse)  # no .env read
+    for data in (
+        DataConfig(),
+        DataConfig.model_validate(
+            {"news": {"provider": "none"}, "fundamentals": {"provider": "none"}}
+        ),
+    ):
+        sources = build_sources(data)
+        assert isinstance(sources.news, NoNewsProvider)
+        assert isinstance(sources.fundamentals, NoFundamentalsProvider)

@@ -14,7 +14,6 @@ from stockagents.data.fundamentals import (
     NoFundamentalsProvider,
 )
 from stockagents.data.news import JsonlNewsProvider, NewsProvider, NoNewsProvider
-from stockagents.data.online.build import build_fundamentals, build_news
 from stockagents.data.sample import SamplePriceProvider
 from stockagents.data.yfinance_prices import YFinancePriceProvider
 
@@ -36,7 +35,8 @@ def build_sources(
     """Instantiate the providers ``config`` names (the offline sample by default).
 
     Online news and fundamentals providers read their keys from ``settings`` (the
-    environment and ``.env`` when None); one without its key is built unavailable.
+    environment and ``.env`` when None); one without its key is built unavailable. With
+    ``none`` or local providers nothing online is imported, read or built.
     """
     config = config or DataConfig()
     prices: PriceProvider
@@ -51,12 +51,16 @@ def build_sources(
     if config.news.provider == "jsonl" and config.news.path is not None:
         news = JsonlNewsProvider(config.news.path)
     elif config.news.provider not in ("none", "jsonl"):
+        from stockagents.data.online.build import build_news  # only when online is asked
+
         settings = settings or load_settings()
         news = build_news(config.news, settings)
     fundamentals: FundamentalsProvider = NoFundamentalsProvider()
     if config.fundamentals.provider == "file" and config.fundamentals.path is not None:
         fundamentals = FileFundamentalsProvider(config.fundamentals.path)
     elif config.fundamentals.provider not in ("none", "file"):
+        from stockagents.data.online.build import build_fundamentals
+
         settings = settings or load_settings()
         fundamentals = build_fundamentals(config.fundamentals, settings)
     return DataSources(prices=prices, news=news, fundamentals=fundamentals)
