@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from stockagents.cli.main import main
+from stockagents.data.online import build
+from stockagents.data.sample import SamplePriceProvider
 from tests.fake_data_api import EDGAR_AGENT, FINNHUB_KEY, NEWSAPI_KEY, DataApi
 
 KEYS = ("FINNHUB_API_KEY", "NEWSAPI_KEY", "SERPER_API_KEY", "SEC_USER_AGENT")
@@ -139,3 +141,31 @@ def test_data_fundamentals_without_user_agent(
     assert code == 1
     assert err.startswith("error: edgar: SEC_USER_AGENT is not set")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_data_news_defaults_follow_the_analysts(
+    capsys: pytest.CaptureFixture[str], online_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINNHUB_API_KEY", FINNHUB_KEY)
+    config = yaml.safe_load(online_config.read_text())
+    config["agents"] = {"news": {"lookback_days": 3}}
+    online_config.write_text(yaml.safe_dump(config))
+    code, out, err = _run(capsys, "data", "news", "AAPL", "-c", str(online_config), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["days"] == 3  # agents.news.lookback_days, not a CLI constant
+    _, last_bar = SamplePriceProvider().date_range("AAPL")
+    assert data["as_of"] == last_bar.isoformat()  # the last price bar, as analyze uses
+    assert not build._clients  # the HTTP clients were closed
+
+
+def test_data_fundamentals_defaults_to_the_last_bar(
+    capsys: pytest.CaptureFixture[str], online_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEC_USER_AGENT", EDGAR_AGENT)
+    code, out, err = _run(
+        capsys, "data", "fundamentals", "AAPL", "-c", str(online_config), "--json"
+    )
+    assert code == 0, err
+    _, last_bar = SamplePriceProvider().date_range("AAPL")
+    assert json.loads(out)["as_of"] == last_bar.isoformat()

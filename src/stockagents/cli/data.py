@@ -4,6 +4,7 @@ fundamental analysts would see on a given day."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -15,23 +16,38 @@ from stockagents.core.config import load_config
 from stockagents.core.errors import DataError, ProviderUnavailableError
 from stockagents.core.jsonio import dumps
 from stockagents.data import build_sources
-from stockagents.data.base import to_date
+from stockagents.data.base import PriceProvider, to_date
 from stockagents.data.calendar import MARKET_TZ, market_close_utc
+from stockagents.data.online.build import close_clients
 
 __all__ = ["app"]
+
+logger = logging.getLogger(__name__)
 
 app = typer.Typer(help="Inspect the data sources.", no_args_is_help=True)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="A YAML config file.")]
 AsOfOption = Annotated[
     str | None,
-    typer.Option("--as-of", help="What was public by this date's close (YYYY-MM-DD; today)."),
+    typer.Option(
+        "--as-of",
+        help="What was public by this date's close (YYYY-MM-DD); default: the last price "
+        "bar of SYMBOL, as for 'stockagents analyze' (today if the prices lack SYMBOL).",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _day(as_of: str | None) -> dt.date:
-    return to_date(as_of) if as_of else dt.datetime.now(MARKET_TZ).date()
+def _day(as_of: str | None, prices: PriceProvider, symbol: str) -> dt.date:
+    """``as_of``, or the last price bar of ``symbol`` as the analysts default to."""
+    if as_of:
+        return to_date(as_of)
+    try:
+        return prices.date_range(symbol)[1]
+    except DataError as exc:
+        today = dt.datetime.now(MARKET_TZ).date()
+        logger.info("no price bar to default --as-of to (%s); using today, %s", exc, today)
+        return today
 
 
 def _money(value: float | None) -> str:
@@ -75,19 +91,30 @@ def symbols(
 @app.command("news")
 def news(
     symbol: Annotated[str, typer.Argument(help="The symbol, e.g. AAPL.")],
-    days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days to look back.")] = 7,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days", min=1, max=365, help="Days to look back (agents.news.lookback_days)."
+        ),
+    ] = None,
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The stories the news analyst would read: published in the DAYS before the close of
     AS_OF (16:00 New York), de-duplicated, oldest first."""
-    provider = build_sources(load_config(config).data).news
+    app_config = load_config(config)
+    days = days or app_config.agents.news.lookback_days
+    sources = build_sources(app_config.data)
+    provider = sources.news
     if provider.unavailable_reason:
         raise ProviderUnavailableError(provider.unavailable_reason)
-    day = _day(as_of)
+    day = _day(as_of, sources.prices, symbol.upper())
     cutoff = market_close_utc(day)
-    items = provider.news(symbol.upper(), as_of=cutoff, lookback_days=days)
+    try:
+        items = provider.news(symbol.upper(), as_of=cutoff, lookback_days=days)
+    finally:
+        close_clients()
     if as_json:
         typer.echo(
             dumps(
@@ -122,11 +149,15 @@ def fundamentals(
 ) -> None:
     """The filings the fundamental analyst would read: every statement filed before
     AS_OF, by period end."""
-    provider = build_sources(load_config(config).data).fundamentals
+    sources = build_sources(load_config(config).data)
+    provider = sources.fundamentals
     if provider.unavailable_reason:
         raise ProviderUnavailableError(provider.unavailable_reason)
-    day = _day(as_of)
-    snapshots = provider.filings(symbol.upper(), as_of=day)
+    day = _day(as_of, sources.prices, symbol.upper())
+    try:
+        snapshots = provider.filings(symbol.upper(), as_of=day)
+    finally:
+        close_clients()
     estimated = provider.estimated_filing_dates
     if as_json:
         typer.echo(
