@@ -330,3 +330,21 @@ def test_a_broken_yfinance_is_no_source_in_the_analysis() -> None:
     assert observation.fundamentals_reason == (
         "the fundamentals source failed: yfinance cannot be imported (OSError: bad); reinstall"
     )
+
+
+def test_edgar_parses_one_answer_once(
+    data_api: DataApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockagents.data.online import edgar
+
+    calls: list[str] = []
+
+    def counting(symbol: str, data: object) -> list[FundamentalsSnapshot]:
+        calls.append(symbol)
+        return parse_company_facts(symbol, data)
+
+    monkeypatch.setattr(edgar, "parse_company_facts", counting)
+    provider = _edgar(data_api, tmp_path)
+    for day in (dt.date(2023, 8, 4), dt.date(2023, 8, 5), dt.date(2023, 12, 1)):
+        provider.filings("AAPL", as_of=day)
+    assert calls == ["AAPL"]  # one cached answer, parsed once, filtered per day

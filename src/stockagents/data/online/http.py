@@ -47,13 +47,12 @@ from typing import Any, TypeVar
 import httpx
 
 from stockagents.core.errors import DataError
+from stockagents.data.online.ratelimit import Clock, RateLimiter, Sleep
 
 __all__ = ["ApiClient", "Fetched", "RateLimiter", "default_cache_dir"]
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 T = TypeVar("T")
 
 #: Phrases of a body that mean "slow down" even under another status (the SEC's 403).
@@ -79,34 +78,6 @@ class Fetched:
 
 def _as_is(fetched: Fetched) -> Fetched:
     return fetched
-
-
-class RateLimiter:
-    """Spaces calls so that at most ``per_minute`` start in any minute (thread-safe).
-
-    ``clock`` must be monotonic (the default); a wall clock can jump."""
-
-    def __init__(self, per_minute: float, clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
-        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def slow_to(self, per_minute: float) -> None:
-        """Never exceed ``per_minute`` either (a shared limiter keeps the stricter rate)."""
-        if per_minute > 0:
-            self.interval = max(self.interval, 60.0 / per_minute)
-
-    def wait(self) -> None:
-        """Sleep until the next call may start."""
-        with self._lock:
-            now = self._clock()
-            delay = self._next - now
-            if delay > 0:
-                self._sleep(delay)
-                now += delay
-            self._next = now + self.interval
 
 
 def _retry_after(value: str | None, now: float) -> float | None:
