@@ -17,7 +17,7 @@ from stockagents.orchestration import SystemCoordinator
 FIXTURES = Path(__file__).parent / "fixtures"
 
 #: The fake OpenAI / Anthropic server (``server``) and ``no_keys`` fixtures.
-pytest_plugins = ["tests.fake_api"]
+pytest_plugins = ["tests.fake_api", "tests.fake_data_api"]
 
 
 @pytest.fixture(scope="session", autouse=True)

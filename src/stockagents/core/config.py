@@ -10,11 +10,19 @@ field's description says what a valid value is). Secrets never live here: see
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from stockagents.core.errors import ConfigError
 
@@ -25,11 +33,15 @@ __all__ = [
     "CoordinatorConfig",
     "DataConfig",
     "DeploymentConfig",
+    "EdgarConfig",
+    "FinnhubConfig",
     "FundamentalAgentConfig",
     "FundamentalsConfig",
     "NewsAgentConfig",
+    "NewsApiConfig",
     "NewsConfig",
     "PricesConfig",
+    "SerperConfig",
     "SplitConfig",
     "StrategistConfig",
     "TechnicalAgentConfig",
@@ -66,24 +78,149 @@ class PricesConfig(_Section):
         return self
 
 
-class NewsConfig(_Section):
-    provider: Literal["none", "jsonl"] = Field(
-        default="none", description="'none' or 'jsonl' (a JSONL file or directory of them)"
+class _HttpSection(_Section):
+    """What every online provider's HTTP client takes; subclasses set the defaults."""
+
+    base_url: str = Field(default="", description="the API's base URL (http or https)")
+    timeout: float = Field(default=10.0, gt=0, le=300, description="seconds per request")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries on 429, 5xx and timeouts (0-10)"
     )
-    path: Path | None = Field(default=None, description="the JSONL news file or directory")
+    rate_limit_per_minute: float = Field(
+        default=60.0, gt=0, description="a positive number: the most requests per minute"
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="a writable directory for cached answers; empty means "
+        "$STOCKAGENTS_CACHE_DIR/http or ~/.cache/stockagents/http",
+    )
+    cache_ttl_minutes: float = Field(
+        default=15.0,
+        ge=0,
+        description="minutes an answer that may still grow is reused (0: never); an "
+        "answer fetched after its query's cutoff is complete and kept for good",
+    )
+    deadline: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="seconds one request may take, retries and waits included",
+    )
 
     @model_validator(mode="after")
-    def _jsonl_needs_path(self) -> NewsConfig:
+    def _url_is_http(self) -> _HttpSection:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"base_url must start with http:// or https:// (got {self.base_url!r})"
+            )
+        return self
+
+
+class FinnhubConfig(_HttpSection):
+    base_url: str = Field(default="https://finnhub.io/api/v1", description="Finnhub's API base URL")
+
+
+def _check_query(query: str) -> str:
+    """``query`` if ``{symbol}`` is its only placeholder, else a ValueError with the fix."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(query) if name is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"query {query!r} is not a valid template ({exc}); use {{symbol}} for the "
+            "symbol and write a literal brace as {{ or }}"
+        ) from None
+    bad = [name for name in fields if name != "symbol"]
+    if bad:
+        raise ValueError(
+            f"query {query!r} uses {{{bad[0]}}}; the only placeholder is {{symbol}} "
+            "(write a literal brace as {{ or }})"
+        )
+    return query
+
+
+class NewsApiConfig(_HttpSection):
+    base_url: str = Field(default="https://newsapi.org/v2", description="NewsAPI's base URL")
+    query: str = Field(
+        default="{symbol}", description="the search text; {symbol} is replaced by the symbol"
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_only_symbol(cls, query: str) -> str:
+        return _check_query(query)
+
+
+class SerperConfig(_HttpSection):
+    base_url: str = Field(default="https://google.serper.dev", description="Serper's base URL")
+    query: str = Field(
+        default="{symbol} stock",
+        description="the search text; {symbol} is replaced by the symbol",
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_only_symbol(cls, query: str) -> str:
+        return _check_query(query)
+
+    num: int = Field(default=50, ge=1, le=100, description="results per search, 1-100")
+
+
+class EdgarConfig(_HttpSection):
+    base_url: str = Field(default="https://data.sec.gov", description="EDGAR's data API URL")
+    tickers_url: str = Field(
+        default="https://www.sec.gov/files/company_tickers.json",
+        description="the URL of the SEC's ticker-to-CIK file",
+    )
+    rate_limit_per_minute: float = Field(
+        default=300.0,
+        gt=0,
+        le=600,
+        description="requests per minute per process; the SEC allows 10/s in all, "
+        "the default 300 (5/s) leaves room for another process",
+    )
+
+
+OnlineNewsName = Literal["finnhub", "newsapi", "serper"]
+
+
+class NewsConfig(_Section):
+    provider: Literal["none", "jsonl", "chain", "finnhub", "newsapi", "serper"] = Field(
+        default="none",
+        description="'none', 'jsonl' (a JSONL file or directory of them), 'finnhub', "
+        "'newsapi', 'serper' or 'chain' (the online providers listed in providers)",
+    )
+    path: Path | None = Field(default=None, description="the JSONL news file or directory")
+    providers: list[OnlineNewsName] = Field(
+        default=["finnhub", "newsapi", "serper"],
+        description="a list of finnhub, newsapi and serper, asked in that order (chain)",
+    )
+    finnhub: FinnhubConfig = FinnhubConfig()
+    newsapi: NewsApiConfig = NewsApiConfig()
+    serper: SerperConfig = SerperConfig()
+
+    @model_validator(mode="after")
+    def _provider_needs(self) -> NewsConfig:
         if self.provider == "jsonl" and self.path is None:
             raise ValueError("provider 'jsonl' needs path: set data.news.path to a file")
+        if self.provider == "chain" and not self.providers:
+            raise ValueError(
+                "provider 'chain' needs providers: set data.news.providers, "
+                "e.g. [finnhub, newsapi, serper]"
+            )
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError("data.news.providers lists a provider twice; list each once")
         return self
 
 
 class FundamentalsConfig(_Section):
-    provider: Literal["none", "file"] = Field(
-        default="none", description="'none' or 'file' (a JSON or CSV file of filings)"
+    provider: Literal["none", "file", "edgar", "finnhub", "yfinance"] = Field(
+        default="none",
+        description="'none', 'file' (a JSON or CSV file of filings), 'edgar' (SEC company "
+        "facts), 'finnhub' (basic financials) or 'yfinance'",
     )
     path: Path | None = Field(default=None, description="the JSON or CSV fundamentals file")
+    edgar: EdgarConfig = EdgarConfig()
+    finnhub: FinnhubConfig = FinnhubConfig()
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> FundamentalsConfig:

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     finnhub_api_key: SecretStr | None = Field(default=None, alias="FINNHUB_API_KEY")
     newsapi_key: SecretStr | None = Field(default=None, alias="NEWSAPI_KEY")
     serper_api_key: SecretStr | None = Field(default=None, alias="SERPER_API_KEY")
+    #: Who is asking, for SEC EDGAR ("Jane Doe jane@example.com"); not a secret.
+    sec_user_agent: str | None = Field(default=None, alias="SEC_USER_AGENT")
     wandb_api_key: SecretStr | None = Field(default=None, alias="WANDB_API_KEY")
     #: When set, the HTTP API asks every request for it in the ``X-API-Key`` header.
     stockagents_api_key: SecretStr | None = Field(default=None, alias="STOCKAGENTS_API_KEY")

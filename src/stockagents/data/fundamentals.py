@@ -42,6 +42,10 @@ class FundamentalsProvider(ABC):
 
     name: str = "fundamentals"
     unavailable_reason: str | None = None
+    #: True when filing dates are estimated (period end + a lag), not the real ones.
+    estimated_filing_dates: bool = False
+    #: A standing caveat about the figures, shown with any ratio computed from them.
+    caveat: str | None = None
 
     @abstractmethod
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from stockagents.core.errors import DateOutOfRangeError
+from stockagents.core.errors import DataError, DateOutOfRangeError, ProviderUnavailableError
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import DataSources
 from stockagents.features.fundamentals import FundamentalRatios, compute_ratios
@@ -126,6 +126,9 @@ class ObservationBuilder:
             notes.append(f"no bar on {day}; using the last bar, {data_date}")
         news, news_reason = self._news(symbol, day, news_lookback_days)
         ratios, fundamentals_reason = self._fundamentals(symbol, day, float(price))
+        caveat = self.sources.fundamentals.caveat
+        if ratios is not None and caveat:
+            notes.append(caveat)
         return Observation(
             symbol=symbol,
             as_of=day,
@@ -149,7 +152,10 @@ class ObservationBuilder:
             return None, provider.unavailable_reason
         lookback = lookback_days or self.news_lookback_days
         cutoff = market_close_utc(day)
-        items = provider.news(symbol, as_of=cutoff, lookback_days=lookback)
+        try:
+            items = provider.news(symbol, as_of=cutoff, lookback_days=lookback)
+        except (DataError, ProviderUnavailableError) as exc:  # "no news", said why
+            return None, f"the news source failed: {exc}"
         digest = digest_news(items, cutoff, lookback, self.news_half_life_days)
         if digest.count == 0:
             return digest, f"no news about {symbol} in the {lookback} days to {day}"
@@ -161,7 +167,11 @@ class ObservationBuilder:
         provider = self.sources.fundamentals
         if provider.unavailable_reason:
             return None, provider.unavailable_reason
-        ratios = compute_ratios(provider.filings(symbol, as_of=day), price)
+        try:
+            filings = provider.filings(symbol, as_of=day)
+        except (DataError, ProviderUnavailableError) as exc:  # "no statements", said why
+            return None, f"the fundamentals source failed: {exc}"
+        ratios = compute_ratios(filings, price)
         if ratios is None:
             return None, f"no usable statements for {symbol} filed by {day}"
         return ratios, None
