@@ -133,7 +133,7 @@ def test_resume_of_a_finished_run_redoes_nothing(run: Path) -> None:
 
 
 def test_the_best_passing_set_is_deployed(
-    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With criteria every set meets, the deployment stage installs the RL set (ties go
     to rl) through the gated deployer, which finds the run's own evaluation."""
@@ -153,7 +153,8 @@ def test_the_best_passing_set_is_deployed(
     run_complete_training(resume=copy, progress=False)
     outputs = json.loads((copy / "manifest.json").read_text())["stages"]["deployment"]["outputs"]
     assert outputs["deployed"] == "rl"
-    production = production_manifest(models_dir)
+    # the run's recorded config says where production lives (its models_dir at start)
+    production = production_manifest(Path(outputs["production"]).parent)
     assert production is not None
     assert production["deployment"] == outputs["deployment"]
     strategist = json.loads((copy / "rl" / "models" / "final" / "manifest.json").read_text())[
