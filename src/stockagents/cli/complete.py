@@ -16,7 +16,11 @@ from stockagents.cli.options import (
     OutputRootOption,
     ProfileOption,
     ResumeRunOption,
+    SymbolsArgument,
     SymbolsOption,
+    TeacherBaseUrlOption,
+    TeacherModelOption,
+    TeacherOption,
     split_symbols,
 )
 from stockagents.core.config import load_config
@@ -35,6 +39,7 @@ __all__ = ["run_complete"]
 
 def run_complete(
     ctx: typer.Context,
+    symbols_args: SymbolsArgument = None,
     sft_examples: Annotated[
         int | None, typer.Option("--sft-examples", help="Synthetic examples per agent.")
     ] = None,
@@ -52,13 +57,9 @@ def run_complete(
     test_days: Annotated[
         int | None, typer.Option("--test-days", help="Trading days of the test window.")
     ] = None,
-    provider: Annotated[
-        str, typer.Option("--provider", help="Teacher: expert, openai, anthropic or a list.")
-    ] = "expert",
-    model: Annotated[str | None, typer.Option("--model", help="The API teacher's model.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="A compatible server's URL.")
-    ] = None,
+    provider: TeacherOption = "expert",
+    model: TeacherModelOption = None,
+    base_url: TeacherBaseUrlOption = None,
     no_fallback: NoFallbackOption = False,
     profile: ProfileOption = "cpu",
     min_sharpe: Annotated[
@@ -82,7 +83,7 @@ def run_complete(
         given = [
             f"--{name.replace('_', '-')}"
             for name in ctx.params
-            if name not in ("resume", "config")
+            if name not in ("resume", "config", "symbols_args")
             and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
         ]
         if given:
@@ -94,7 +95,8 @@ def run_complete(
         options = CompleteOptions(
             profile=profile, sft_examples=sft_examples, sft_steps=sft_steps,
             rl_trajectories=rl_trajectories, rl_iterations=rl_iterations, algorithm=algorithm,
-            symbols=tuple(split_symbols(symbols) or GUIDE_SYMBOLS), test_days=test_days,
+            symbols=tuple(split_symbols(symbols, symbols_args) or GUIDE_SYMBOLS),
+            test_days=test_days,
             provider=provider, model=model, base_url=base_url, fallback=not no_fallback,
             seed=seed, deploy=not no_deploy, min_sharpe=min_sharpe,
             models_dir=str(models_dir) if models_dir else None,

@@ -21,6 +21,9 @@ __all__ = [
     "StartOption",
     "SymbolsArgument",
     "SymbolsOption",
+    "TeacherBaseUrlOption",
+    "TeacherModelOption",
+    "TeacherOption",
     "model_set",
     "parse_date",
     "split_symbols",
@@ -46,6 +49,13 @@ ProfileOption = Annotated[
 ]
 ResumeRunOption = Annotated[
     Path | None, typer.Option("--resume", help="Continue this run directory.")
+]
+TeacherOption = Annotated[
+    str, typer.Option("--provider", help="Teacher: expert, openai, anthropic or a list.")
+]
+TeacherModelOption = Annotated[str | None, typer.Option("--model", help="The API teacher's model.")]
+TeacherBaseUrlOption = Annotated[
+    str | None, typer.Option("--base-url", help="A compatible server's URL.")
 ]
 NoFallbackOption = Annotated[
     bool,

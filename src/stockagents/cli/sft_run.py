@@ -14,6 +14,9 @@ from stockagents.cli.options import (
     OutputRootOption,
     ProfileOption,
     ResumeRunOption,
+    TeacherBaseUrlOption,
+    TeacherModelOption,
+    TeacherOption,
 )
 from stockagents.core.config import load_config
 from stockagents.pipelines.sft import AGENTS, run_sft_training
@@ -29,13 +32,9 @@ def run_sft(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Optimizer steps per agent.")
     ] = None,
-    provider: Annotated[
-        str, typer.Option("--provider", help="Teacher: expert, openai, anthropic or a list.")
-    ] = "expert",
-    model: Annotated[str | None, typer.Option("--model", help="The API teacher's model.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="A compatible server's URL.")
-    ] = None,
+    provider: TeacherOption = "expert",
+    model: TeacherModelOption = None,
+    base_url: TeacherBaseUrlOption = None,
     profile: ProfileOption = "cpu",
     agents: Annotated[
         str, typer.Option("--agents", help="Comma-separated agents to train.")
