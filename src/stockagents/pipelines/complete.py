@@ -95,11 +95,11 @@ class CompleteProfile:
     cap: bool = False
 
 
-# cpu is sized to finish in under an hour on 2 cores (docs/TRAINING.md has the figures):
-# the SFT profile's steps per agent (about 32 minutes), 10 GRPO iterations instead of
-# the guide's 100 (about 31 s each), no evaluation of the untrained base model, and the
-# shortest test window the deployment gate accepts (60 days). With 20 iterations, and
-# other work beside it for the first 15 minutes, a run took 66 minutes.
+# cpu is sized to finish in under an hour on 2 cores (docs/TRAINING.md has the figures:
+# 36 min 45 s alone on the machine): the SFT profile's steps per agent (20 minutes), 10
+# GRPO iterations instead of the guide's 100 (7 minutes with validation), no evaluation
+# of the untrained base model, and the shortest test window the deployment gate accepts
+# (60 days, 10 minutes). With 20 iterations and other work beside it, a run took 62.
 COMPLETE_PROFILES = {
     "tiny": CompleteProfile(24, 48, 3, 60, compare_base=False, rl_backtest=False, cap=True),
     "cpu": CompleteProfile(600, 300, 10, 60, compare_base=False, rl_backtest=False),
