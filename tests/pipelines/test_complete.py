@@ -201,6 +201,8 @@ def test_bad_options_are_one_line_errors(
         run_complete_training(
             CompleteOptions(profile="tiny", symbols=("MSFT", "TSLA")), output_root=tmp_path
         )
+    assert main(["run-complete", "--symbols", "--output-root", str(tmp_path)]) == 1
+    assert "'--output-root' is an option, not a symbol" in capsys.readouterr().err
     assert main(["run-complete", "--resume", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --resume")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from stockagents.core.errors import AgentError, DateOutOfRangeError
+from stockagents.core.errors import AgentError, ConfigError, DateOutOfRangeError
 
 __all__ = [
     "ConfigOption",
@@ -86,6 +86,8 @@ def split_symbols(*groups: list[str] | None) -> list[str]:
     for group in groups:
         for item in group or []:
             for part in item.split(","):
+                if part.strip().startswith("-"):  # a bare --symbols swallowed the next option
+                    raise ConfigError(f"--symbols: {part.strip()!r} is an option, not a symbol")
                 if part.strip():
                     seen[part.strip().upper()] = None
     return list(seen)
