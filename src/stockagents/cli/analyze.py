@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stockagents.cli.options import ConfigOption, ModelsOption, model_set
+from stockagents.cli.options import ConfigOption, ModelsOption, SymbolArgument, model_set
 from stockagents.core.jsonio import dumps
 from stockagents.core.types import Recommendation
 from stockagents.orchestration import SystemCoordinator
@@ -55,7 +55,7 @@ def render_recommendation(rec: Recommendation, console: Console) -> None:
 
 
 def analyze(
-    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. AAPL.")],
+    symbol: SymbolArgument,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Analyse with data up to this date's close (YYYY-MM-DD)."),

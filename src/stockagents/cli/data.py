@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stockagents.cli.options import SymbolArgument
 from stockagents.core.config import load_config
 from stockagents.core.errors import DataError, ProviderUnavailableError
 from stockagents.core.jsonio import dumps
@@ -90,7 +91,7 @@ def symbols(
 
 @app.command("news")
 def news(
-    symbol: Annotated[str, typer.Argument(help="The symbol, e.g. AAPL.")],
+    symbol: SymbolArgument,
     days: Annotated[
         int | None,
         typer.Option(
@@ -109,10 +110,10 @@ def news(
     provider = sources.news
     if provider.unavailable_reason:
         raise ProviderUnavailableError(provider.unavailable_reason)
-    day = _day(as_of, sources.prices, symbol.upper())
+    day = _day(as_of, sources.prices, symbol)
     cutoff = market_close_utc(day)
     try:
-        items = provider.news(symbol.upper(), as_of=cutoff, lookback_days=days)
+        items = provider.news(symbol, as_of=cutoff, lookback_days=days)
     finally:
         close_clients()
     if as_json:
@@ -120,7 +121,7 @@ def news(
             dumps(
                 {
                     "source": provider.name,
-                    "symbol": symbol.upper(),
+                    "symbol": symbol,
                     "as_of": day.isoformat(),
                     "cutoff": cutoff.isoformat(),
                     "days": days,
@@ -130,7 +131,7 @@ def news(
         )
         return
     table = Table(
-        title=f"{symbol.upper()}: {len(items)} stories in the {days} days to the close of "
+        title=f"{symbol}: {len(items)} stories in the {days} days to the close of "
         f"{day} ({cutoff:%Y-%m-%d %H:%M} UTC), from {provider.name}"
     )
     for column in ("published (UTC)", "source", "headline", "url"):
@@ -142,7 +143,7 @@ def news(
 
 @app.command("fundamentals")
 def fundamentals(
-    symbol: Annotated[str, typer.Argument(help="The symbol, e.g. AAPL.")],
+    symbol: SymbolArgument,
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -153,9 +154,9 @@ def fundamentals(
     provider = sources.fundamentals
     if provider.unavailable_reason:
         raise ProviderUnavailableError(provider.unavailable_reason)
-    day = _day(as_of, sources.prices, symbol.upper())
+    day = _day(as_of, sources.prices, symbol)
     try:
-        snapshots = provider.filings(symbol.upper(), as_of=day)
+        snapshots = provider.filings(symbol, as_of=day)
     finally:
         close_clients()
     estimated = provider.estimated_filing_dates
@@ -164,7 +165,7 @@ def fundamentals(
             dumps(
                 {
                     "source": provider.name,
-                    "symbol": symbol.upper(),
+                    "symbol": symbol,
                     "as_of": day.isoformat(),
                     "estimated_filing_dates": estimated,
                     "caveat": provider.caveat,
@@ -174,7 +175,7 @@ def fundamentals(
         )
         return
     note = " (filing dates estimated)" if estimated else ""
-    title = f"{symbol.upper()}: {len(snapshots)} filings before {day}, from {provider.name}"
+    title = f"{symbol}: {len(snapshots)} filings before {day}, from {provider.name}"
     table = Table(title=title + note, caption=provider.caveat)
     columns = ("period end", "filed", "period", "revenue", "net income", "EPS")
     for column in (*columns, "shares", "equity", "debt", "FCF"):

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from stockagents.core.errors import AgentError, ConfigError, DateOutOfRangeError
+from stockagents.core.symbols import validate_symbol
 
 __all__ = [
     "ConfigOption",
@@ -19,6 +20,7 @@ __all__ = [
     "ProfileOption",
     "ResumeRunOption",
     "StartOption",
+    "SymbolArgument",
     "SymbolsArgument",
     "SymbolsOption",
     "TeacherBaseUrlOption",
@@ -31,6 +33,13 @@ __all__ = [
 ]
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="A YAML config file.")]
+SymbolArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Ticker, e.g. AAPL (letters, digits, . - ^ =).",
+        callback=lambda value: validate_symbol(value),
+    ),
+]
 SymbolsArgument = Annotated[
     list[str] | None,
     typer.Argument(help="Symbols (also accepted after --symbols).", metavar="SYMBOLS"),
@@ -89,7 +98,7 @@ def split_symbols(*groups: list[str] | None) -> list[str]:
                 if part.strip().startswith("-"):  # a bare --symbols swallowed the next option
                     raise ConfigError(f"--symbols: {part.strip()!r} is an option, not a symbol")
                 if part.strip():
-                    seen[part.strip().upper()] = None
+                    seen[validate_symbol(part, "--symbols: symbol")] = None
     return list(seen)
 
 

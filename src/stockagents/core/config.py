@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from stockagents.core.errors import ConfigError
+from stockagents.core.symbols import Symbol
+from stockagents.core.textfile import read_text
 
 __all__ = [
     "AgentsConfig",
@@ -368,7 +370,7 @@ class DeploymentConfig(_Section):
         default_factory=_models_dir,
         description="where production/ and backups/ live ($STOCKAGENTS_MODELS_DIR or models)",
     )
-    verify_symbol: str = Field(
+    verify_symbol: Symbol = Field(
         default="AAPL", description="the symbol a deployment analyses to verify the models"
     )
 
@@ -483,12 +485,7 @@ def read_source(
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with a ConfigError naming the file when it is not one."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: config file not found; check the path") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read config file ({exc.strerror})") from None
+    text = read_text(file, "config", "check the path", ConfigError)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

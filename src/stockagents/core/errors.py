@@ -8,6 +8,8 @@ clear line and an exit code or HTTP status::
     ├── ConfigError            a config file or setting is malformed; the message names
     │                          the file, the field and the fix
     ├── DataError              data could not be read or is not usable
+    │   ├── SymbolError        a symbol is not a valid name (letters, digits, . - ^ =);
+    │   │                      never read as a path
     │   ├── UnknownSymbolError the symbol has no data; the message lists what is there
     │   ├── DateOutOfRangeError the requested date is outside the data
     │   └── DataFormatError    a data file is malformed (columns, NaNs, types)
@@ -38,6 +40,7 @@ __all__ = [
     "ExportError",
     "ProviderUnavailableError",
     "StockAgentsError",
+    "SymbolError",
     "UnknownSymbolError",
 ]
 
@@ -52,6 +55,10 @@ class ConfigError(StockAgentsError):
 
 class DataError(StockAgentsError):
     """Data could not be read or is not usable."""
+
+
+class SymbolError(DataError):
+    """A symbol that is not a valid name (see ``core.symbols``)."""
 
 
 class UnknownSymbolError(DataError):

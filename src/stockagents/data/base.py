@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 import pandas as pd
 
 from stockagents.core.errors import DateOutOfRangeError, UnknownSymbolError
+from stockagents.core.symbols import validate_symbol
 
 __all__ = ["ADD_DATA_HINT", "PriceProvider", "to_date"]
 
@@ -57,7 +58,7 @@ class PriceProvider(ABC):
         """The whole validated history of ``symbol`` (see ``normalize_ohlcv``)."""
 
     def _history(self, symbol: str) -> pd.DataFrame:
-        key = symbol.upper()
+        key = validate_symbol(symbol)
         frame = self._frames.get(key)
         if frame is None:
             with self._lock:

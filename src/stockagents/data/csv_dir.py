@@ -14,6 +14,7 @@ import pandas as pd
 
 from stockagents.core.errors import DataError, DataFormatError
 from stockagents.data.base import PriceProvider
+from stockagents.data.paths import file_in
 from stockagents.data.validation import normalize_ohlcv
 
 __all__ = ["CsvPriceProvider"]
@@ -27,6 +28,11 @@ class CsvPriceProvider(PriceProvider):
     def __init__(self, directory: str | Path) -> None:
         super().__init__()
         self.directory = Path(directory)
+        if self.directory.is_file():
+            raise DataError(
+                f"price directory {self.directory} is a file, not a directory; point "
+                "data.prices.csv_dir at the directory that holds SYMBOL.csv files"
+            )
         if not self.directory.is_dir():
             raise DataError(
                 f"price directory {self.directory} does not exist; "
@@ -35,13 +41,17 @@ class CsvPriceProvider(PriceProvider):
         self.name = f"csv:{self.directory}"
 
     def symbols(self) -> list[str]:
-        found = {p.stem.upper() for p in self.directory.iterdir() if p.suffix in _SUFFIXES}
+        found = {
+            p.stem.upper()
+            for p in self.directory.iterdir()
+            if p.suffix in _SUFFIXES and p.is_file()
+        }
         return sorted(found)
 
     def _file(self, symbol: str) -> Path:
         for suffix in _SUFFIXES:
             for stem in (symbol, symbol.lower()):
-                path = self.directory / f"{stem}{suffix}"
+                path = file_in(self.directory, f"{stem}{suffix}")
                 if path.is_file():
                     return path
         raise self.unknown(symbol)

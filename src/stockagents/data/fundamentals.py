@@ -6,7 +6,10 @@ record is visible from the trading day **after** its ``filing_date``: for ``as_o
 only records with ``filing_date < t``. File formats:
 
 - JSON: a list of records, or ``{"AAPL": [records...], ...}``;
-- CSV: one record per row with a ``symbol`` column.
+- CSV: one record per row, with a header naming at least ``symbol``, ``period_end`` and
+  ``filing_date``.
+
+Files are UTF-8.
 
 Fields are those of ``FundamentalsSnapshot`` (``symbol, period_end, filing_date, period,
 revenue, gross_profit, operating_income, net_income, eps, shares_outstanding,
@@ -17,17 +20,21 @@ total_equity, total_debt, free_cash_flow``); other columns are ignored. Records 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import math
 from abc import ABC, abstractmethod
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
 
-from stockagents.core.errors import DataError, DataFormatError
+from stockagents.core.errors import DataError, DataFormatError, SymbolError
+from stockagents.core.symbols import validate_symbol
+from stockagents.core.textfile import read_text, skipped_summary
 from stockagents.core.types import FundamentalsSnapshot
 
 __all__ = ["FileFundamentalsProvider", "FundamentalsProvider", "NoFundamentalsProvider"]
@@ -62,6 +69,17 @@ class NoFundamentalsProvider(FundamentalsProvider):
         return []
 
 
+def _kind(value: Any) -> str:
+    return {bool: "boolean", int: "number", float: "number", str: "string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _require_object(item: Any, where: str) -> None:
+    if not isinstance(item, dict):
+        raise DataFormatError(f"{where}: expected an object of fields, got a {_kind(item)}")
+
+
 def _clean(record: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in record.items():
@@ -73,55 +91,98 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Columns a fundamentals CSV must have (the rest are optional or ignored).
+_REQUIRED = ("symbol", "period_end", "filing_date")
+_UNDATED = "without a filing_date"
+
+
 class FileFundamentalsProvider(FundamentalsProvider):
-    """Snapshots read once from a JSON or CSV file."""
+    """Snapshots read once from a JSON or CSV file (UTF-8).
+
+    A malformed file or record stops the load with the file, the record and the field; a
+    record without a ``filing_date`` is skipped and counted in one warning.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.name = f"file:{self.path}"
         self._by_symbol: dict[str, list[FundamentalsSnapshot]] = {}
-        self.skipped_undated = 0
+        self.skipped: Counter[str] = Counter()
         for number, record in enumerate(self._records(), start=1):
             self._add(record, number)
         for items in self._by_symbol.values():
             items.sort(key=lambda s: (s.period_end, s.filing_date))
-        if self.skipped_undated:
-            logger.warning(
-                "%s: skipped %d records without a filing_date", self.path, self.skipped_undated
-            )
+        if self.skipped:
+            logger.warning("%s: %s", self.path, skipped_summary(self.skipped, "records"))
+
+    @property
+    def skipped_undated(self) -> int:
+        """Records skipped because they carry no filing date."""
+        return self.skipped[_UNDATED]
 
     def _records(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
+        if not self.path.exists():
             raise DataError(
                 f"fundamentals file {self.path} does not exist; fix data.fundamentals.path"
             )
+        text = read_text(self.path, "fundamentals", "fix data.fundamentals.path", DataFormatError)
         if self.path.suffix.lower() == ".csv":
-            try:
-                frame = pd.read_csv(self.path)
-            except (ValueError, pd.errors.ParserError) as exc:
-                raise DataFormatError(f"{self.path}: cannot be parsed ({exc})") from None
-            return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+            return self._csv_records(text)
+        return self._json_records(text)
+
+    def _csv_records(self, text: str) -> list[dict[str, Any]]:
+        if "\x00" in text:
+            raise DataFormatError(f"{self.path}: holds NUL bytes; it is not a CSV text file")
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except (ValueError, pd.errors.ParserError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataFormatError(f"{self.path}: cannot be parsed as CSV ({reason})") from None
+        columns = {str(c).strip() for c in frame.columns}
+        missing = [c for c in _REQUIRED if c not in columns]
+        if missing:
+            raise DataFormatError(
+                f"{self.path}: missing column(s) {', '.join(missing)}; a fundamentals CSV "
+                f"has a header with {', '.join(_REQUIRED)} and figure columns"
+            )
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+    def _json_records(self, text: str) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataFormatError(
                 f"{self.path}: not valid JSON ({exc.msg}, line {exc.lineno})"
             ) from None
         if isinstance(data, dict):
-            return [
-                {**record, "symbol": symbol}
-                for symbol, records in data.items()
-                for record in (records if isinstance(records, list) else [])
-            ]
+            records: list[dict[str, Any]] = []
+            for symbol, items in data.items():
+                if not isinstance(items, list):
+                    raise DataFormatError(
+                        f"{self.path}: {symbol}: expected a list of records, got a {_kind(items)}"
+                    )
+                for index, item in enumerate(items, start=1):
+                    _require_object(item, f"{self.path}: {symbol}: record {index}")
+                    records.append({**item, "symbol": symbol})
+            return records
         if isinstance(data, list):
-            return [r for r in data if isinstance(r, dict)]
-        raise DataFormatError(f"{self.path}: expected a list of records or a mapping by symbol")
+            for index, item in enumerate(data, start=1):
+                _require_object(item, f"{self.path}: record {index}")
+            return data
+        raise DataFormatError(
+            f"{self.path}: expected a list of records or a mapping by symbol, got a {_kind(data)}"
+        )
 
     def _add(self, record: dict[str, Any], number: int) -> None:
         fields = _clean(record)
         if "filing_date" not in fields:
-            self.skipped_undated += 1
+            self.skipped[_UNDATED] += 1
             return
+        try:
+            fields["symbol"] = validate_symbol(fields.get("symbol"), "symbol")
+        except SymbolError as exc:
+            raise DataFormatError(f"{self.path}: record {number}: {exc}") from None
         try:
             snapshot = FundamentalsSnapshot.model_validate(fields)
         except ValidationError as exc:
@@ -130,10 +191,7 @@ class FileFundamentalsProvider(FundamentalsProvider):
             raise DataFormatError(
                 f"{self.path}: record {number}: {field}: {first['msg']}"
             ) from None
-        symbol = snapshot.symbol.upper()
-        self._by_symbol.setdefault(symbol, []).append(
-            snapshot.model_copy(update={"symbol": symbol})
-        )
+        self._by_symbol.setdefault(snapshot.symbol, []).append(snapshot)
 
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
         return [s for s in self._by_symbol.get(symbol.upper(), []) if s.filing_date < as_of]

@@ -6,7 +6,8 @@ JSONL format, one story per line::
      "headline": "...", "summary": "...", "source": "...", "url": "..."}
 
 ``symbols`` (a list) may replace ``symbol``; ``title`` and ``datetime`` are accepted
-for ``headline`` and ``published_at``. Times are ISO 8601 or Unix seconds; a time
+for ``headline`` and ``published_at``. Files are UTF-8. Times are ISO 8601 or Unix
+seconds (milliseconds are refused, not guessed); a time
 without a zone is read as UTC; a date without a time (``2023-06-30``) is read as the end
 of that day, so the story counts from the next trading day, never the same close. A
 story without a publish time is never served: it cannot be placed in time, so it could
@@ -19,16 +20,24 @@ import bisect
 import datetime as dt
 import json
 import logging
+import math
 from abc import ABC, abstractmethod
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from stockagents.core.errors import DataError, DataFormatError
+from stockagents.core.errors import DataError, DataFormatError, SymbolError
+from stockagents.core.symbols import validate_symbol, validate_symbols
+from stockagents.core.textfile import read_text, skipped_summary
 from stockagents.core.types import NewsItem
 
-__all__ = ["JsonlNewsProvider", "NewsProvider", "NoNewsProvider", "parse_timestamp"]
+__all__ = [
+    "JsonlNewsProvider",
+    "NewsProvider",
+    "NoNewsProvider",
+    "parse_timestamp",
+    "read_timestamp",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,84 +64,144 @@ class NoNewsProvider(NewsProvider):
         return []
 
 
-def parse_timestamp(value: Any) -> dt.datetime | None:
-    """An aware UTC datetime from ISO text or Unix seconds; None when absent or unreadable."""
+#: Unix times above this are in milliseconds (or nanoseconds), not seconds (year 5138).
+_MAX_SECONDS = 1e11
+
+
+def read_timestamp(value: Any) -> dt.datetime | None:
+    """An aware UTC datetime from ISO 8601 text or Unix seconds; None when absent.
+
+    A value that is present but is no time (a list, a boolean, NaN, milliseconds, text
+    that is not ISO 8601, a year out of range) is a ``ValueError`` saying why and how to
+    write it instead.
+    """
     if value is None or value == "":
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(
+            f"a {type(value).__name__} is not a time; write ISO 8601 text "
+            "(2023-06-30T13:05:00Z) or Unix seconds"
+        )
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a time; write ISO 8601 text or Unix seconds")
+        if abs(value) > _MAX_SECONDS:
+            raise ValueError(
+                f"{value} looks like milliseconds; Unix times here are in seconds (divide by 1000)"
+            )
         return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
-    text = str(value).strip()
+    text = value.strip()
     if len(text) == 10:  # a date alone: it may have been published after the close
         try:
             day = dt.date.fromisoformat(text)
         except ValueError:
-            return None
+            raise ValueError(f"{text!r} is not a date; write YYYY-MM-DD") from None
         return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        raise ValueError(
+            f"{text[:40]!r} is not an ISO 8601 time; write e.g. 2023-06-30T13:05:00Z "
+            "or Unix seconds"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range") from None
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """``read_timestamp`` for upstream APIs: None when absent or unreadable."""
+    try:
+        return read_timestamp(value)
+    except ValueError:
+        return None
+
+
+_TEXT_FIELDS = ("headline", "title", "summary", "description", "source", "url")
 
 
 class JsonlNewsProvider(NewsProvider):
-    """Stories from a JSONL file, or every ``*.jsonl`` file in a directory."""
+    """Stories from a JSONL file, or every ``*.jsonl`` file in a directory.
+
+    A malformed story (a time or symbol of the wrong kind, text that is not text) stops
+    the load with the file, line and field; a story that is merely incomplete (no publish
+    time, no symbol, no headline) is skipped and counted, by reason, in one warning.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.name = f"jsonl:{self.path}"
         self._by_symbol: dict[str, list[NewsItem]] = {}
         self._times: dict[str, list[dt.datetime]] = {}
-        self.skipped_undated = 0
+        self.skipped: Counter[str] = Counter()
         self._read()
+
+    @property
+    def skipped_undated(self) -> int:
+        """Stories skipped because they carry no publish time."""
+        return self.skipped[_UNDATED]
 
     def _files(self) -> list[Path]:
         if self.path.is_dir():
-            return sorted(self.path.glob("*.jsonl"))
+            files = sorted(p for p in self.path.glob("*.jsonl") if p.is_file())
+            if not files:
+                raise DataError(
+                    f"news directory {self.path} holds no *.jsonl files; fix data.news.path"
+                )
+            return files
         if self.path.is_file():
             return [self.path]
         raise DataError(f"news file {self.path} does not exist; fix data.news.path")
 
     def _read(self) -> None:
         for file in self._files():
-            with file.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if line.strip():
-                        self._add(_parse_line(line, file, number))
+            text = read_text(file, "news", "fix data.news.path", DataFormatError)
+            for number, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    self._add(_parse_line(line, file, number), file, number)
         for symbol, items in self._by_symbol.items():
             items.sort(key=lambda item: item.published_at)
             self._times[symbol] = [item.published_at for item in items]
-        if self.skipped_undated:
-            logger.warning(
-                "%s: skipped %d stories without a publish time", self.path, self.skipped_undated
-            )
+        if self.skipped:
+            logger.warning("%s: %s", self.path, skipped_summary(self.skipped, "stories"))
 
-    def _add(self, record: dict[str, Any]) -> None:
-        published = parse_timestamp(record.get("published_at", record.get("datetime")))
-        if published is None:
-            self.skipped_undated += 1
-            return
-        symbols = record.get("symbols") or [record.get("symbol")]
-        for symbol in symbols:
-            if not symbol:
-                continue
-            try:
-                item = NewsItem(
-                    symbol=str(symbol).upper(),
-                    published_at=published,
-                    headline=str(record.get("headline") or record.get("title") or ""),
-                    summary=str(record.get("summary") or record.get("description") or ""),
-                    source=str(record.get("source") or ""),
-                    url=str(record.get("url") or ""),
-                )
-            except ValidationError as exc:
+    def _add(self, record: dict[str, Any], file: Path, number: int) -> None:
+        where = f"{file}:{number}"
+        field = "published_at" if "published_at" in record else "datetime"
+        try:
+            published = read_timestamp(record.get(field))
+        except ValueError as exc:
+            raise DataFormatError(f"{where}: {field}: {exc}") from None
+        for name in _TEXT_FIELDS:
+            value = record.get(name)
+            if value is not None and not isinstance(value, str):
                 raise DataFormatError(
-                    f"{self.path}: invalid story ({exc.errors()[0]['msg']})"
-                ) from None
-            if item.headline:
-                self._by_symbol.setdefault(item.symbol, []).append(item)
+                    f"{where}: {name}: expected text, got a {type(value).__name__}"
+                )
+        symbols = _story_symbols(record, where)
+        headline = record.get("headline") or record.get("title") or ""
+        if published is None:
+            self.skipped[_UNDATED] += 1
+            return
+        if not symbols:
+            self.skipped["without a symbol"] += 1
+            return
+        if not headline.strip():
+            self.skipped["without a headline"] += 1
+            return
+        for symbol in symbols:
+            item = NewsItem(
+                symbol=symbol,
+                published_at=published,
+                headline=headline,
+                summary=record.get("summary") or record.get("description") or "",
+                source=record.get("source") or "",
+                url=record.get("url") or "",
+            )
+            self._by_symbol.setdefault(item.symbol, []).append(item)
 
     def news(self, symbol: str, as_of: dt.datetime, lookback_days: int = 7) -> list[NewsItem]:
         items = self._by_symbol.get(symbol.upper(), [])
@@ -141,6 +210,21 @@ class JsonlNewsProvider(NewsProvider):
         lo = bisect.bisect_left(times, start)
         hi = bisect.bisect_right(times, as_of)
         return items[lo:hi]
+
+
+_UNDATED = "without a publish time"
+
+
+def _story_symbols(record: dict[str, Any], where: str) -> list[str]:
+    """The story's symbols: ``symbols`` (a list) or ``symbol`` (one), validated."""
+    try:
+        if record.get("symbols") not in (None, []):
+            return validate_symbols(record["symbols"], "symbols")
+        if record.get("symbol") in (None, ""):
+            return []
+        return [validate_symbol(record["symbol"], "symbol")]
+    except SymbolError as exc:
+        raise DataFormatError(f"{where}: {exc}") from None
 
 
 def _parse_line(line: str, file: Path, number: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from stockagents.core.errors import DataError, ProviderUnavailableError
 from stockagents.data.base import PriceProvider
+from stockagents.data.paths import file_in
 from stockagents.data.validation import normalize_ohlcv
 
 __all__ = ["YFinancePriceProvider"]
@@ -61,7 +62,7 @@ class YFinancePriceProvider(PriceProvider):
         return sorted(p.stem for p in self.cache_dir.glob("*.parquet"))
 
     def _load(self, symbol: str) -> pd.DataFrame:
-        cached = self.cache_dir / f"{symbol}.parquet"
+        cached = file_in(self.cache_dir, f"{symbol}.parquet")
         if cached.is_file() and time.time() - cached.stat().st_mtime < self.max_age_hours * 3600:
             return pd.read_parquet(cached)
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stockagents.core.errors import DataError, DateOutOfRangeError, ProviderUnavailableError
+from stockagents.core.symbols import validate_symbol
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import DataSources
 from stockagents.features.fundamentals import FundamentalRatios, compute_ratios
@@ -105,7 +106,7 @@ class ObservationBuilder:
         self, symbol: str, as_of: dt.date | None = None, news_lookback_days: int | None = None
     ) -> Observation:
         """The observation of ``symbol`` at the close of ``as_of``."""
-        symbol = symbol.strip().upper()
+        symbol = validate_symbol(symbol)
         day = self.resolve_date(symbol, as_of)
         frame = self.indicators(symbol).loc[: pd.Timestamp(day)]
         if len(frame) < MIN_BARS:

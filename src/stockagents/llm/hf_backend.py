@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from safetensors import SafetensorError
+
 from stockagents.core.errors import BackendError, ProviderUnavailableError
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
 from stockagents.llm.presets import resolve_model
@@ -42,6 +44,19 @@ from stockagents.llm.stacked_lora import AdapterRouter
 __all__ = ["HFBackend", "pick_dtype"]
 
 logger = logging.getLogger(__name__)
+
+
+#: What loading a model's or adapter's files can raise when they are missing, truncated
+#: or corrupt (safetensors raises its own error, transformers and peft several).
+_LOAD_ERRORS = (OSError, ValueError, RuntimeError, KeyError, SafetensorError)
+
+
+def _load_error(what: str, exc: BaseException) -> BackendError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    hint = ""
+    if isinstance(exc, (SafetensorError, RuntimeError, KeyError)):
+        hint = "; its weight files look corrupt or incomplete: copy, re-export or retrain it"
+    return BackendError(f"cannot load {what}: {reason}{hint}")
 
 
 def pick_dtype(device: str, fp16: bool = False, bf16: bool = False) -> str:
@@ -110,10 +125,8 @@ class HFBackend(Backend):
             self._load_kwargs.update(self._four_bit())
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(self.path)
-        except (OSError, ValueError) as exc:
-            raise BackendError(
-                f"cannot load model {self.ref!r}: {str(exc).splitlines()[0]}"
-            ) from None
+        except _LOAD_ERRORS as exc:
+            raise _load_error(f"model {self.ref!r}", exc) from None
         if not getattr(self.tokenizer, "chat_template", None):
             raise BackendError(
                 f"model {self.ref!r} has no chat template; agents need an instruction-tuned "
@@ -143,10 +156,8 @@ class HFBackend(Backend):
 
         try:
             base: Any = AutoModelForCausalLM.from_pretrained(self.path, **self._load_kwargs)
-        except (OSError, ValueError) as exc:
-            raise BackendError(
-                f"cannot load model {self.ref!r}: {str(exc).splitlines()[0]}"
-            ) from None
+        except _LOAD_ERRORS as exc:
+            raise _load_error(f"model {self.ref!r}", exc) from None
         if "device_map" not in self._load_kwargs:
             base.to(self.device)
         base.eval()
@@ -262,10 +273,13 @@ class HFBackend(Backend):
             self.prefix_cache.clear()
 
     def _attach(self, name: str, path: str, peft_model: Any) -> None:
-        if not self.adapters:
-            self.model = peft_model.from_pretrained(self.base_model, path, adapter_name=name)
-        else:
-            self.model.load_adapter(path, adapter_name=name)
+        try:
+            if not self.adapters:
+                self.model = peft_model.from_pretrained(self.base_model, path, adapter_name=name)
+            else:
+                self.model.load_adapter(path, adapter_name=name)
+        except _LOAD_ERRORS as exc:
+            raise _load_error(f"the LoRA adapter in {path}", exc) from None
         self.model.eval()
         self.adapters[name] = path
 

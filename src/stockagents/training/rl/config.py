@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stockagents.core.config import format_validation_error, read_source
 from stockagents.core.errors import ConfigError
+from stockagents.core.symbols import SymbolList
 from stockagents.training.rl.rewards import RewardWeights
 from stockagents.training.sft.config import DEFAULT_TARGET_MODULES
 
@@ -106,7 +107,7 @@ class RLDataSection(_Section):
         default=None,
         description="the stockagents config the trajectories were collected with (null: defaults)",
     )
-    symbols: list[str] = Field(
+    symbols: SymbolList = Field(
         default=["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"],
         description="symbols to collect when experience_library is null",
     )

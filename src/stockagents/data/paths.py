@@ -1,0 +1,27 @@
+"""Files named after a symbol stay inside their directory.
+
+Every provider that turns a symbol into a file name (the CSV price directory, the
+yfinance cache) goes through ``file_in``: the path is resolved (``..``, symlinks,
+absolute names) and refused unless it lies inside the directory. This holds even when a
+symbol reached the provider without passing ``core.symbols.validate_symbol``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stockagents.core.errors import DataError
+
+__all__ = ["file_in"]
+
+
+def file_in(directory: Path, name: str) -> Path:
+    """``directory / name``, normalised, or a ``DataError`` if it would leave ``directory``."""
+    root = Path(os.path.normpath(directory.absolute()))
+    if "\x00" in name or not name:
+        raise DataError(f"{name!r} is not a file name inside {root}")
+    path = Path(os.path.normpath(root / name))
+    if path.parent != root:
+        raise DataError(f"{name!r} names a file outside {root}; symbols are names, never paths")
+    return path
