@@ -117,8 +117,11 @@ def model_set(models: str | None) -> str | None:
     if models is None or models == "expert":
         return models
     if not Path(models).is_dir():
+        what = (
+            "is a file, not a model-set directory" if Path(models).exists() else "no such model set"
+        )
         raise AgentError(
-            f"--models {models}: no such model set; pass a directory with news, technical, "
+            f"--models {models}: {what}; pass a directory with news, technical, "
             "fundamental and strategist entries, or expert"
         )
     return models

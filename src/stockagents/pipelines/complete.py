@@ -228,6 +228,8 @@ class _Run:
     @classmethod
     def resume(cls, path: Path, config: AppConfig | None) -> _Run:
         path = path.resolve()
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--resume {path}: is a file; pass the complete run's directory")
         file = path / "manifest.json"
         try:
             manifest = json.loads(file.read_text(encoding="utf-8"))

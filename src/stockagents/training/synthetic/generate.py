@@ -262,6 +262,11 @@ def generate_dataset(
         raise ConfigError(f"--agent-type {agent!r}: use one of {', '.join(AGENTS)}")
     if num_examples < 1:
         raise ConfigError(f"--num-examples {num_examples}: must be at least 1")
+    if Path(output).is_dir():
+        raise ConfigError(
+            f"--output {output}: is a directory, not a file; name the JSONL file to write "
+            f"(e.g. {Path(output) / f'{agent}_train.jsonl'})"
+        )
     writer = _headline_writer(agent, teacher, headline_share)
     sampler = sampler or InputSampler(config)
     if oversample is None:
