@@ -149,3 +149,41 @@ def test_analyze_with_a_model_set(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert data["model_versions"]["news"] == "expert-3"
     assert data["signals"]["technical"]["valid"] is True
     assert "technical" in data["completions"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ("backtest", "AAPL", "--start", "2023-06-01", "--output", "afile"),
+            "afile: exists and is",
+        ),
+        (
+            ("backtest", "AAPL", "--start", "2023-06-01", "--output", "afile/x"),
+            "a file stands where",
+        ),
+        (("analyze", "AAPL", "--models", "afile"), "is a file, not a model-set directory"),
+        (("analyze", "AAPL", "--config", "adir"), "is a directory, not a config file"),
+        (
+            ("datagen", "--agent-type", "news", "--num-examples", "2", "--output", "adir"),
+            "--output adir: is a directory, not a file",
+        ),
+    ],
+)
+def test_a_file_where_a_directory_belongs_and_the_reverse(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    needle: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    code, _, err = _run(capsys, *args)
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], err
+    assert "unexpected" not in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+    assert list((tmp_path / "adir").iterdir()) == []

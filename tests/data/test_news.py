@@ -83,3 +83,90 @@ def test_no_news_provider_says_why() -> None:
 )
 def test_parse_timestamp(value: object, expected: dt.datetime | None) -> None:
     assert parse_timestamp(value) == expected
+
+
+def _story(**fields: object) -> str:
+    import json
+
+    record = {"symbol": "AAPL", "published_at": "2023-06-30T12:00:00Z", "headline": "H"}
+    record.update(fields)
+    return json.dumps({k: v for k, v in record.items() if v is not ...}) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        (_story(published_at=1688140800000), "published_at: 1688140800000 looks like milliseconds"),
+        (_story(published_at=1e300), "published_at: 1e+300 looks like milliseconds"),
+        (_story(published_at=[2023, 6, 30]), "published_at: a list is not a time"),
+        (_story(published_at={"t": 1}), "published_at: a dict is not a time"),
+        (_story(published_at=True), "published_at: a bool is not a time"),
+        (_story(published_at="last tuesday"), "published_at: 'last tuesday' is not an ISO 8601"),
+        (_story(published_at="2023-13-45"), "published_at: '2023-13-45' is not a date"),
+        (_story(published_at=..., datetime="soon"), "datetime: 'soon' is not an ISO 8601"),
+        (_story(symbols="AAPL"), "symbols must be a list of symbols"),
+        (_story(symbol={"ticker": "AAPL"}), "symbol {'ticker': 'AAPL'} is a dict, not a symbol"),
+        (_story(symbol="../etc/passwd"), "symbol '../etc/passwd' is not a valid symbol"),
+        (_story(symbols=["AAPL", 5]), "symbols: symbol 5 is a int, not a symbol"),
+        (_story(headline=42), "headline: expected text, got a int"),
+        (_story(summary=["a"]), "summary: expected text, got a list"),
+        ("[1, 2]\n", "expected a JSON object per line"),
+        ('{"published_at": NaN}\n', "published_at: nan is not a time"),
+    ],
+)
+def test_malformed_story_is_one_line_with_file_line_and_field(
+    tmp_path: Path, line: str, needle: str
+) -> None:
+    path = tmp_path / "news.jsonl"
+    path.write_text(_story() + line)
+    with pytest.raises(DataFormatError) as info:
+        JsonlNewsProvider(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:2: ")
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "news.jsonl"
+    path.write_bytes(_story().encode() + b'{"headline": "caf\xe9"}\n')
+    with pytest.raises(
+        DataFormatError, match=rf"{path.name}:2: not UTF-8 text .*save the file as UTF-8"
+    ):
+        JsonlNewsProvider(path)
+
+
+def test_incomplete_stories_are_skipped_and_counted_by_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "news.jsonl"
+    path.write_text(
+        _story()
+        + _story(published_at=None)
+        + _story(published_at="")
+        + _story(symbol=None)
+        + _story(headline="  ")
+        + _story(symbols=[], symbol="MSFT")
+    )
+    with caplog.at_level("WARNING", logger="stockagents.data.news"):
+        provider = JsonlNewsProvider(path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{path}: skipped 4 stories: 2 without a publish time, 1 without a symbol, "
+        "1 without a headline"
+    ]
+    assert provider.skipped_undated == 2
+    as_of = dt.datetime(2023, 7, 1, tzinfo=dt.UTC)
+    assert len(provider.news("AAPL", as_of)) == 1
+    assert len(provider.news("MSFT", as_of)) == 1  # an empty "symbols" falls back to "symbol"
+
+
+def test_directory_without_jsonl_files(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"holds no \*\.jsonl files"):
+        JsonlNewsProvider(tmp_path)
+
+
+def test_parse_timestamp_is_lenient_for_upstream_apis() -> None:
+    assert parse_timestamp(1688140800000) is None
+    assert parse_timestamp(float("nan")) is None
+    assert parse_timestamp([1]) is None

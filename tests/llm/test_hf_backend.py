@@ -247,3 +247,29 @@ def test_a_failed_reload_for_an_adapter_is_a_clear_error(
         backend.add_adapter("a", make_tiny_adapter(tmp_path / "a", seed=1))
     with pytest.raises(BackendError, match="failed to reload; load it again"):
         backend.generate([request], Sampling(max_new_tokens=4))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"\x00garbage" * 64, b"", b'{"truncated": '],
+    ids=["junk", "empty", "truncated-header"],
+)
+def test_corrupt_weights_are_one_line(tmp_path: Path, damage: bytes) -> None:
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model("tiny"), model)
+    (model / "model.safetensors").write_bytes(damage)
+    with pytest.raises(BackendError) as info:
+        HFBackend(str(model))
+    message = str(info.value)
+    assert message.startswith(f"cannot load model {str(model)!r}: ")
+    assert "\n" not in message
+
+
+def test_corrupt_adapter_is_one_line(backend: HFBackend, tmp_path: Path) -> None:
+    adapter = make_tiny_adapter(tmp_path / "adapter", seed=3)
+    (Path(adapter) / "adapter_model.safetensors").write_bytes(b"junk" * 10)
+    with pytest.raises(BackendError, match=r"cannot load the LoRA adapter in .*corrupt"):
+        backend.add_adapter("broken", adapter)
+    assert "broken" not in backend.adapters
