@@ -31,6 +31,7 @@ from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
+from stockagents.core.symbols import validate_symbols
 from stockagents.data.factory import build_sources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint
 from stockagents.evaluation.criteria import CRITERIA
@@ -60,7 +61,7 @@ def _prices(
     sources = build_sources(app.data)
     prices: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
-    for symbol in dict.fromkeys(s.strip().upper() for s in symbols if s.strip()):
+    for symbol in validate_symbols([s for s in symbols if s.strip()], "--test-symbols"):
         try:
             _, last = sources.prices.date_range(symbol)
         except DataError as exc:
