@@ -3,13 +3,15 @@ what uses them (teachers, synthetic data).
 
 ``FakeServer`` is a real HTTP server on 127.0.0.1 that speaks each API's wire format
 (``POST /v1/chat/completions``, ``POST /v1/messages``), records every request and can be
-scripted reply by reply (``plan``: fail, throttle, stall, a fixed body) or answer from
-the request itself (``respond``). The ``server`` and ``no_keys`` fixtures are registered
+scripted reply by reply (``plan``: fail, throttle, stall, a fixed body, or ``echo``: an
+error that repeats the request's headers) or answer from the request itself
+(``respond``). The ``server`` and ``no_keys`` fixtures are registered
 for every test by ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -42,12 +44,15 @@ Responder = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 @dataclass
 class Reply:
-    """One scripted answer: status, extra headers, JSON body (None: the default) and delay."""
+    """One scripted answer: status, extra headers, JSON body (None: the default) and delay;
+    ``echo``: an error body in both APIs' formats whose message repeats the request's
+    headers (the key among them), plain and base64."""
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     delay: float = 0.0
+    echo: bool = False
 
 
 @dataclass
@@ -182,6 +187,16 @@ def _make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
             if reply.delay:
                 state.stop.wait(reply.delay)
             payload = reply.body
+            if reply.echo:  # the key first, as "Incorrect API key provided: ..." does
+                key = headers.get("authorization", "").removeprefix("Bearer ")
+                key = key or headers.get("x-api-key", "")
+                seen = json.dumps(headers)
+                text = (
+                    f"Incorrect API key provided: {key} "
+                    f"({base64.b64encode(key.encode()).decode()}); request {seen}; "
+                    f"trace {base64.b64encode(seen.encode()).decode()}"
+                )
+                payload = {"type": "error", "error": {"type": "echo", "message": text}}
             if payload is None and state.respond is not None:
                 payload = state.respond(self.path, body)
             if payload is None:

@@ -5,7 +5,9 @@ providers.
 format, checks credentials as the real services do (Finnhub ``X-Finnhub-Token``, NewsAPI
 ``X-Api-Key``, Serper ``X-API-KEY``, EDGAR a declared ``User-Agent``), records every
 request, and can be scripted reply by reply (``plan``: a status, headers such as
-``Retry-After``, a JSON body or raw bytes). Routes (``base`` is ``api.url``):
+``Retry-After``, a JSON body or raw bytes, or ``echo``: a careless server's error body
+that repeats the request's headers and query, plain, base64 and URL-quoted). Routes
+(``base`` is ``api.url``):
 
 - ``GET /finnhub/company-news?symbol&from&to`` and ``GET /finnhub/stock/metric``
 - ``GET /newsapi/everything?q&from&to...``
@@ -18,6 +20,7 @@ The canned stories are about AAPL around 2023-06-30, whose close is 20:00 UTC.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -25,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -320,12 +323,14 @@ FINNHUB_METRICS: dict[str, Any] = {
 
 @dataclass
 class DataReply:
-    """One scripted answer: status, headers, a JSON body or raw bytes (None: the route's)."""
+    """One scripted answer: status, headers, a JSON body or raw bytes (None: the route's);
+    ``echo``: a JSON error body repeating the request (see ``echo_body``)."""
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     raw: bytes | None = None
+    echo: bool = False
 
 
 @dataclass
@@ -432,6 +437,19 @@ class DataApi:
         return DataReply(404, body={"error": f"no route {path}"})
 
 
+def echo_body(method: str, target: str, headers: dict[str, str]) -> dict[str, Any]:
+    """What a careless server answers: each credential header's value (plain, base64 and
+    URL-quoted), then the request line and every header, in every field an error parser
+    might read."""
+    values = [v for k, v in headers.items() if k.startswith("x-") or k == "authorization"]
+    said = " ".join(
+        f"{v} {base64.b64encode(v.encode()).decode()} {quote(v, safe='')}" for v in values
+    )
+    seen = json.dumps({"request": f"{method} {target}", "headers": headers})
+    text = f"bad key {said}; request {seen}; trace {base64.b64encode(seen.encode()).decode()}"
+    return {"error": text, "message": text, "detail": text, "code": text, "headers": headers}
+
+
 def _make_handler(state: DataApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -448,6 +466,10 @@ def _make_handler(state: DataApi) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.requests.append(request)
             reply = state.scripted(parts.path) or state.answer(request)
+            if reply.echo:
+                reply = DataReply(
+                    reply.status, reply.headers, echo_body(method, self.path, headers)
+                )
             if reply.raw is None and reply.body is None:
                 reply = DataReply(reply.status, reply.headers, state.answer(request).body)
             data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()

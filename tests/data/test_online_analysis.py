@@ -68,7 +68,7 @@ def test_no_keys_and_a_failing_service_are_no_source(data_api: DataApi, tmp_path
         observation = coordinator.observations.build("AAPL", dt.date(2023, 6, 30))
     assert observation.news is None
     assert observation.news_reason is not None
-    assert observation.news_reason.startswith("the news source failed: every news provider")
+    assert observation.news_reason == "the news source failed: HTTP 500 from finnhub"
     assert observation.fundamentals is None
     assert observation.fundamentals_reason is not None
-    assert "HTTP 500" in observation.fundamentals_reason
+    assert observation.fundamentals_reason == "the fundamentals source failed: HTTP 500 from edgar"

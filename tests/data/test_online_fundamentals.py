@@ -131,8 +131,9 @@ def test_edgar_403_says_the_fix(data_api: DataApi, tmp_path: Path) -> None:
     ).fundamentals
     with pytest.raises(DataError) as caught:
         provider.filings("AAPL", as_of=dt.date(2023, 1, 1))
-    assert str(caught.value).endswith(
-        "answered HTTP 403; the SEC refused the request: set SEC_USER_AGENT to 'Name email'"
+    assert str(caught.value) == (
+        f"edgar: HTTP 403 (access refused) from {data_api.url}/sec/files/company_tickers.json; "
+        "set SEC_USER_AGENT to 'Name email' (the SEC refuses undeclared clients)"
     )
 
 

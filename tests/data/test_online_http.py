@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stockagents.core.errors import DataError
+from stockagents.core.errors import DataError, UpstreamError
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.online.common import filings_cutoff, news_cutoff
 from stockagents.data.online.http import ApiClient, Fetched, RateLimiter
@@ -41,7 +41,7 @@ def _client(
         "rate_limit_per_minute": 6000.0,
         "cache_dir": tmp_path / "cache",
         "secret_headers": {"X-Finnhub-Token": key},
-        "auth_hint": "set FINNHUB_API_KEY to a valid key",
+        "auth_hint": "check FINNHUB_API_KEY",
         "clock": clock,
         "sleep": clock.sleep,
         **kwargs,
@@ -91,7 +91,12 @@ def test_5xx_backs_off_then_fails_in_one_line(data_api: DataApi, tmp_path: Path)
     client.close()
     message = str(caught.value)
     assert "\n" not in message
-    assert "HTTP 500 (internal) after 3 attempts" in message
+    assert message == (
+        f"finnhub: HTTP 500 (upstream error: internal) from {_news_url(data_api)} after 3 "
+        "attempts; the service is failing; try again later"
+    )
+    assert isinstance(caught.value, UpstreamError)
+    assert caught.value.summary == "HTTP 500 from finnhub"
     assert FINNHUB_KEY not in message
     assert clock.sleeps == [1.0, 2.0]  # exponential backoff without Retry-After
     assert len(data_api.to("/finnhub/company-news")) == 3
@@ -126,7 +131,10 @@ def test_one_request_has_a_deadline(data_api: DataApi, tmp_path: Path) -> None:
         "/finnhub/company-news", *[DataReply(503, {"Retry-After": "30"}, {}) for _ in range(5)]
     )
     client = _client(tmp_path, clock, max_retries=5, deadline=45.0)
-    with pytest.raises(DataError, match=r"HTTP 503 after 2 attempts and 30 s \(deadline 45 s\)"):
+    with pytest.raises(
+        DataError,
+        match=r"HTTP 503 \(upstream error\) from .* after 2 attempts and 30 s \(deadline 45 s\)",
+    ):
         client.get_json(_news_url(data_api), PARAMS)
     client.close()
     assert clock.sleeps == [30.0]  # a second 30 s wait would pass the deadline
@@ -200,9 +208,13 @@ def test_cross_origin_redirect_keeps_the_key_home(data_api: DataApi, tmp_path: P
 def test_bad_key_is_not_retried(data_api: DataApi, tmp_path: Path) -> None:
     clock = FakeClock()
     client = _client(tmp_path, clock, key="wrong")
-    with pytest.raises(DataError, match=r"HTTP 401 \(Invalid API key\); set FINNHUB_API_KEY"):
+    with pytest.raises(UpstreamError) as caught:
         client.get_json(_news_url(data_api), PARAMS)
     client.close()
+    assert str(caught.value) == (
+        f"finnhub: HTTP 401 (key rejected) from {_news_url(data_api)}; check FINNHUB_API_KEY"
+    )  # the API's own words ("Invalid API key") are not quoted for a rejected key
+    assert (caught.value.summary, caught.value.status) == ("HTTP 401 from finnhub", 401)
     assert len(data_api.requests) == 1
     assert clock.sleeps == []
 

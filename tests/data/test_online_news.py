@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stockagents.core.config import DataConfig
-from stockagents.core.errors import DataError, ProviderUnavailableError
+from stockagents.core.errors import DataError, ProviderUnavailableError, UpstreamError
 from stockagents.core.settings import Settings
 from stockagents.core.types import NewsItem
 from stockagents.data.calendar import market_close_utc
@@ -153,9 +153,9 @@ def test_newsapi_error_body_is_one_line(data_api: DataApi, tmp_path: Path) -> No
         provider.news("AAPL", as_of=CLOSE)
     client.close()
     assert str(caught.value) == (
-        f"newsapi: {data_api.url}/newsapi/everything answered HTTP 401 (Your API key is "
-        "invalid or incorrect.); check the request and the provider's base_url"
-    )
+        f"newsapi: HTTP 401 (key rejected) from {data_api.url}/newsapi/everything; "
+        "check the provider's credentials"
+    )  # NewsAPI's own words are not quoted for a rejected key
 
 
 @pytest.mark.parametrize(
@@ -445,5 +445,19 @@ def test_chain_fails_when_every_provider_fails(data_api: DataApi, tmp_path: Path
     data_api.plan("/finnhub/company-news", DataReply(raw=b"not json"))
     chain = build_sources(config, _settings(**ALL_KEYS)).news
     assert isinstance(chain, NewsChain)
-    with pytest.raises(DataError, match="every news provider failed; first: finnhub: "):
+    with pytest.raises(DataError, match=r"^finnhub: the answer from .* is not valid JSON"):
+        chain.news("AAPL", as_of=CLOSE)  # a chain of one fails as its provider does
+
+
+def test_chain_of_several_fails_with_each_failure(data_api: DataApi, tmp_path: Path) -> None:
+    config = _config(data_api, tmp_path, "chain", providers=["finnhub", "newsapi"])
+    data_api.plan("/finnhub/company-news", DataReply(raw=b"not json"))
+    data_api.plan("/newsapi/everything", DataReply(429, {"Retry-After": "3600"}, {}))
+    chain = build_sources(config, _settings(**ALL_KEYS)).news
+    with pytest.raises(UpstreamError) as caught:
         chain.news("AAPL", as_of=CLOSE)
+    assert str(caught.value).startswith("every news provider failed: finnhub: the answer from")
+    assert "; newsapi: rate-limited by newsapi" in str(caught.value)
+    assert caught.value.summary == (
+        "invalid answer from finnhub (HTTP 200); HTTP 429 from newsapi (rate limited)"
+    )

@@ -12,7 +12,9 @@ clear line and an exit code or HTTP status::
     │   │                      never read as a path
     │   ├── UnknownSymbolError the symbol has no data; the message lists what is there
     │   ├── DateOutOfRangeError the requested date is outside the data
-    │   └── DataFormatError    a data file is malformed (columns, NaNs, types)
+    │   ├── DataFormatError    a data file is malformed (columns, NaNs, types)
+    │   └── UpstreamError      an online provider failed (HTTP error, no answer, an
+    │                          error answer); ``summary`` is safe to show anyone
     ├── ProviderUnavailableError an optional provider or extra is not installed/configured
     ├── BackendError           a model backend failed (HTTP error after retries, timeout,
     │                          a model that cannot be loaded)
@@ -42,6 +44,7 @@ __all__ = [
     "StockAgentsError",
     "SymbolError",
     "UnknownSymbolError",
+    "UpstreamError",
 ]
 
 
@@ -84,6 +87,27 @@ class DateOutOfRangeError(DataError):
 
 class DataFormatError(DataError):
     """A data file is malformed."""
+
+
+class UpstreamError(DataError):
+    """An online provider failed: an HTTP error, no answer, or an error in its answer.
+
+    The message is for whoever runs the command: provider, HTTP status, a short reason
+    and the fix, never the upstream body, a request header or a key. ``summary`` is
+    what may be shown to anyone, the clients of the HTTP API included:
+    ``HTTP 401 from finnhub``.
+    """
+
+    def __init__(
+        self, message: str, provider: str, summary: str, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.summary = summary
+        self.status = status
+
+    def __reduce__(self) -> tuple[type[UpstreamError], tuple[str, str, str, int | None]]:
+        return type(self), (str(self), self.provider, self.summary, self.status)
 
 
 class ProviderUnavailableError(StockAgentsError):

@@ -268,7 +268,8 @@ def install_log_redaction() -> None:
     """Redact every log record when it is made, and every warning when it is formatted.
 
     Idempotent. A record factory rather than a handler filter, so that handlers added
-    later (a library's, a test's) never see a secret either."""
+    later (a library's, a test's) never see a secret either; the previous factory and
+    ``formatwarning`` stay reachable as ``__wrapped__``."""
     with _lock:
         factory = logging.getLogRecordFactory()
         if not getattr(factory, "_stockagents_redacting", False):
@@ -280,6 +281,7 @@ def install_log_redaction() -> None:
                 return record
 
             redacting_factory._stockagents_redacting = True  # type: ignore[attr-defined]
+            redacting_factory.__wrapped__ = make  # type: ignore[attr-defined]
             logging.setLogRecordFactory(redacting_factory)
         formatter = warnings.formatwarning
         if not getattr(formatter, "_stockagents_redacting", False):
@@ -289,4 +291,5 @@ def install_log_redaction() -> None:
                 return redact(show(*args, **kwargs))
 
             redacting_formatwarning._stockagents_redacting = True  # type: ignore[attr-defined]
+            redacting_formatwarning.__wrapped__ = show  # type: ignore[attr-defined]
             warnings.formatwarning = redacting_formatwarning

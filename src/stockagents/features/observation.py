@@ -6,18 +6,30 @@ date equals computing on the data up to it; tests prove it), and assembles the
 technical values at the last bar on or before ``as_of``, the news digest of stories
 published by that day's close, and the fundamental ratios of statements filed by it.
 It knows nothing about how agents turn this into signals.
+
+A source that fails is "no source" with a reason, which reaches the signals' reasoning
+and so the CLI and the HTTP API's answers: for an online provider only the error's
+``summary`` ("the news source failed: HTTP 401 from finnhub"), never the provider's
+own words; the whole message, with its fix, is logged once as a warning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import threading
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from stockagents.core.errors import DataError, DateOutOfRangeError, ProviderUnavailableError
+from stockagents.core.errors import (
+    DataError,
+    DateOutOfRangeError,
+    ProviderUnavailableError,
+    UpstreamError,
+)
+from stockagents.core.redact import redact
 from stockagents.core.symbols import validate_symbol
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import DataSources
@@ -26,6 +38,8 @@ from stockagents.features.indicators import compute_indicators
 from stockagents.features.news_digest import NewsDigest, digest_news
 
 __all__ = ["MIN_BARS", "Observation", "ObservationBuilder"]
+
+logger = logging.getLogger(__name__)
 
 #: Fewest bars of history an analysis accepts.
 MIN_BARS = 30
@@ -70,6 +84,7 @@ class ObservationBuilder:
         self.max_stale_days = max_stale_days
         self._indicators: dict[str, pd.DataFrame] = {}
         self._lock = threading.Lock()
+        self._logged: set[str] = set()
 
     def indicators(self, symbol: str) -> pd.DataFrame:
         """The indicator frame of ``symbol`` over all its bars (computed once)."""
@@ -156,7 +171,7 @@ class ObservationBuilder:
         try:
             items = provider.news(symbol, as_of=cutoff, lookback_days=lookback)
         except (DataError, ProviderUnavailableError) as exc:  # "no news", said why
-            return None, f"the news source failed: {exc}"
+            return None, self._failed("news", exc)
         digest = digest_news(items, cutoff, lookback, self.news_half_life_days)
         if digest.count == 0:
             return digest, f"no news about {symbol} in the {lookback} days to {day}"
@@ -171,8 +186,20 @@ class ObservationBuilder:
         try:
             filings = provider.filings(symbol, as_of=day)
         except (DataError, ProviderUnavailableError) as exc:  # "no statements", said why
-            return None, f"the fundamentals source failed: {exc}"
+            return None, self._failed("fundamentals", exc)
         ratios = compute_ratios(filings, price)
         if ratios is None:
             return None, f"no usable statements for {symbol} filed by {day}"
         return ratios, None
+
+    def _failed(self, source: str, exc: Exception) -> str:
+        """The reason shown for a failing source (see the module doc)."""
+        if not isinstance(exc, UpstreamError):
+            return f"the {source} source failed: {redact(str(exc))}"
+        message = str(exc)
+        with self._lock:
+            first = message not in self._logged
+            self._logged.add(message)
+        if first:
+            logger.warning("the %s source failed: %s", source, message)
+        return f"the {source} source failed: {exc.summary}"

@@ -3,9 +3,15 @@
 ``APIBackend`` owns resolving the API key (a placeholder for any other ``base_url``, so a
 real key never goes to a third-party server), running a batch concurrently in order,
 closing the client, and turning the SDKs' errors (both SDKs raise ``APITimeoutError``,
-``APIConnectionError`` and ``APIStatusError``) into one line with the HTTP status and the
-server's own words, with the key redacted. Subclasses say how to build their client and
-how to ask for one answer. Retries with backoff and ``Retry-After`` are the SDKs'.
+``APIConnectionError`` and ``APIStatusError``) into one line: the provider, the HTTP
+status, a short fixed reason and the fix, e.g. ``OpenAI API error HTTP 401 (key
+rejected) for model 'gpt-4o-mini' at api.openai.com; check OPENAI_API_KEY``. The
+server's body is never quoted whole (the SDKs' own messages do; a careless server
+echoes the request's headers): for a status other than 401/403 at most a short,
+redacted excerpt of its JSON error message, which is what says what was wrong with a
+request ("Invalid schema for response_format ..."). Subclasses say how to build their
+client and how to ask for one answer. Retries with backoff and ``Retry-After`` are the
+SDKs'.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from stockagents.core.errors import BackendError, ProviderUnavailableError
+from stockagents.core.redact import excerpt, redact, register_secret
 from stockagents.core.settings import Settings, load_settings
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
 
@@ -33,10 +40,13 @@ PLACEHOLDER_KEY = "not-needed"
 #: Requests of one batch in flight at once.
 MAX_CONCURRENCY = 4
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
+#: Statuses whose body is never quoted: they concern the key.
+_AUTH_STATUS = frozenset({401, 403, 407})
 
 
-def _server_message(body: object, fallback: str) -> str:
-    """The server's own error text from a decoded error body."""
+def _server_message(body: object) -> str:
+    """The server's own error message from a decoded JSON error body ("" if none): the
+    ``message`` of its ``error`` object, never the raw body."""
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
@@ -45,9 +55,21 @@ def _server_message(body: object, fallback: str) -> str:
             return inner
         if isinstance(body.get("message"), str):
             return str(body["message"])
-    if isinstance(body, str) and body.strip():
-        return body.strip()
-    return fallback
+    return ""
+
+
+def _status_reason(status: int) -> str:
+    if status == 401:
+        return "key rejected"
+    if status in (403, 407):
+        return "access refused"
+    if status == 404:
+        return "not found"
+    if status == 429:
+        return "rate limited"
+    if status >= 500:
+        return "server error"
+    return "request rejected"
 
 
 def _one_line(text: str, limit: int = 500) -> str:
@@ -95,6 +117,8 @@ class APIBackend(Backend):
             if isinstance(client.timeout, int | float):
                 self._timeout = float(client.timeout)
             self._secret = client.api_key if isinstance(client.api_key, str) else None
+        if self._secret != PLACEHOLDER_KEY:
+            register_secret(self._secret)  # redacted in any message or log line
         self._client = client
         logger.debug(
             "%s backend: model=%s server=%s timeout=%ss max_retries=%d",
@@ -185,8 +209,18 @@ class APIBackend(Backend):
             sampling.max_new_tokens,
         )
 
+    def _fix(self, status: int) -> str:
+        """What to do about an HTTP error ``status``."""
+        if status in _AUTH_STATUS:
+            return f"check {self.key_variable} (or the api_key given)"
+        if status == 404:
+            return "check the model name and base_url"
+        if status in _RETRYABLE_STATUS or status >= 500:
+            return f"gave up after {self._max_retries} retries; try again later"
+        return "check the request"
+
     def _error(self, exc: BaseException) -> BackendError:
-        """One line for the user: what failed, the HTTP status and the server's words."""
+        """One line for the user: what failed, the HTTP status, a reason and the fix."""
         sdk = self.sdk()
         where = _where(self._client.base_url)
         name, model = self.provider, self._model
@@ -198,17 +232,21 @@ class APIBackend(Backend):
             )
         elif isinstance(exc, sdk.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
-            detail = f": {cause}" if cause is not None else ""
+            detail = f": {excerpt(cause)}" if cause is not None else ""
             message = f"could not connect to {name} server {where} for model {model!r}{detail}"
         elif isinstance(exc, sdk.APIStatusError):
             status = int(exc.status_code)
-            text = _server_message(exc.body, exc.message)
-            message = f"{name} API error HTTP {status} for model {model!r} at {where}: {text}"
-            if status in _RETRYABLE_STATUS or status >= 500:
-                message += f" (after {self._max_retries} retries)"
+            reason = _status_reason(status)
+            said = "" if status in _AUTH_STATUS else _server_message(exc.body)
+            if said:
+                reason += f": {excerpt(said)}"
+            message = (
+                f"{name} API error HTTP {status} ({reason}) for model {model!r} at {where}; "
+                f"{self._fix(status)}"
+            )
         else:
-            message = f"{name} request for model {model!r} failed: {exc}"
+            message = f"{name} request for model {model!r} failed: {excerpt(exc)}"
         text = _one_line(message)
         if self._secret and self._secret != PLACEHOLDER_KEY:
-            text = text.replace(self._secret, "[redacted]")
-        return BackendError(text)
+            text = text.replace(self._secret, "***")
+        return BackendError(redact(text))

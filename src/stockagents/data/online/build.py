@@ -117,23 +117,19 @@ def _news_provider(name: str, config: NewsConfig, settings: Settings) -> NewsPro
             name,
             config.finnhub,
             {"X-Finnhub-Token": key},
-            auth_hint="set FINNHUB_API_KEY to a valid key",
+            auth_hint="check FINNHUB_API_KEY",
         )
         return FinnhubNewsProvider(client, config.finnhub.base_url)
     if name == "newsapi":
         key = _secret(settings.newsapi_key)
         if key is None:
             return UnavailableNewsProvider(name, missing_key(name, "NEWSAPI_KEY"))
-        client = client_for(
-            name, config.newsapi, {"X-Api-Key": key}, auth_hint="set NEWSAPI_KEY to a valid key"
-        )
+        client = client_for(name, config.newsapi, {"X-Api-Key": key}, auth_hint="check NEWSAPI_KEY")
         return NewsApiProvider(client, config.newsapi.base_url, config.newsapi.query)
     key = _secret(settings.serper_api_key)
     if key is None:
         return UnavailableNewsProvider(name, missing_key(name, "SERPER_API_KEY"))
-    client = client_for(
-        name, config.serper, {"X-API-KEY": key}, auth_hint="set SERPER_API_KEY to a valid key"
-    )
+    client = client_for(name, config.serper, {"X-API-KEY": key}, auth_hint="check SERPER_API_KEY")
     return SerperNewsProvider(
         client, config.serper.base_url, config.serper.query, config.serper.num
     )
@@ -160,7 +156,7 @@ def build_fundamentals(config: FundamentalsConfig, settings: Settings) -> Fundam
             "edgar",
             config.edgar,
             headers={"User-Agent": agent},
-            auth_hint="the SEC refused the request: set SEC_USER_AGENT to 'Name email'",
+            auth_hint="set SEC_USER_AGENT to 'Name email' (the SEC refuses undeclared clients)",
         )
         return EdgarFundamentalsProvider(client, config.edgar.base_url, config.edgar.tickers_url)
     if config.provider == "finnhub":
@@ -173,7 +169,7 @@ def build_fundamentals(config: FundamentalsConfig, settings: Settings) -> Fundam
             "finnhub",
             config.finnhub,
             {"X-Finnhub-Token": key},
-            auth_hint="set FINNHUB_API_KEY to a valid key",
+            auth_hint="check FINNHUB_API_KEY",
         )
         return FinnhubFundamentalsProvider(client, config.finnhub.base_url)
     return YFinanceFundamentalsProvider()

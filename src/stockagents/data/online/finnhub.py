@@ -20,7 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stockagents.core.errors import DataError, DataFormatError
+from stockagents.core.errors import DataFormatError, UpstreamError
+from stockagents.core.redact import excerpt
 from stockagents.core.types import FundamentalsSnapshot, NewsItem
 from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.news import NewsProvider
@@ -56,10 +57,15 @@ def estimated_filing_date(
     return period_end + dt.timedelta(days=lag)
 
 
-def _error_in(data: Any) -> str | None:
+def _check_error(data: Any) -> None:
+    """Raise when an answer is Finnhub's ``{"error": ...}`` (quoted short and redacted)."""
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return str(data["error"])
-    return None
+        raise UpstreamError(
+            f"finnhub: the answer is an error ({excerpt(data['error'])}); check "
+            "FINNHUB_API_KEY and the symbol",
+            "finnhub",
+            "error answer from finnhub",
+        )
 
 
 #: Unix seconds Finnhub's ``datetime`` may take: 1990 to 2100. Milliseconds, negative or
@@ -81,8 +87,7 @@ def _published(stamp: Any) -> dt.datetime | None:
 
 def parse_finnhub_news(symbol: str, data: Any) -> list[NewsItem]:
     """News items from a ``/company-news`` answer (a list); undated stories are dropped."""
-    if error := _error_in(data):
-        raise DataError(f"finnhub: {error}")
+    _check_error(data)
     if not isinstance(data, list):
         raise DataFormatError("finnhub: company-news answered something other than a list")
     items = []
@@ -133,8 +138,7 @@ class FinnhubNewsProvider(NewsProvider):
 
 def parse_finnhub_metrics(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
     """Snapshots (EPS) from a ``/stock/metric?metric=all`` answer, with estimated dates."""
-    if error := _error_in(data):
-        raise DataError(f"finnhub: {error}")
+    _check_error(data)
     if not isinstance(data, dict):
         raise DataFormatError("finnhub: stock/metric answered something other than an object")
     series = data.get("series") or {}

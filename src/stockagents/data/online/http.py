@@ -25,8 +25,16 @@ the last filing day visible). An entry fetched at or after the cutoff is *comple
 reused forever; one fetched before it (or for a query without a cutoff, such as a
 Serper search) is reused only for ``cache_ttl_minutes``, then fetched again.
 
-Failures become one-line ``DataError`` messages that name the provider and the fix. The
-clocks and the sleep are injectable so that tests can assert waits without waiting.
+**Errors.** A failure is one ``UpstreamError`` line: the provider, the HTTP status, a
+short fixed reason for it (401 "key rejected", 403 "access refused", 429 "rate
+limited", 5xx "upstream error", ...) and the fix, e.g. ``finnhub: HTTP 401 (key
+rejected) from https://finnhub.io/api/v1/company-news; check FINNHUB_API_KEY``. The
+upstream body is never quoted whole (a careless server echoes the request's headers):
+at most a short, redacted excerpt of its JSON error field, and none for 401/403. A URL
+shown has no user info and no key-like query value (``core.redact.redact_url``). The
+error's ``summary`` (``HTTP 401 from finnhub``) is what reaches analyses and HTTP
+answers. The clocks and the sleep are injectable so that tests can assert waits
+without waiting.
 """
 
 from __future__ import annotations
@@ -46,10 +54,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from stockagents.core.errors import DataError
+from stockagents.core.errors import DataError, UpstreamError
+from stockagents.core.redact import excerpt, redact_url, register_secret
 from stockagents.data.online.ratelimit import Clock, RateLimiter, Sleep
 
-__all__ = ["ApiClient", "Fetched", "RateLimiter", "default_cache_dir"]
+__all__ = ["ApiClient", "Fetched", "RateLimiter", "default_cache_dir", "status_reason"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +67,8 @@ T = TypeVar("T")
 #: Phrases of a body that mean "slow down" even under another status (the SEC's 403).
 _RATE_LIMIT_TEXT = ("Request Rate Threshold Exceeded",)
 _MAX_REDIRECTS = 5
+#: Statuses whose body is never quoted, not even an excerpt: they concern the key.
+_AUTH_STATUSES = frozenset({401, 403, 407})
 
 
 def default_cache_dir() -> Path:
@@ -98,8 +109,32 @@ def _retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def status_reason(status: int) -> str:
+    """A short fixed reason for an HTTP error status, in the provider's stead.
+
+    >>> [status_reason(s) for s in (401, 403, 429, 503, 400)]
+    ['key rejected', 'access refused', 'rate limited', 'upstream error', 'request rejected']
+    """
+    if status == 401:
+        return "key rejected"
+    if status in (403, 407):
+        return "access refused"
+    if status == 404:
+        return "not found"
+    if status == 429:
+        return "rate limited"
+    if status >= 500:
+        return "upstream error"
+    if 300 <= status < 400:
+        return "a redirect without a target"
+    return "request rejected"
+
+
 def _api_message(response: httpx.Response) -> str:
-    """The error text an API put in its body, if any (short)."""
+    """A short, redacted excerpt of the error an API put in its JSON body ("" for an
+    auth status, whose body is never quoted, and for a body that is not JSON)."""
+    if response.status_code in _AUTH_STATUSES:
+        return ""
     try:
         body = response.json()
     except ValueError:
@@ -107,11 +142,18 @@ def _api_message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         for key in ("message", "error", "detail"):
             value = body.get(key)
-            if isinstance(value, str) and value:
-                return value[:200]
-            if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return str(value["message"])[:200]
+            if isinstance(value, dict):
+                value = value.get("message")
+            if isinstance(value, str) and value.strip():
+                return excerpt(value)
     return ""
+
+
+def _reason(response: httpx.Response) -> str:
+    """``key rejected`` or ``upstream error: <excerpt of the API's words>``."""
+    message = _api_message(response)
+    reason = status_reason(response.status_code)
+    return f"{reason}: {message}" if message else reason
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -159,6 +201,8 @@ class ApiClient:
             rate_limit_per_minute, clock=self._monotonic, sleep=sleep
         )
         self.requests_sent = 0
+        for value in (secret_headers or {}).values():
+            register_secret(value)  # redacted wherever it might still show up
         self._client = httpx.Client(
             timeout=timeout,
             headers={**(headers or {}), **(secret_headers or {})},
@@ -281,15 +325,19 @@ class ApiClient:
             except DataError as exc:
                 logger.warning("%s: a cached answer was rejected (%s); refetching", self.name, exc)
             else:
-                logger.debug("%s: cache hit for %s", self.name, url)
+                logger.debug("%s: cache hit for %s", self.name, redact_url(url))
                 return result
         response = self._send(method, url, params, body)
         try:
             data = response.json()
         except ValueError:
-            raise DataError(
-                f"{self.name}: the answer from {url} is not valid JSON (HTTP "
-                f"{response.status_code}); the service may be down, try again later"
+            status = response.status_code
+            raise UpstreamError(
+                f"{self.name}: the answer from {redact_url(url)} is not valid JSON (HTTP "
+                f"{status}); the service may be down, try again later",
+                self.name,
+                f"invalid answer from {self.name} (HTTP {status})",
+                status,
             ) from None
         fetched = Fetched(data, self._clock())
         result = parse(fetched)
@@ -311,12 +359,21 @@ class ApiClient:
                 return response
             response.close()
             if _origin(target.url) != origin:
-                raise DataError(
-                    f"{self.name}: {url} redirected to {target.url.scheme}://{target.url.host}"
-                    ", another host; not followed, so the key is not sent there: fix base_url"
+                raise UpstreamError(
+                    f"{self.name}: {redact_url(url)} redirected to {target.url.scheme}://"
+                    f"{target.url.host}, another host; not followed, so the key is not sent "
+                    "there: fix base_url",
+                    self.name,
+                    f"HTTP {response.status_code} from {self.name} (redirect not followed)",
+                    response.status_code,
                 )
             request = target
-        raise DataError(f"{self.name}: {url} redirected more than {_MAX_REDIRECTS} times")
+        raise UpstreamError(
+            f"{self.name}: {redact_url(url)} redirected more than {_MAX_REDIRECTS} times; "
+            "check the provider's base_url",
+            self.name,
+            f"too many redirects from {self.name}",
+        )
 
     def _send(
         self, method: str, url: str, params: Mapping[str, Any] | None, body: Any
@@ -336,57 +393,78 @@ class ApiClient:
             except httpx.TransportError as exc:
                 problem = f"connection failed ({type(exc).__name__})"
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-                raise DataError(
-                    f"{self.name}: {url} failed ({type(exc).__name__}: {exc}); "
-                    "check the provider's base_url"
+                raise UpstreamError(
+                    f"{self.name}: {redact_url(url)} failed ({type(exc).__name__}: "
+                    f"{excerpt(exc)}); check the provider's base_url",
+                    self.name,
+                    f"request to {self.name} failed ({type(exc).__name__})",
                 ) from None
             else:
                 status = answer.status_code
                 if status < 300:
                     return answer
                 if any(text in answer.text for text in _RATE_LIMIT_TEXT):
-                    raise DataError(
-                        f"{self.name}: rate-limited by {self.name} ({url} answered HTTP "
-                        f"{status}: {_RATE_LIMIT_TEXT[0]}); wait 10 minutes and lower "
-                        "rate_limit_per_minute"
+                    raise UpstreamError(
+                        f"{self.name}: rate-limited by {self.name} ({redact_url(url)} "
+                        f"answered HTTP {status}: {_RATE_LIMIT_TEXT[0]}); wait 10 minutes "
+                        "and lower rate_limit_per_minute",
+                        self.name,
+                        f"HTTP {status} from {self.name} (rate limited)",
+                        status,
                     )
                 if status != 429 and status < 500:
                     raise self._http_error(url, answer)
                 response = answer
-                problem = f"HTTP {status}"
+                problem = f"HTTP {status} ({_reason(answer)}) from {redact_url(url)}"
                 wait = _retry_after(answer.headers.get("Retry-After"), self._clock())
                 if wait is not None and wait > self.max_wait:
-                    raise DataError(
-                        f"{self.name}: rate-limited by {self.name} ({url} answered HTTP "
-                        f"{status}); retry after {math.ceil(wait)} s"
+                    raise UpstreamError(
+                        f"{self.name}: rate-limited by {self.name} ({redact_url(url)} "
+                        f"answered HTTP {status}); retry after {math.ceil(wait)} s",
+                        self.name,
+                        f"HTTP {status} from {self.name} (rate limited)",
+                        status,
                     )
             elapsed = self._monotonic() - started
             if wait is None:
                 wait = float(2**attempt)
             if attempt >= self.max_retries or elapsed + wait > self.deadline:
-                message = _api_message(response) if response is not None else ""
-                detail = f" ({message})" if message else ""
                 tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
                 if attempt < self.max_retries:
                     tries += f" and {elapsed:.0f} s (deadline {self.deadline:g} s)"
-                raise DataError(
-                    f"{self.name}: {url} {problem}{detail} {tries}; "
-                    "try again later or lower the provider's rate_limit_per_minute"
+                fix = "try again later or lower the provider's rate_limit_per_minute"
+                if response is None:
+                    where = f"{redact_url(url)} {problem}"
+                    summary = f"no answer from {self.name} ({problem.split(' (')[0]})"
+                else:
+                    where = problem
+                    summary = f"HTTP {response.status_code} from {self.name}"
+                    if response.status_code >= 500:
+                        fix = "the service is failing; try again later"
+                raise UpstreamError(
+                    f"{self.name}: {where} {tries}; {fix}",
+                    self.name,
+                    summary,
+                    response.status_code if response is not None else None,
                 )
             logger.info("%s: %s, retrying in %.1f s", self.name, problem, wait)
             self._sleep(wait)
             attempt += 1
 
-    def _http_error(self, url: str, response: httpx.Response) -> DataError:
+    def _http_error(self, url: str, response: httpx.Response) -> UpstreamError:
+        """A 3xx or 4xx answer other than 429 as one line: status, reason, fix."""
         status = response.status_code
-        message = _api_message(response)
-        detail = f" ({message})" if message else ""
-        if status in (401, 403) and self.auth_hint:
-            fix = self.auth_hint
+        if status in _AUTH_STATUSES:
+            fix = self.auth_hint or "check the provider's credentials"
         elif status == 404:
             fix = "check the symbol and the provider's base_url"
         elif 300 <= status < 400:
-            fix = "a redirect without a target; check the provider's base_url"
+            fix = "check the provider's base_url"
         else:
             fix = "check the request and the provider's base_url"
-        return DataError(f"{self.name}: {url} answered HTTP {status}{detail}; {fix}")
+        return UpstreamError(
+            f"{self.name}: HTTP {status} ({_reason(response)}) from {redact_url(url)}; {fix}",
+            self.name,
+            f"HTTP {status} from {self.name}",
+            status,
+        )

@@ -3,7 +3,8 @@
 The key travels in the ``X-Api-Key`` header. Articles carry an ISO ``publishedAt`` in UTC
 and are served point in time; articles NewsAPI has withdrawn (title ``[Removed]``) are
 dropped. An answer ``{"status": "error", "code", "message"}`` becomes a one-line
-``DataError``. The free plan only reaches about a month back.
+``UpstreamError`` (its code and a short, redacted excerpt of its message). The free plan
+only reaches about a month back.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from stockagents.core.errors import DataError, DataFormatError
+from stockagents.core.errors import DataFormatError, UpstreamError
+from stockagents.core.redact import excerpt
 from stockagents.core.types import NewsItem
 from stockagents.data.news import NewsProvider, parse_timestamp
 from stockagents.data.online.common import in_window, news_cutoff
@@ -25,7 +27,12 @@ def parse_newsapi(symbol: str, data: Any) -> list[NewsItem]:
     if not isinstance(data, dict):
         raise DataFormatError("newsapi: the answer is not a JSON object")
     if data.get("status") == "error":
-        raise DataError(f"newsapi: {data.get('code', 'error')}: {data.get('message', '')}")
+        raise UpstreamError(
+            f"newsapi: the answer is an error ({excerpt(data.get('code') or 'error', 40)}: "
+            f"{excerpt(data.get('message') or '')}); check NEWSAPI_KEY and the query",
+            "newsapi",
+            "error answer from newsapi",
+        )
     articles = data.get("articles")
     if not isinstance(articles, list):
         raise DataFormatError("newsapi: the answer has no 'articles' list")

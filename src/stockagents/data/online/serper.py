@@ -23,7 +23,8 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stockagents.core.errors import DataError, DataFormatError
+from stockagents.core.errors import DataFormatError, UpstreamError
+from stockagents.core.redact import excerpt
 from stockagents.core.types import NewsItem
 from stockagents.data.calendar import MARKET_TZ
 from stockagents.data.news import NewsProvider
@@ -84,7 +85,11 @@ def parse_serper(
     if "news" not in data:
         message = data.get("message") or data.get("error")
         if message:
-            raise DataError(f"serper: {message}")
+            raise UpstreamError(
+                f"serper: the answer is an error ({excerpt(message)}); check SERPER_API_KEY",
+                "serper",
+                "error answer from serper",
+            )
         raise DataFormatError("serper: the answer has no 'news' list")
     news = data.get("news") or []
     if not isinstance(news, list):

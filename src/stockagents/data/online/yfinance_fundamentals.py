@@ -25,7 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from stockagents.core.errors import DataError, ProviderUnavailableError
+from stockagents.core.errors import ProviderUnavailableError, UpstreamError
+from stockagents.core.redact import excerpt
 from stockagents.core.types import FundamentalsSnapshot
 from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.online.finnhub import estimated_filing_date
@@ -156,6 +157,10 @@ class YFinanceFundamentalsProvider(FundamentalsProvider):
             except ProviderUnavailableError:
                 raise
             except Exception as exc:  # network or upstream failure, reported in one line
-                raise DataError(f"yfinance: fundamentals of {key} failed ({exc})") from None
+                raise UpstreamError(
+                    f"yfinance: fundamentals of {key} failed ({excerpt(exc)}); try again later",
+                    "yfinance",
+                    "request to yfinance failed",
+                ) from None
             self._memo[key] = snapshots_from_yfinance(key, frames)
         return [s for s in self._memo[key] if s.filing_date < as_of]
