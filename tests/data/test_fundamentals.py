@@ -16,7 +16,10 @@ def test_filings_visible_only_from_filing_date(fixtures_dir: Path) -> None:
     # day's close (it may have come after it), known the next day.
     on = provider.filings("AAPL", as_of=dt.date(2022, 10, 28))
     assert [s.period_end for s in on] == [dt.date(2021, 9, 25)]
-    after = provider.filings("aapl", as_of=dt.date(2022, 10, 29))
+    # 2022-10-28 is a Friday: the weekend sees what Friday's close saw; Monday sees it.
+    weekend = provider.filings("aapl", as_of=dt.date(2022, 10, 29))
+    assert [s.period_end for s in weekend] == [dt.date(2021, 9, 25)]
+    after = provider.filings("aapl", as_of=dt.date(2022, 10, 31))
     assert [s.period_end for s in after] == [dt.date(2021, 9, 25), dt.date(2022, 9, 24)]
     assert provider.filings("MSFT", as_of=dt.date(2023, 1, 1)) == []
 

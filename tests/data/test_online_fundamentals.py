@@ -103,9 +103,11 @@ def test_edgar_company_facts_become_snapshots(data_api: DataApi, tmp_path: Path)
 
 def test_edgar_filing_date_is_the_point_in_time(data_api: DataApi, tmp_path: Path) -> None:
     provider = _edgar(data_api, tmp_path)
-    # Filed 2023-08-04: visible from the next day on, never on the filing day itself.
+    # Filed Friday 2023-08-04: visible from the next session on (Monday), never on the
+    # filing day itself; the weekend sees what Friday's close saw.
     assert provider.filings("AAPL", as_of=dt.date(2023, 8, 4)) == [FY22]
-    assert provider.filings("AAPL", as_of=dt.date(2023, 8, 5)) == [FY22, Q3_23]
+    assert provider.filings("AAPL", as_of=dt.date(2023, 8, 5)) == [FY22]
+    assert provider.filings("AAPL", as_of=dt.date(2023, 8, 7)) == [FY22, Q3_23]
     assert provider.filings("AAPL", as_of=dt.date(2022, 10, 28)) == []
     # Period end 2023-07-01 is long past by August 4th, yet nothing leaked before filing.
     assert len(data_api.to("/sec/api/xbrl/companyfacts/CIK0000320193.json")) == 1  # cached

@@ -359,7 +359,10 @@ def test_rate_limiter_does_not_wait_when_idle() -> None:
 def test_query_cutoffs() -> None:
     close = market_close_utc(dt.date(2023, 8, 4))  # 20:00 UTC
     assert news_cutoff(close) == (close + dt.timedelta(hours=1)).timestamp()
-    # A filing is visible at as_of when filed before it: the last visible filing day
-    # (Aug 4) ends at midnight New York (04:00 UTC) starting Aug 5; plus the hour to settle.
-    expected = dt.datetime(2023, 8, 5, 5, 0, tzinfo=dt.UTC).timestamp()
-    assert filings_cutoff(dt.date(2023, 8, 5)) == expected
+    # A filing is visible at as_of when filed before its last session: for Monday
+    # Aug 7 the last visible filing day (Aug 6) ends at midnight New York (04:00 UTC)
+    # starting Aug 7; plus the hour to settle. Saturday Aug 5 sees what Friday saw.
+    expected = dt.datetime(2023, 8, 7, 5, 0, tzinfo=dt.UTC).timestamp()
+    assert filings_cutoff(dt.date(2023, 8, 7)) == expected
+    friday = dt.datetime(2023, 8, 4, 5, 0, tzinfo=dt.UTC).timestamp()
+    assert filings_cutoff(dt.date(2023, 8, 5)) == friday

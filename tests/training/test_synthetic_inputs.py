@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from stockagents.data.calendar import market_close_utc
 from stockagents.features.fundamentals import compute_ratios
 from stockagents.features.news_digest import digest_news, score_headline
 from stockagents.training.synthetic.headlines import (
@@ -241,3 +242,14 @@ def test_known_tickers_keep_their_sector_and_bad_arguments_fail() -> None:
     assert sample_profile(random.Random(1), "XOM", AS_OF, "value").archetype == "value"
     with pytest.raises(ValueError, match="unknown archetype"):
         sample_profile(random.Random(1), "AAPL", AS_OF, "meme")
+
+
+def test_stories_on_an_early_close_come_before_it() -> None:
+    # 2023-07-03 closed at 13:00 New York (17:00 UTC): every story is in the digest.
+    day = dt.date(2023, 7, 3)
+    close = market_close_utc(day)
+    rng = random.Random(4)
+    for _ in range(200):
+        news = generate_news("ACMR", "Acme Robotics", day, rng, kind="positive")
+        assert all(item.published_at <= close - dt.timedelta(minutes=30) for item in news.items)
+        assert digest_news(news.items, close).count == len(news.items)

@@ -103,7 +103,8 @@ def news(
     as_json: JsonOption = False,
 ) -> None:
     """The stories the news analyst would read: published in the DAYS before the close of
-    AS_OF (16:00 New York), de-duplicated, oldest first."""
+    AS_OF (the NYSE close: 16:00 New York, 13:00 on an early close; on a day the exchange
+    is shut, the last session's close), de-duplicated, oldest first."""
     app_config = load_config(config)
     days = days or app_config.agents.news.lookback_days
     sources = build_sources(app_config.data)

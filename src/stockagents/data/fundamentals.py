@@ -2,8 +2,9 @@
 
 A record is one fiscal period's figures with the date it was filed. Filings often land
 after the close (earnings releases do), and a date says nothing about the hour, so a
-record is visible from the trading day **after** its ``filing_date``: for ``as_of = t``,
-only records with ``filing_date < t``. File formats:
+record is visible from the trading session **after** its ``filing_date``: for
+``as_of = t``, only records filed before the last session on or before t
+(``visible_filings``; t itself on a trading day). File formats:
 
 - JSON: a list of records, or ``{"AAPL": [records...], ...}``;
 - CSV: one record per row, with a header naming at least ``symbol``, ``period_end`` and
@@ -26,6 +27,7 @@ import logging
 import math
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,14 @@ from stockagents.core.errors import DataError, DataFormatError, SymbolError
 from stockagents.core.symbols import validate_symbol
 from stockagents.core.textfile import read_text, skipped_summary
 from stockagents.core.types import FundamentalsSnapshot
+from stockagents.data.calendar import MARKET_TZ, market_close_utc
 
-__all__ = ["FileFundamentalsProvider", "FundamentalsProvider", "NoFundamentalsProvider"]
+__all__ = [
+    "FileFundamentalsProvider",
+    "FundamentalsProvider",
+    "NoFundamentalsProvider",
+    "visible_filings",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +75,17 @@ class NoFundamentalsProvider(FundamentalsProvider):
 
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
         return []
+
+
+def visible_filings(
+    snapshots: Iterable[FundamentalsSnapshot], as_of: dt.date
+) -> list[FundamentalsSnapshot]:
+    """The snapshots filed before the last session on or before ``as_of`` (``as_of``
+    itself on a trading day): a filing dated t may have come after t's close, so it
+    counts from the next session, and a weekend or holiday sees what its last session saw.
+    """
+    session = market_close_utc(as_of).astimezone(MARKET_TZ).date()
+    return [s for s in snapshots if s.filing_date < session]
 
 
 def _kind(value: Any) -> str:
@@ -194,4 +213,4 @@ class FileFundamentalsProvider(FundamentalsProvider):
         self._by_symbol.setdefault(snapshot.symbol, []).append(snapshot)
 
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:
-        return [s for s in self._by_symbol.get(symbol.upper(), []) if s.filing_date < as_of]
+        return visible_filings(self._by_symbol.get(symbol.upper(), []), as_of)

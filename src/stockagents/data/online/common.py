@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from stockagents.core.errors import ProviderUnavailableError
 from stockagents.core.types import FundamentalsSnapshot, NewsItem
-from stockagents.data.calendar import MARKET_TZ
+from stockagents.data.calendar import MARKET_TZ, market_close_utc
 from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.news import NewsProvider
 
@@ -49,9 +49,11 @@ def news_cutoff(as_of: dt.datetime) -> float:
 
 def filings_cutoff(as_of: dt.date) -> float:
     """The cache cutoff of a filings query (Unix time). A filing is visible at ``as_of``
-    when ``filing_date < as_of``, so the last visible filing day ends at midnight New
-    York starting ``as_of``; an answer fetched after that (plus ``SETTLE``) is complete."""
-    midnight = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=MARKET_TZ)
+    when filed before the last session on or before it (``visible_filings``), so the last
+    visible filing day ends at midnight New York starting that session; an answer fetched
+    after that (plus ``SETTLE``) is complete."""
+    session = market_close_utc(as_of).astimezone(MARKET_TZ).date()
+    midnight = dt.datetime.combine(session, dt.time(0, 0), tzinfo=MARKET_TZ)
     return (midnight + SETTLE).timestamp()
 
 

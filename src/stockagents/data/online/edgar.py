@@ -34,7 +34,7 @@ from typing import Any
 
 from stockagents.core.errors import DataError, DataFormatError
 from stockagents.core.types import FundamentalsSnapshot
-from stockagents.data.fundamentals import FundamentalsProvider
+from stockagents.data.fundamentals import FundamentalsProvider, visible_filings
 from stockagents.data.online.common import filings_cutoff
 from stockagents.data.online.http import ApiClient, Fetched
 
@@ -263,4 +263,4 @@ class EdgarFundamentalsProvider(FundamentalsProvider):
             parse=lambda fetched: self._parse(symbol, fetched),
             cutoff=filings_cutoff(as_of),
         )
-        return [s for s in snapshots if s.filing_date < as_of]
+        return visible_filings(snapshots, as_of)

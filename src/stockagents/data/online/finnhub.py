@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from stockagents.core.errors import DataFormatError, UpstreamError
 from stockagents.core.redact import excerpt
 from stockagents.core.types import FundamentalsSnapshot, NewsItem
-from stockagents.data.fundamentals import FundamentalsProvider
+from stockagents.data.fundamentals import FundamentalsProvider, visible_filings
 from stockagents.data.news import NewsProvider
 from stockagents.data.online.common import filings_cutoff, in_window, news_cutoff
 from stockagents.data.online.http import ApiClient
@@ -198,4 +198,4 @@ class FinnhubFundamentalsProvider(FundamentalsProvider):
             parse=lambda fetched: parse_finnhub_metrics(symbol, fetched.data),
             cutoff=filings_cutoff(as_of),
         )
-        return [s for s in snapshots if s.filing_date < as_of]
+        return visible_filings(snapshots, as_of)

@@ -28,7 +28,7 @@ import pandas as pd
 from stockagents.core.errors import ProviderUnavailableError, UpstreamError
 from stockagents.core.redact import excerpt
 from stockagents.core.types import FundamentalsSnapshot
-from stockagents.data.fundamentals import FundamentalsProvider
+from stockagents.data.fundamentals import FundamentalsProvider, visible_filings
 from stockagents.data.online.finnhub import estimated_filing_date
 
 __all__ = ["INSTALL_HINT", "YFinanceFundamentalsProvider", "snapshots_from_yfinance"]
@@ -163,4 +163,4 @@ class YFinanceFundamentalsProvider(FundamentalsProvider):
                     "request to yfinance failed",
                 ) from None
             self._memo[key] = snapshots_from_yfinance(key, frames)
-        return [s for s in self._memo[key] if s.filing_date < as_of]
+        return visible_filings(self._memo[key], as_of)

@@ -28,7 +28,11 @@ Tone
 Timing
     Stories are published between 21:00 UTC seven days before ``as_of`` and 19:30 UTC on
     ``as_of`` (to the minute, never at or after 19:30), so all of them fall inside a
-    seven-day digest window that ends at the US close (20:00 or 21:00 UTC).
+    seven-day digest window that ends at the US close (20:00 or 21:00 UTC). When the
+    close comes earlier (``market_close_utc``: 13:00 New York on an early close such as
+    2023-07-03; the last session's close on a day the exchange is shut), the stories end
+    half an hour before it instead, so none lands after it; the intended tone is
+    unchanged by where ages are measured from, since every weight shifts alike.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import re
 from dataclasses import dataclass
 
 from stockagents.core.types import NewsItem
+from stockagents.data.calendar import market_close_utc
 
 __all__ = [
     "COMPANIES",
@@ -63,6 +68,8 @@ KIND_WEIGHTS: dict[str, float] = {
 _STORY_COUNT_WEIGHTS = (25, 20, 16, 12, 10, 8, 5, 4)  # 1..8 stories on a day with news
 _HALF_LIFE_DAYS = 2.0
 _CONTRARY_SHARE = 0.2
+#: On an early close, the last story is published at least this long before the close.
+_BEFORE_CLOSE = dt.timedelta(minutes=30)
 
 COMPANIES: dict[str, str] = {
     "AAPL": "Apple", "MSFT": "Microsoft", "GOOGL": "Alphabet", "AMZN": "Amazon",
@@ -270,7 +277,10 @@ def _signs(rng: random.Random, kind: str, count: int) -> list[int]:
 
 def _times(rng: random.Random, as_of: dt.date, count: int) -> list[dt.datetime]:
     """``count`` distinct minutes in the window, newest first."""
-    end = dt.datetime.combine(as_of, dt.time(19, 30), tzinfo=dt.UTC)
+    end = min(
+        dt.datetime.combine(as_of, dt.time(19, 30), tzinfo=dt.UTC),
+        market_close_utc(as_of) - _BEFORE_CLOSE,
+    )
     start = dt.datetime.combine(as_of - dt.timedelta(days=7), dt.time(21, 0), tzinfo=dt.UTC)
     minutes = int((end - start).total_seconds() // 60)
     picked = sorted(rng.sample(range(minutes), count), reverse=True)

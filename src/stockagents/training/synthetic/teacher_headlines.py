@@ -24,8 +24,9 @@ module owns that exchange and knows nothing about digests, agents or data sets:
   backend failure refuses every ask of its batch; there is no repair round (the caller
   falls back to the offline generator, which costs nothing).
 
-Published times are the close of ``as_of`` (``market_close_utc``) minus the hours; the
-items carry no summary, so the digest scores the headline alone.
+Published times are the close of ``as_of`` (``market_close_utc``: the NYSE close, 13:00
+New York on an early close) minus the hours; the items carry no summary, so the digest
+scores the headline alone.
 """
 
 from __future__ import annotations
