@@ -136,7 +136,7 @@ def _free_port() -> int:
 def test_a_real_uvicorn_server_on_loopback() -> None:
     port = _free_port()
     config = uvicorn.Config(
-        create_app(models="expert"), host="127.0.0.1", port=port, log_level="warning"
+        create_app(models="expert", api_key=""), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -153,6 +153,17 @@ def test_a_real_uvicorn_server_on_loopback() -> None:
             assert answer.status_code == 200
             assert answer.json()["symbol"] == "AMZN"
             assert http.get("/analyze/ZZZZ").status_code == 404
+            assert http.get("/nope").json()["error"] == "not found"
+            json_type = {"content-type": "application/json"}
+            declared = http.post("/analyze", content=b" " * 2**20, headers=json_type)
+            assert declared.status_code == 413
+            assert declared.json()["error"] == "payload too large"
+            streamed = http.post(  # chunked: counted as it arrives, refused mid-way
+                "/analyze", content=(b" " * 8192 for _ in range(128)), headers=json_type
+            )
+            assert streamed.request.headers["transfer-encoding"] == "chunked"
+            assert streamed.status_code == 413
+            assert http.get("/health").status_code == 200  # and the server still answers
     finally:
         server.should_exit = True
         thread.join(timeout=10)

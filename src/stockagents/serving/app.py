@@ -1,6 +1,6 @@
 """The HTTP API: ``create_app(...)`` builds a FastAPI app around one ``SystemCoordinator``.
 
-Routes (OpenAPI docs at ``/docs``):
+Routes (``serving.routes``; OpenAPI docs at ``/docs``):
 
 - ``GET /health``, ``GET /models``;
 - ``GET /analyze/{symbol}?as_of=YYYY-MM-DD`` and ``POST /analyze`` for 1-20 symbols;
@@ -8,15 +8,20 @@ Routes (OpenAPI docs at ``/docs``):
 
 The models load once, when the app starts, and are shared by every request. Model-backed
 analyses run one at a time under a lock (the backend batches inside a request, not
-across them); the expert rules run concurrently. When ``STOCKAGENTS_API_KEY`` is set,
-every route but ``/health`` needs it in the ``X-API-Key`` header. Errors are JSON
-``{"error", "detail"}`` with one line: 401 for a missing or wrong key, 404 for an
-unknown symbol, 422 for bad input (FastAPI's validation too), 500 for anything else.
+across them); the expert rules run concurrently. At most ``max_concurrent_backtests``
+backtests run at once; one more is a 503 with ``Retry-After``, answered at once, so a
+queue of backtests never holds the other routes up.
+
+What reaches a route is checked first (``serving.guards``): the ``X-API-Key`` when
+``STOCKAGENTS_API_KEY`` is set (every route but ``/health`` and the docs), a body of at
+most ``max_body_bytes`` (413), JSON bodies only (415), no undeclared query parameter and
+valid symbols (422). Every error answer, Starlette's own 404 and 405 included, is JSON
+``{"error", "detail"}`` with one redacted line (``serving.errors`` has the statuses); a
+500 never carries the exception's text.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,30 +29,42 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 
 from stockagents import __version__
 from stockagents.core.config import AppConfig, load_config
-from stockagents.core.errors import DataError, StockAgentsError, UnknownSymbolError
+from stockagents.core.errors import ConfigError
 from stockagents.core.settings import load_settings
 from stockagents.orchestration import SystemCoordinator
+from stockagents.serving.errors import install_error_handlers
+from stockagents.serving.guards import MAX_BODY_BYTES, ApiKeyMiddleware, BodyLimitMiddleware
 
-__all__ = ["Service", "create_app"]
+__all__ = ["RETRY_AFTER_SECONDS", "Service", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-_OPEN = ("/health", "/docs", "/openapi.json", "/redoc")
+_OPEN = ("/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
+
+#: What a 503 for a busy backtest slot asks the client to wait (a backtest takes 2-7 s).
+RETRY_AFTER_SECONDS = 5
 
 
 class Service:
-    """What the routes share: the coordinator and the lock model-backed work takes."""
+    """What the routes share: the coordinator, the lock model-backed work takes and the
+    backtest slots."""
 
-    def __init__(self, coordinator: SystemCoordinator, max_backtest_days: int) -> None:
+    def __init__(
+        self,
+        coordinator: SystemCoordinator,
+        max_backtest_days: int,
+        max_concurrent_backtests: int = 1,
+    ) -> None:
         self.coordinator = coordinator
         self.max_backtest_days = max_backtest_days
+        self.max_concurrent_backtests = max_concurrent_backtests
         self._lock = threading.Lock()
+        self.backtest_slots = threading.BoundedSemaphore(max_concurrent_backtests)
         runtimes = [a.runtime for a in coordinator.analysts.values()]
         self.models_loaded = any(runtimes) or coordinator.strategist.runtime is not None
 
@@ -60,22 +77,44 @@ class Service:
         with self._lock:
             yield
 
+    @contextmanager
+    def backtest_slot(self) -> Iterator[None]:
+        """A backtest slot for the block, or at once a 503 with ``Retry-After``."""
+        if not self.backtest_slots.acquire(blocking=False):
+            n = self.max_concurrent_backtests
+            raise HTTPException(
+                503,
+                f"{n} backtest{'s' if n > 1 else ''} already running, the most this server "
+                f"runs at once; retry in {RETRY_AFTER_SECONDS} s",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        try:
+            yield
+        finally:
+            self.backtest_slots.release()
 
-def _problem(status: int, error: str, detail: str) -> JSONResponse:
-    first = detail.splitlines()[0] if detail else error
-    return JSONResponse(status_code=status, content={"error": error, "detail": first})
+
+def _at_least_one(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
 
 
 def create_app(
-    config: AppConfig | str | Path | None = None,
+    config: AppConfig | dict[str, Any] | str | Path | None = None,
     *,
     models: str | Path | None = None,
     api_key: str | None = None,
     max_backtest_days: int = 260,
+    max_concurrent_backtests: int = 1,
+    max_body_bytes: int = MAX_BODY_BYTES,
     coordinator_factory: Callable[[AppConfig], SystemCoordinator] | None = None,
 ) -> FastAPI:
     """The app. ``models`` as ``SystemCoordinator`` takes it (None: production when
-    deployed, else the rules); ``api_key`` defaults to ``STOCKAGENTS_API_KEY``."""
+    deployed, else the rules); ``api_key`` defaults to ``STOCKAGENTS_API_KEY`` (an
+    empty string turns auth off); the limits must be at least 1 (a ``ConfigError``)."""
+    _at_least_one("--max-backtest-days", max_backtest_days)
+    _at_least_one("--max-concurrent-backtests", max_concurrent_backtests)
+    _at_least_one("max_body_bytes", max_body_bytes)
     app_config = load_config(config)
     if api_key is None:
         secret = load_settings().stockagents_api_key
@@ -89,7 +128,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         coordinator = factory(app_config)
-        app.state.service = Service(coordinator, max_backtest_days)
+        app.state.service = Service(coordinator, max_backtest_days, max_concurrent_backtests)
         logger.info("serving %s", coordinator.model_set)
         try:
             yield
@@ -102,40 +141,12 @@ def create_app(
         description="A team of language-model agents for stock analysis.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    if api_key:  # added last: the outermost, a request without the key is refused unread
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key, open_paths=_OPEN)
+    install_error_handlers(app)
 
-    @app.middleware("http")
-    async def require_key(request: Request, call_next: Any) -> Any:
-        if api_key and request.url.path not in _OPEN:
-            given = request.headers.get("x-api-key", "")
-            if not hmac.compare_digest(given.encode(), api_key.encode()):
-                return _problem(401, "unauthorized", "missing or wrong X-API-Key header")
-        return await call_next(request)
-
-    @app.exception_handler(UnknownSymbolError)
-    async def unknown_symbol(request: Request, exc: UnknownSymbolError) -> JSONResponse:
-        return _problem(404, "unknown symbol", str(exc))
-
-    @app.exception_handler(DataError)
-    async def bad_data(request: Request, exc: DataError) -> JSONResponse:
-        return _problem(422, "bad request", str(exc))
-
-    @app.exception_handler(StockAgentsError)
-    async def failed(request: Request, exc: StockAgentsError) -> JSONResponse:
-        return _problem(400, type(exc).__name__, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _problem(422, "invalid request", f"{where}: {first.get('msg', 'invalid')}")
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # the API edge
-        logger.exception("unexpected error on %s", request.url.path)
-        return _problem(500, "internal error", f"unexpected {type(exc).__name__}")
-
-    from stockagents.serving.routes import router
+    from stockagents.serving.routes import router  # routes import Service from here
 
     app.include_router(router)
     return app

@@ -1,12 +1,15 @@
 """The HTTP API's routes; each is small and declares its response model. Sync handlers:
-FastAPI runs them in its thread pool, so slow analyses do not block the event loop."""
+FastAPI runs them in its thread pool, so slow analyses do not block the event loop.
+
+Every route refuses query parameters it does not declare and bodies that are not JSON
+(``guards``); symbols are validated by the request models (``schemas.Symbol``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from stockagents import __version__
 from stockagents.core.errors import UnknownSymbolError
@@ -15,6 +18,8 @@ from stockagents.core.registry import production_manifest
 from stockagents.core.types import Recommendation
 from stockagents.evaluation.agent_backtest import backtest_agents
 from stockagents.serving.app import Service
+from stockagents.serving.errors import one_line
+from stockagents.serving.guards import reject_unknown_query, require_json
 from stockagents.serving.schemas import (
     AnalyzeBatch,
     AnalyzeRequest,
@@ -22,11 +27,28 @@ from stockagents.serving.schemas import (
     BacktestResponse,
     Health,
     ModelsInfo,
+    Problem,
+    Symbol,
 )
 
 __all__ = ["router"]
 
-router = APIRouter()
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": why}
+    for status, why in {
+        401: "missing or wrong X-API-Key (when a key is configured)",
+        404: "unknown symbol, or no such route",
+        413: "request body over the limit (64 KiB by default)",
+        415: "a body that is not application/json",
+        422: "invalid input: a symbol, a date, an unknown query parameter",
+        500: "unexpected server error (no details)",
+        503: "a data source or the model backend failed, or every backtest slot is busy",
+    }.items()
+}
+
+router = APIRouter(
+    dependencies=[Depends(reject_unknown_query), Depends(require_json)], responses=_ERRORS
+)
 
 
 def _service(request: Request) -> Service:
@@ -51,10 +73,11 @@ def models(request: Request) -> ModelsInfo:
     )
 
 
-@router.get("/analyze/{symbol}", response_model=Recommendation, tags=["analysis"])
+# ``:path``: "..%2FOUTSIDE" reaches the validator (a 422 naming the rule), not a 404
+@router.get("/analyze/{symbol:path}", response_model=Recommendation, tags=["analysis"])
 def analyze(
     request: Request,
-    symbol: str,
+    symbol: Annotated[Symbol, Path(description="a ticker, e.g. AAPL, BRK.B, ^GSPC")],
     as_of: Annotated[dt.date | None, Query(description="data up to this date's close")] = None,
 ) -> Recommendation:
     """One symbol's recommendation (the decision, the three signals, model versions)."""
@@ -69,28 +92,29 @@ def analyze_many(request: Request, body: AnalyzeRequest) -> AnalyzeBatch:
     service = _service(request)
     results: list[Recommendation] = []
     errors: dict[str, str] = {}
-    for symbol in dict.fromkeys(s.strip().upper() for s in body.symbols):
+    for symbol in body.symbols:  # valid, upper case and unique (``schemas``)
         try:
             with service.serialized():
                 results.append(service.coordinator.analyze_symbol(symbol, body.as_of))
         except UnknownSymbolError as exc:
-            errors[symbol] = str(exc).splitlines()[0]
+            errors[symbol] = one_line(exc)
     return AnalyzeBatch(results=results, errors=errors)
 
 
 @router.post("/backtest", response_model=BacktestResponse, tags=["analysis"])
 def backtest(request: Request, body: BacktestRequest) -> BacktestResponse:
-    """The agents against buy-and-hold, with and without costs (bounded in size)."""
+    """The agents against buy-and-hold, with and without costs (bounded in size; a 503
+    with ``Retry-After`` when every backtest slot is taken)."""
     service = _service(request)
-    with service.serialized():
+    with service.backtest_slot(), service.serialized():
         run = backtest_agents(
-            service.coordinator, [s.strip().upper() for s in body.symbols], body.start,
-            body.end, max_days=service.max_backtest_days,
+            service.coordinator, body.symbols, body.start, body.end,
+            max_days=service.max_backtest_days,
         )  # fmt: skip
     clean: dict[str, dict[str, float | None]] = jsonable(run.metrics())  # NaN, inf -> null
     return BacktestResponse(
         period=run.period,
         symbols=[str(c) for c in run.with_costs.positions.columns],
-        skipped={s: why.splitlines()[0] for s, why in run.skipped.items()},
+        skipped={s: one_line(why) for s, why in run.skipped.items()},
         metrics=clean,
     )

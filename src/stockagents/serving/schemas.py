@@ -1,12 +1,20 @@
-"""Request and response models of the HTTP API (each route declares its ``response_model``)."""
+"""Request and response models of the HTTP API (each route declares its ``response_model``).
+
+A symbol, in a path or a body, is checked by ``core.symbols.validate_symbol`` (a name,
+never a path): an invalid one is a 422 naming it and the rule. Lists are de-duplicated
+after their length is checked.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from stockagents.core.errors import SymbolError
+from stockagents.core.symbols import validate_symbol
 from stockagents.core.types import Recommendation
 
 __all__ = [
@@ -17,10 +25,26 @@ __all__ = [
     "Health",
     "ModelsInfo",
     "Problem",
+    "Symbol",
 ]
 
 MAX_SYMBOLS = 20
 MAX_BACKTEST_SYMBOLS = 5
+
+
+def _symbol(value: str) -> str:
+    try:
+        return validate_symbol(value)
+    except SymbolError as exc:  # the message as is, without pydantic's "Value error, "
+        raise PydanticCustomError("symbol", "{reason}", {"reason": str(exc)}) from None
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+#: One symbol (a path parameter or a list item), trimmed and in upper case.
+Symbol = Annotated[str, AfterValidator(_symbol)]
 
 
 class _Request(BaseModel):
@@ -40,7 +64,11 @@ class ModelsInfo(BaseModel):
 
 
 class AnalyzeRequest(_Request):
-    symbols: list[str] = Field(min_length=1, max_length=MAX_SYMBOLS, description="1-20 symbols")
+    symbols: Annotated[
+        list[Symbol],
+        Field(min_length=1, max_length=MAX_SYMBOLS, description="1-20 symbols, e.g. AAPL, BRK.B"),
+        AfterValidator(_unique),
+    ]
     as_of: dt.date | None = Field(default=None, description="data up to this date's close")
 
 
@@ -50,7 +78,11 @@ class AnalyzeBatch(BaseModel):
 
 
 class BacktestRequest(_Request):
-    symbols: list[str] = Field(min_length=1, max_length=MAX_BACKTEST_SYMBOLS)
+    symbols: Annotated[
+        list[Symbol],
+        Field(min_length=1, max_length=MAX_BACKTEST_SYMBOLS, description="1-5 symbols"),
+        AfterValidator(_unique),
+    ]
     start: dt.date | None = None
     end: dt.date | None = None
 
