@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from stockagents.core.errors import DataError, ProviderUnavailableError
+from stockagents.core.errors import ProviderUnavailableError, UpstreamError
+from stockagents.core.redact import redact
 from stockagents.data.base import PriceProvider
 from stockagents.data.paths import file_in
 from stockagents.data.validation import normalize_ohlcv
@@ -70,7 +71,13 @@ class YFinancePriceProvider(PriceProvider):
         except ProviderUnavailableError:
             raise
         except Exception as exc:  # network or upstream failure, reported in one line
-            raise DataError(f"yfinance: download of {symbol} failed ({exc})") from None
+            reason = redact(str(exc).splitlines()[0])[:120] if str(exc) else type(exc).__name__
+            raise UpstreamError(
+                f"yfinance: download of {symbol} failed ({reason}); check the network and "
+                "the symbol, or use a csv price directory",
+                provider="yfinance",
+                summary="download failed from yfinance",
+            ) from None
         if raw is None or raw.empty:
             raise self.unknown(symbol)
         frame = normalize_ohlcv(raw, f"yfinance:{symbol}")
