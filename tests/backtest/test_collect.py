@@ -268,3 +268,78 @@ def test_malformed_file_is_skipped_not_fatal(tmp_path: Path) -> None:
     assert "BAD.csv" in summary.skipped["BAD"]
     assert "unreadable date" in summary.skipped["BAD"]
     assert summary.inserted == 80 - 29
+
+
+_COLLECTOR = """
+import datetime as dt, sys
+from pathlib import Path
+from stockagents.backtest.collect import collect_trajectories
+
+if __name__ == "__main__":  # the pool's workers are spawned: they import this file
+    collect_trajectories(
+        ["AAPL", "AMZN", "GOOG", "META", "NFLX", "NVDA"], dt.date(2018, 1, 1),
+        dt.date(2019, 12, 31), Path(sys.argv[1]), backend="process", workers=2, progress=False,
+    )
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan's zombie waits for a reaper that may not come)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_workers_die_with_a_killed_collector(tmp_path: Path) -> None:
+    """SIGKILL of the collecting process takes its pool workers and the resource tracker
+    with it at once: none holds the caller's pipes open."""
+    script = tmp_path / "collector.py"
+    script.write_text(_COLLECTOR, encoding="utf-8")
+    db = tmp_path / "out" / "experience_library.db"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        stored = 0
+        while time.monotonic() < deadline and proc.poll() is None and stored == 0:
+            if db.exists():
+                try:
+                    with sqlite3.connect(db, timeout=1) as conn:
+                        stored = conn.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
+                except sqlite3.OperationalError:
+                    stored = 0
+            time.sleep(0.05)
+        assert proc.poll() is None, "the collection ended before it could be killed"
+        children = _children(proc.pid)
+        assert len(children) >= 3, children  # two workers and the resource tracker
+        os.kill(proc.pid, signal.SIGKILL)
+        started = time.monotonic()
+        proc.communicate(timeout=20)  # EOF: no process left holds stdout or stderr
+        while any(_alive(pid) for pid in children) and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        assert not [pid for pid in children if _alive(pid)]
+        assert time.monotonic() - started < 10
+    finally:
+        for pid in [proc.pid, *children]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()

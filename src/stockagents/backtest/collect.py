@@ -11,10 +11,19 @@ Work is cut into chunks per symbol; each chunk is written in one transaction, so
 that is killed keeps every finished chunk, and running again with the same output
 directory inserts only what is missing. Symbols are spread over a process pool (default),
 run in this process (``serial``), or on Ray (``ray``, when installed).
+
+The pool's workers die with the collecting process, even when it is killed with SIGKILL
+and runs no cleanup of its own: on Linux the kernel kills each worker when its parent dies
+(``PR_SET_PDEATHSIG``, set as the worker starts), and everywhere a thread in each worker
+ends it once its parent has changed. The pool uses the ``spawn`` context (no fork of a
+process that holds model threads), whose queues' semaphores start multiprocessing's
+resource tracker; the tracker ends by itself when the last process holding its pipe (the
+collector and its workers) is gone, so it does not outlive them either.
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import difflib
 import hashlib
@@ -23,6 +32,9 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -54,6 +66,8 @@ DB_NAME = "experience_library.db"
 CHUNK_DAYS = 25
 
 _COORDINATORS: dict[str, SystemCoordinator] = {}
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -266,6 +280,32 @@ def _run_ray(
         yield ray.get(ready[0])
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker when ``parent`` (the collector) dies.
+
+    The kernel's parent-death signal follows the *thread* that started the worker; the
+    pool starts its workers from the thread that submits the chunks, which waits for them
+    all, so that thread outlives them."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                logger.debug("prctl(PR_SET_PDEATHSIG): errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as exc:  # no prctl here: the watcher still runs
+            logger.debug("prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int, every: float = 1.0) -> None:
+    """End the process once its parent is no longer ``parent`` (it died; the orphan was
+    handed to init or a subreaper)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
 def _run_pool(
     tasks: list[tuple[str, list[str]]],
     config_json: str,
@@ -274,7 +314,12 @@ def _run_pool(
     models: str | None,
 ) -> Iterator[list[ExperienceStep]]:
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures: set[Future[list[ExperienceStep]]] = {
             pool.submit(collect_chunk, config_json, run_id, symbol, days, models)
             for symbol, days in tasks

@@ -64,7 +64,10 @@ def _rollback_parser() -> argparse.ArgumentParser:
         prog="stockagents deploy rollback",
         description="Restore a backup as production (verified; what it replaces is backed up).",
     )
-    parser.add_argument("backup", nargs="?", help="models/backups/backup_... (default: newest)")
+    parser.add_argument(
+        "backup", nargs="?",
+        help="models/backups/backup_... (default: the production the current one replaced)",
+    )  # fmt: skip
     parser.add_argument("--models-dir", type=Path, help="Default: the config's (models).")
     parser.add_argument("--config", "-c", type=Path, help="A YAML config file.")
     parser.add_argument("--json", action="store_true", help="Print the record as JSON.")
@@ -166,6 +169,7 @@ def list_models(
     console.print(f"backups: {len(status['backups'])}")
     for backup in status["backups"]:
         console.print(f"  {backup['path']} ({backup['deployment'] or 'no deployment'})")
+    console.print(f"deploy rollback installs: {status['rollback_to'] or 'nothing (no other set)'}")
     table = Table(title="deployment records")
     table.add_column("id", no_wrap=True, min_width=26)
     table.add_column("outcome", no_wrap=True, min_width=20)

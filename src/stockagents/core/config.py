@@ -370,6 +370,12 @@ class DeploymentConfig(_Section):
         default_factory=_models_dir,
         description="where production/ and backups/ live ($STOCKAGENTS_MODELS_DIR or models)",
     )
+    keep_backups: int = Field(
+        default=5,
+        ge=1,
+        description="backups kept after each deployment or rollback, oldest removed first; "
+        "the one `deploy rollback` would install is always kept",
+    )
     verify_symbol: Symbol = Field(
         default="AAPL", description="the symbol a deployment analyses to verify the models"
     )

@@ -11,12 +11,19 @@ Under the models directory (``deployment.models_dir``, default ``models``)::
                                                        that agent is expert)
         deployment_YYYYMMDD_HHMMSS.json                 every deployment record so far
     backups/backup_YYYYMMDD_HHMMSS/                      a copy of production before a change
+    records/deployment_YYYYMMDD_HHMMSS.json              one record per deployment run
     .deploy.lock                                         held while a deployment runs
+
+A backup and the record of the run that took it share their ``YYYYMMDD_HHMMSS`` name; the
+backup counts only when that record says the run installed its release (see
+``stockagents.deployment.store``). The manifest's ``deployment`` names the record of the run
+that installed the release, so production leads to the backup of what it replaced.
 
 ``production_models(models_dir)`` is the production release when one is deployed (the
 symlink resolved once, so a reader loads one consistent set), else None.
 ``content_hash`` is the hash of a model directory's files that manifests, records and
-evaluations use to say which bytes they mean.
+evaluations use to say which bytes they mean; ``set_identity`` the hash of a release's
+whole model set, which tells whether two releases (or backups) hold the same models.
 """
 
 from __future__ import annotations
@@ -32,17 +39,20 @@ __all__ = [
     "IGNORED",
     "PRODUCTION",
     "PRODUCTION_KIND",
+    "RECORDS",
     "RELEASES",
     "content_hash",
     "ignored",
     "production_manifest",
     "production_models",
     "release_manifest",
+    "set_identity",
 ]
 
 PRODUCTION = "production"
 RELEASES = "releases"
 BACKUPS = "backups"
+RECORDS = "records"
 PRODUCTION_KIND = "production"
 
 
@@ -97,3 +107,26 @@ def production_models(models_dir: str | Path) -> Path | None:
     except OSError:
         return None
     return release if release_manifest(release) is not None else None
+
+
+def set_identity(release: str | Path) -> str | None:
+    """Which model set a production release (or a backup of one) holds: a hash over each
+    agent's content hash, agents without a model (``expert``) left out. The hashes are the
+    manifest's, or the files' for an agent a hand-made manifest gives none for. Two
+    releases with the same identity answer alike; None when ``release`` is not one."""
+    manifest = release_manifest(release)
+    if manifest is None:
+        return None
+    hashes = manifest.get("hashes") or {}
+    agents = manifest.get("agents") or {}
+    models: dict[str, str] = {}
+    for agent in sorted({*agents, *hashes}):
+        if agent in hashes:
+            value = str(hashes[agent])
+        else:
+            entry = agents[agent]
+            path = Path(release) / str(entry)
+            value = content_hash(path) if entry not in (None, "expert") and path.is_dir() else ""
+        if value and value != "expert":
+            models[str(agent)] = value
+    return hashlib.sha256(json.dumps(models, sort_keys=True).encode()).hexdigest()[:16]

@@ -15,14 +15,22 @@
    swap is undone.
 
 A failure at any step leaves production as it was and is recorded (``records/``); a kill
-at any point leaves it wholly old or wholly new (``store``). ``rollback`` installs a
-backup the same way, after backing up what it replaces.
+at any point leaves it wholly old or wholly new (``store``). Ctrl-C, and SIGTERM while
+a run holds the default handler, stop a run as an exception: the same cleanup as an error
+runs and the record says ``interrupted``. A run that died (SIGKILL, power) is cleared by
+the next one (``Store.recover``). After a run installs its release, the backups beyond
+``deployment.keep_backups`` are removed, oldest first.
+
+``rollback`` installs a backup the same way, after backing up what it replaces. With no
+backup named, it installs the production the current one replaced (so a second rollback
+undoes the first); never a copy of the set in production.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,7 +42,12 @@ from stockagents.agents.runtime import AGENT_NAMES, read_manifest
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import DeploymentError, StockAgentsError
 from stockagents.core.jsonio import write_json
-from stockagents.core.registry import PRODUCTION_KIND, content_hash, production_manifest
+from stockagents.core.registry import (
+    PRODUCTION_KIND,
+    content_hash,
+    production_manifest,
+    set_identity,
+)
 from stockagents.deployment.gate import (
     Candidate,
     EvaluationMatch,
@@ -43,6 +56,7 @@ from stockagents.deployment.gate import (
     find_evaluation,
     gate,
 )
+from stockagents.deployment.interrupts import sigterm_raises, stopped_by
 from stockagents.deployment.store import DeployLock, Store, copy_tree, stamp
 from stockagents.orchestration import SystemCoordinator
 
@@ -54,7 +68,6 @@ logger = logging.getLogger(__name__)
 STEPS = ("validate", "backup", "stage", "verify", "swap", "confirm", "done")
 
 _GUIDE_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")
-
 
 class ModelDeployer:
     """Deploys model sets into ``models_dir/production`` and rolls them back.
@@ -94,7 +107,7 @@ class ModelDeployer:
         criteria = self.config.deployment
         if min_sharpe is not None:
             criteria = criteria.model_copy(update={"min_sharpe": min_sharpe})
-        with DeployLock(self.models_dir), self._run("deploy", force) as record:
+        with sigterm_raises(), DeployLock(self.models_dir), self._run("deploy", force) as record:
             candidates = candidate_from(models, self.store.current())
             record["agents"] = {a: c.describe() for a, c in candidates.items()}
             check_loads(candidates, self.config.agents)
@@ -102,14 +115,21 @@ class ModelDeployer:
             if match is None and evaluate:
                 match = self._evaluate(candidates, symbols, criteria)
             record["evaluation"] = match.describe() if match else None
-            record["criteria"] = criteria.model_dump(mode="json", exclude={"models_dir"})
+            record["criteria"] = criteria.model_dump(
+                mode="json", exclude={"models_dir", "keep_backups"}
+            )
             record["forced_because"] = gate(match, force)
             return self._install(candidates, record)
 
     def rollback(self, backup: str | Path | None = None) -> dict[str, Any]:
-        """Install ``backup`` (default: the newest) as production, verified like any
-        deployment; the production it replaces is backed up first."""
-        with DeployLock(self.models_dir), self._run("rollback", False) as record:
+        """Install ``backup`` as production, verified like any deployment; the production
+        it replaces is backed up first. By default the production the current one
+        replaced (``Store.previous_backup``): never a copy of the set in production."""
+        with (
+            sigterm_raises(),
+            DeployLock(self.models_dir),
+            self._run("rollback", False) as record,
+        ):
             source = self._backup_path(backup)
             record["rollback_to"] = str(source)
             manifest = read_manifest(source)
@@ -122,18 +142,26 @@ class ModelDeployer:
             return self._install(candidates, record)
 
     def status(self) -> dict[str, Any]:
-        """Production (its agents and deployment), the backups and every record."""
+        """Production (its agents and deployment), the backups, the one ``rollback``
+        installs by default, and every record. What dead runs left is cleared first,
+        unless a run is going on (then it is shown as it is)."""
+        if self.models_dir.is_dir():
+            try:
+                with DeployLock(self.models_dir):
+                    self._recover()
+            except (DeploymentError, OSError):  # a run is going on, or read-only
+                pass
         current = self.store.current()
         manifest = production_manifest(self.models_dir) if current else None
-        backups = sorted(
-            p for p in self.store.backups.glob("backup_*") if p.is_dir()
-        ) if self.store.backups.is_dir() else []  # fmt: skip
+        previous = self.store.previous_backup()
         return {
             "models_dir": str(self.models_dir),
             "production": {"release": str(current), **(manifest or {})} if current else None,
             "backups": [
-                {"path": str(p), "deployment": read_manifest(p).get("deployment")} for p in backups
+                {"path": str(p), "deployment": read_manifest(p).get("deployment")}
+                for p in self.store.list_backups()
             ],
+            "rollback_to": str(previous) if previous else None,
             "records": self.store.history(),
         }
 
@@ -155,6 +183,9 @@ class ModelDeployer:
             error = self._file_error(exc)
             self._fail(record, error)
             raise error from None
+        except BaseException as exc:  # Ctrl-C, SIGTERM (``sigterm_raises``), a bug
+            self._fail(record, exc)
+            raise
 
     def _record(self, action: str, forced: bool) -> dict[str, Any]:
         name = stamp()
@@ -172,6 +203,7 @@ class ModelDeployer:
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "models_dir": str(self.models_dir),
             "forced": forced,
+            "pid": os.getpid(),
             "outcome": "started",
             "steps": {},
         }
@@ -181,14 +213,13 @@ class ModelDeployer:
         record["steps"][name] = round(time.perf_counter() - started, 3)
         self.on_step(name)
 
+    def _recover(self) -> None:
+        for line in self.store.recover():
+            logger.info("a run that died: %s", line)
+
     def _begin(self, record: dict[str, Any]) -> None:
-        """Record the deployment as started, and mark one a killed run left unfinished."""
-        self.store.sweep()
-        for old in self.store.history():
-            if old.get("outcome") == "started":
-                old["outcome"] = "interrupted"
-                old["production"] = str(self.store.current() or "none")
-                self.store.write_record(old)
+        """Clear what dead runs left, then record this one as started."""
+        self._recover()
         self.store.adopt()
         self.store.write_record(record)
 
@@ -200,6 +231,7 @@ class ModelDeployer:
         self._step(record, "backup", started)
         backup = self.store.backup(name)
         record["backup"] = str(backup) if backup else None
+        self.store.write_record(record)  # the backup is this run's (an orphan if it dies)
         self._step(record, "stage", started)
         staging = self.store.staging(name)
         agents: dict[str, str] = {}
@@ -229,6 +261,7 @@ class ModelDeployer:
         self._step(record, "swap", started)
         previous = self.store.swap(release)
         record["swapped"] = True
+        record["replaced"] = str(previous) if previous else None
         self._step(record, "confirm", started)
         if production_manifest(self.models_dir) != manifest or any(
             content_hash(self.store.production / a) != candidates[a].hash for a in agents
@@ -243,7 +276,11 @@ class ModelDeployer:
         self._step(record, "done", started)
         self.store.write_record(record)
         write_json(release / f"{record['id']}.json", record)
-        self.store.sweep()
+        self.store.sweep(previous)
+        keep = self.config.deployment.keep_backups
+        needed = self.store.previous_backup()  # what a rollback from here installs
+        for pruned in self.store.prune_backups(keep, protect=needed):
+            logger.info("removed %s (keep_backups is %d)", pruned.name, keep)
         logger.info("%s: production is now %s", record["id"], release.name)
         return record
 
@@ -294,11 +331,13 @@ class ModelDeployer:
 
     def _backup_path(self, backup: str | Path | None) -> Path:
         root = self.store.backups.resolve()
+        current = self.store.current()
         if backup is None:
-            found = sorted(root.glob("backup_*")) if root.is_dir() else []
-            if not found:
-                raise DeploymentError(f"no backup in {self.store.backups} to roll back to")
-            return found[-1]
+            previous = self.store.previous_backup()
+            if previous is None:
+                held = f"; production ({current.name}) is the only model set" if current else ""
+                raise DeploymentError(f"no backup in {self.store.backups} to roll back to{held}")
+            return previous.resolve()
         path = Path(backup).expanduser().resolve()
         if path.parent != root or not path.name.startswith("backup_"):
             raise DeploymentError(
@@ -309,6 +348,8 @@ class ModelDeployer:
             raise DeploymentError(f"{backup} does not exist; see stockagents models list")
         if read_manifest(path).get("kind") != PRODUCTION_KIND:
             raise DeploymentError(f"{backup} has no production manifest; it is not a backup")
+        if current is not None and set_identity(path) == set_identity(current):
+            logger.info("%s holds the model set already in production", path.name)
         return path
 
     def _file_error(self, exc: OSError) -> DeploymentError:
@@ -318,17 +359,24 @@ class ModelDeployer:
         return DeploymentError(f"{where}{exc.strerror or exc}; {state}")
 
     def _fail(self, record: dict[str, Any], exc: BaseException) -> None:
-        """Record the failure (best effort: the disk may be full) and clear what it left;
-        a backup taken for a deployment that never swapped is removed."""
-        record["outcome"] = "refused" if "refused" in str(exc) else "failed"
-        record["error"] = str(exc)
-        record["production"] = str(self.store.current() or "none")
-        backup = record.get("backup")
-        if backup and not record.get("swapped"):
-            shutil.rmtree(backup, ignore_errors=True)
-            record["backup"] = None
+        """Record the failure or interruption (best effort: the disk may be full) and clear
+        what it left; a backup taken for a run whose release is not production (it never
+        swapped, or swapped back) is removed."""
+        if isinstance(exc, Exception):
+            record["outcome"] = "refused" if "refused" in str(exc) else "failed"
+            record["error"] = str(exc)
+        else:
+            record["outcome"] = "interrupted"
+            record["error"] = stopped_by(exc)
         try:
-            self.store.write_record(record)
+            record["swapped"] = self.store.installed_by() == record["id"]
+            record["production"] = str(self.store.current() or "none")
+            backup = self.store.backup_of(record)
+            if not record["swapped"]:
+                if backup is not None:
+                    self.store.discard(backup)
+                record["backup"] = None
+            self.store.write_record(record, into_production=record["swapped"])
             self.store.sweep()
         except OSError as error:
             logger.warning("could not record %s: %s", record["id"], error)

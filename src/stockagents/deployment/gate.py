@@ -17,7 +17,12 @@ from typing import Any
 
 from stockagents.agents.runtime import AGENT_NAMES, load_runtime, read_manifest
 from stockagents.core.config import AgentsConfig, AppConfig, DeploymentConfig
-from stockagents.core.errors import AgentError, DeploymentError, ProviderUnavailableError
+from stockagents.core.errors import (
+    AgentError,
+    BackendError,
+    DeploymentError,
+    ProviderUnavailableError,
+)
 from stockagents.core.registry import content_hash
 from stockagents.evaluation.cache import code_fingerprint
 from stockagents.evaluation.criteria import check_criteria
@@ -143,7 +148,7 @@ def check_loads(candidates: Mapping[str, Candidate], agents: AgentsConfig) -> No
             continue
         try:
             load_runtime(candidate.agent, candidate.source, getattr(agents, candidate.agent))
-        except (AgentError, ProviderUnavailableError) as exc:
+        except (AgentError, BackendError, ProviderUnavailableError) as exc:
             raise DeploymentError(f"{candidate.agent}: does not load ({exc})") from None
 
 

@@ -6,6 +6,14 @@ production is always wholly the old release or wholly the new one. Everything be
 writes into hidden temporary names (``releases/.staging-*``, ``backups/.tmp-*``) that
 ``sweep`` removes, and releases that production does not point at are removed after the
 swap (their content is in a backup). Only paths under the models directory are written.
+
+A backup is taken before the swap, so a run that dies between the two leaves a copy of
+the unchanged production. Such a backup is an *orphan*: its record (same name) says the
+run never installed its release. ``recover``, which every run calls first under the lock,
+marks dead runs' ``started`` records ``interrupted`` and removes their orphans;
+``previous_backup`` never picks a backup of the set in production; ``prune_backups``
+keeps the newest few. Removals rename first (``backups/.tmp-*``), so a kill never leaves
+half a backup that looks whole.
 """
 
 from __future__ import annotations
@@ -22,11 +30,22 @@ from typing import Any
 
 from stockagents.core.errors import DeploymentError
 from stockagents.core.jsonio import write_json
-from stockagents.core.registry import BACKUPS, PRODUCTION, RELEASES, ignored
+from stockagents.core.registry import (
+    BACKUPS,
+    PRODUCTION,
+    RECORDS,
+    RELEASES,
+    ignored,
+    release_manifest,
+    set_identity,
+)
 
-__all__ = ["DeployLock", "Store", "copy_tree", "stamp"]
+__all__ = ["INSTALLED", "DeployLock", "Store", "copy_tree", "stamp"]
 
 _LOCK = ".deploy.lock"
+
+#: The outcomes of a run that finished installing its release.
+INSTALLED = ("deployed", "rolled back")
 
 
 def stamp() -> str:
@@ -101,7 +120,7 @@ class Store:
         self.production = models_dir / PRODUCTION
         self.releases = models_dir / RELEASES
         self.backups = models_dir / BACKUPS
-        self.records = models_dir / "records"
+        self.records = models_dir / RECORDS
 
     def current(self) -> Path | None:
         """The release production points at (None: nothing deployed)."""
@@ -185,12 +204,13 @@ class Store:
         tmp.rename(final)
         return final
 
-    def sweep(self) -> None:
+    def sweep(self, previous: Path | None = None) -> None:
         """Remove what a killed or finished deployment left: staging and temporary
         copies, symlinks half made, and releases production no longer needs. Kept: the
-        current release and the one before it (a process that resolved production just
-        before a swap still reads it; both are also in backups). When production is
-        missing after a kill inside ``adopt``, the adopted release is linked again."""
+        current release and the one before it, ``previous`` when given, else the newest
+        older one (a process that resolved production just before a swap still reads it;
+        both are also in backups). When production is missing after a kill inside
+        ``adopt``, the adopted release is linked again."""
         for parent, prefix in ((self.releases, ".staging-"), (self.backups, ".tmp-")):
             if parent.is_dir():
                 for path in parent.iterdir():
@@ -207,15 +227,121 @@ class Store:
             current = self.current()
         releases = self._releases()
         keep = {current} if current is not None else set()
-        if current is not None:
+        if previous is not None:
+            keep.add(previous)
+        elif current is not None:
             older = [p for p in releases if p.name.split("_", 1)[1] < current.name.split("_", 1)[1]]
             keep.update(older[-1:])
         for path in releases:
             if path.resolve() not in {k.resolve() for k in keep}:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def write_record(self, record: dict[str, Any]) -> Path:
-        """Keep ``record`` in ``records/`` (every deployment, refused ones too)."""
+    # -- backups and the runs that took them ------------------------------------------
+
+    def list_backups(self) -> list[Path]:
+        """Every backup, oldest first (their names are their times)."""
+        if not self.backups.is_dir():
+            return []
+        return sorted(
+            p for p in self.backups.iterdir() if p.name.startswith("backup_") and p.is_dir()
+        )
+
+    def backup_of(self, record: dict[str, Any]) -> Path | None:
+        """The backup the run of ``record`` took (same name), if it is there."""
+        path = self.backups / f"backup_{str(record['id']).removeprefix('deployment_')}"
+        return path if path.is_dir() else None
+
+    def installed_by(self) -> str | None:
+        """The id of the run that installed production (its manifest's ``deployment``)."""
+        current = self.current()
+        manifest = release_manifest(current) if current is not None else None
+        return str(manifest["deployment"]) if manifest and manifest.get("deployment") else None
+
+    def _ever_installed(self) -> set[str]:
+        """The runs whose release is or was production: production's, and those of the
+        releases the backups copied (a backup is a copy of production)."""
+        ids = {self.installed_by()}
+        for backup in self.list_backups():
+            ids.add(str((release_manifest(backup) or {}).get("deployment") or ""))
+        return {i for i in ids if i}
+
+    def discard(self, path: Path) -> None:
+        """Remove a backup, first renamed so a kill never leaves half of one in place."""
+        tmp = self.backups / f".tmp-discard-{path.name}"
+        try:
+            path.rename(tmp)
+        except OSError:
+            tmp = path
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def recover(self) -> list[str]:
+        """Clear what runs that died left; call under the lock, before a run begins (no
+        other run is alive then, so a ``started`` record is a dead run's).
+
+        Each dead run's record becomes ``interrupted``, with ``swapped`` true when its
+        release became production (it died after its swap). A backup whose run never
+        installed its release, a dead one or a failed one, is an orphan: a copy of a
+        production that did not change, removed here. Then ``sweep``. Returns what was
+        done, one line each, for the log."""
+        installed = self._ever_installed()
+        done = []
+        for record in self.history():
+            if record.get("outcome") == "started":
+                swapped = record["id"] in installed
+                record.update(
+                    outcome="interrupted",
+                    swapped=swapped,
+                    production=str(self.current() or "none"),
+                    error="the process ended "
+                    + ("after its swap" if swapped else "before its swap; production unchanged"),
+                )
+                self.write_record(record, into_production=swapped)
+                done.append(f"{record['id']}: marked interrupted")
+            ran = record.get("outcome") in INSTALLED or record.get("swapped")
+            backup = self.backup_of(record)
+            if backup is not None and not ran and record["id"] not in installed:
+                self.discard(backup)
+                done.append(f"{record['id']}: removed its orphaned {backup.name}")
+        self.sweep()
+        return done
+
+    def previous_backup(self) -> Path | None:
+        """The backup ``rollback`` installs by default: the production the current one
+        replaced (the backup the run that installed production took) or, when that one
+        is gone, the newest backup of another model set. Never a copy of the set in
+        production; None when there is no other set (with nothing deployed: the newest)."""
+        backups = self.list_backups()
+        current = self.current()
+        if current is None:
+            return backups[-1] if backups else None
+        identity = set_identity(current)
+        others = [b for b in backups if set_identity(b) not in (None, identity)]
+        installer = self.installed_by()
+        linked = self.backup_of({"id": installer}) if installer else None
+        if linked is not None and linked in others:
+            return linked
+        return others[-1] if others else None
+
+    def prune_backups(self, keep: int, protect: Path | None) -> list[Path]:
+        """Remove backups older than the newest ``keep``, never ``protect`` (the one a
+        rollback needs). Returns the removed ones."""
+        backups = self.list_backups()
+        kept = {b.name for b in backups[-keep:]} if keep > 0 else set()
+        if protect is not None:
+            kept.add(protect.name)
+        removed = [b for b in backups if b.name not in kept]
+        for backup in removed:
+            self.discard(backup)
+        return removed
+
+    # -- records ----------------------------------------------------------------------
+
+    def write_record(self, record: dict[str, Any], into_production: bool = False) -> Path:
+        """Keep ``record`` in ``records/`` (every deployment, refused ones too); with
+        ``into_production``, also in the production release (the copy that travels)."""
+        current = self.current()
+        if into_production and current is not None:
+            write_json(current / f"{record['id']}.json", record)
         return write_json(self.records / f"{record['id']}.json", record)
 
     def history(self) -> list[dict[str, Any]]:
