@@ -15,7 +15,7 @@ from stockagents.agents.expert_backend import ExpertBackend
 from stockagents.agents.model_agents import answer_batch, build_request, signal_from
 from stockagents.agents.prompting import answer_schema, prompt_version, render_prompt
 from stockagents.agents.runtime import ModelRuntime, model_set_paths
-from stockagents.core.errors import AgentError
+from stockagents.core.errors import AgentError, BackendError
 from stockagents.core.types import Action
 from stockagents.data.factory import DataSources
 from stockagents.features.observation import ObservationBuilder
@@ -256,7 +256,7 @@ def test_broken_model_dirs_are_agent_errors(tmp_path: Path) -> None:
     with pytest.raises(AgentError, match=r"no adapter_config\.json"):
         NewsAgent(model_path=str(lora))
     (lora / "adapter_config.json").write_text("{oops")
-    with pytest.raises(AgentError, match="cannot load the model"):
+    with pytest.raises(BackendError, match=r"cannot load the LoRA adapter in .*lora: Expecting"):
         NewsAgent(model_path=str(lora))
     odd = tmp_path / "odd"
     odd.mkdir()

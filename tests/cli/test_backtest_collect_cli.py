@@ -161,5 +161,5 @@ def test_backtest_skips_a_malformed_file(
     code = main(["data", "symbols", "--config", str(config), "--json"])
     rows = {r["symbol"]: r for r in json.loads(capsys.readouterr().out)["symbols"]}
     assert code == 0
-    assert "missing or non-numeric" in rows["BAD"]["error"]
+    assert "missing, non-numeric or infinite" in rows["BAD"]["error"]
     assert rows["NFLX"]["first"] == "2023-01-03"

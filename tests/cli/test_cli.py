@@ -183,7 +183,9 @@ def test_a_file_where_a_directory_belongs_and_the_reverse(
     code, _, err = _run(capsys, *args)
     assert code == 1
     lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and needle in lines[0], err
-    assert "unexpected" not in err and "Traceback" not in err
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert "unexpected" not in err
+    assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
     assert list((tmp_path / "adir").iterdir()) == []

@@ -55,7 +55,7 @@ def test_reads_parquet(tmp_path: Path) -> None:
         ("Date,Open,High,Close\n2023-01-03,1,2,1\n", r"missing column\(s\) low, volume"),
         (
             HEADER + "2023-01-03,10,11,9,,5,100\n",
-            r"missing or non-numeric .*first on 2023-01-03.*dropna",
+            r"missing, non-numeric or infinite .*first on 2023-01-03.*dropna",
         ),
         (HEADER + "not-a-date,10,11,9,10,5,100\n", r"unreadable date.*'not-a-date'"),
         (HEADER + ROWS[0] + "\n" + ROWS[0] + "\n", r"duplicate date 2023-01-03"),

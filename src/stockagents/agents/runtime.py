@@ -26,6 +26,7 @@ from typing import Any
 from stockagents.agents.prompting import prompt_version
 from stockagents.core.errors import AgentError, BackendError, ProviderUnavailableError
 from stockagents.core.settings import load_settings
+from stockagents.core.textfile import parse_json, read_text
 from stockagents.llm.base import Backend, Sampling
 from stockagents.llm.presets import PRESETS
 
@@ -52,10 +53,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
     file = path / "manifest.json"
     if not file.is_file():
         return {}
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise AgentError(f"{file}: not valid JSON ({exc.msg})") from None
+    text = read_text(file, "manifest", "re-save or re-train the model", AgentError)
+    data = parse_json(text, str(file), AgentError)
     if not isinstance(data, dict):
         raise AgentError(f"{file}: expected a JSON object")
     return data

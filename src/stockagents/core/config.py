@@ -10,6 +10,7 @@ field's description says what a valid value is). Secrets never live here: see
 from __future__ import annotations
 
 import os
+import reprlib
 import string
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from pydantic import (
 
 from stockagents.core.errors import ConfigError
 from stockagents.core.symbols import Symbol
-from stockagents.core.textfile import read_text
+from stockagents.core.textfile import read_text, value_problem
 
 __all__ = [
     "AgentsConfig",
@@ -56,7 +57,7 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PricesConfig(_Section):
@@ -431,6 +432,15 @@ def _describe(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     return description
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 2, 4, 4, 60
+
+
+def _short(value: Any) -> str:
+    """A bounded repr: a YAML alias bomb is not printed (or even built) in full."""
+    return _REPR.repr(value)
+
+
 def format_validation_error(
     error: ValidationError, model: type[BaseModel], origin: str | Path
 ) -> str:
@@ -448,7 +458,9 @@ def format_validation_error(
         else:
             expected = _describe(model, loc)
             fix = f"expected {expected}" if expected else "see the documented defaults"
-        shown = "" if isinstance(got, dict) or item["type"] == "missing" else f" (got {got!r})"
+        shown = (
+            "" if isinstance(got, dict) or item["type"] == "missing" else f" (got {_short(got)})"
+        )
         lines.append(f"{origin}: {field}: {msg}{shown}; {fix}")
     return "\n".join(lines)
 
@@ -488,16 +500,41 @@ def read_source(
     return data, where
 
 
+class _BadNumber(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        self.line, self.column = line, column
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that says where an integer too long to convert is."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return int(super().construct_yaml_int(node))
+        except ValueError:
+            raise _BadNumber(node.start_mark.line + 1, node.start_mark.column + 1) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with a ConfigError naming the file when it is not one."""
     file = Path(path)
     text = read_text(file, "config", "check the path", ConfigError)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader
+    except _BadNumber as exc:
+        raise ConfigError(
+            f"{file}: line {exc.line}, column {exc.column}: a number with thousands of "
+            "digits; fix the value"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{file}: invalid YAML{where}; fix the syntax") from None
+    except (ValueError, RecursionError) as exc:  # a nesting bomb, anything else odd
+        raise ConfigError(f"{file}: cannot be read ({value_problem(exc)}); fix the value") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -32,8 +32,8 @@ SYMBOL_RULE = (
     f"a symbol is 1-{MAX_SYMBOL_LENGTH} letters, digits, '.', '-', '^' or '=' "
     "(e.g. AAPL, BRK.B, ^GSPC)"
 )
-_PATTERN = re.compile(rf"[A-Z0-9.\-^=]{{1,{MAX_SYMBOL_LENGTH}}}")
-_ALNUM = re.compile(r"[A-Z0-9]")  # at least one: "..", "-" or "^" alone is no name
+_PATTERN = re.compile(rf"[A-Za-z0-9.\-^=]{{1,{MAX_SYMBOL_LENGTH}}}")
+_ALNUM = re.compile(r"[A-Za-z0-9]")  # at least one: "..", "-" or "^" alone is no name
 
 
 def _shown(value: Any) -> str:
@@ -55,10 +55,11 @@ def validate_symbol(value: Any, where: str = "symbol") -> str:
         raise SymbolError(
             f"{where} {_shown(value)} is a {type(value).__name__}, not a symbol: {SYMBOL_RULE}"
         )
-    symbol = value.strip().upper()
+    symbol = value.strip()
+    # Checked before upper-casing: "ß".upper() is "SS", "ﬁ".upper() is "FI".
     if not _PATTERN.fullmatch(symbol) or not _ALNUM.search(symbol):
         raise SymbolError(f"{where} {_shown(value)} is not a valid symbol: {SYMBOL_RULE}")
-    return symbol
+    return symbol.upper()
 
 
 def validate_symbols(values: Any, where: str = "symbols") -> list[str]:

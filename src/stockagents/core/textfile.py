@@ -3,18 +3,22 @@
 ``read_text(path, kind, fix, error=...)`` returns the file's text or raises ``error``
 naming the file and saying which problem it has: missing, a directory where a file was
 expected, unreadable, or not UTF-8 (with the line of the first bad byte).
-``skipped_summary`` turns per-reason counts of skipped rows into the one warning a reader
+``parse_json`` parses JSON with the same promise (a number too long to convert, nesting
+too deep to parse and invalid syntax are each one line); ``skipped_summary`` turns
+per-reason counts of skipped rows into the one warning a reader
 logs after loading a file.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from stockagents.core.errors import StockAgentsError
 
-__all__ = ["decode_utf8", "read_text", "skipped_summary"]
+__all__ = ["decode_utf8", "parse_json", "read_text", "skipped_summary", "value_problem"]
 
 
 def decode_utf8(raw: bytes, path: Path | str, error: type[StockAgentsError]) -> str:
@@ -53,3 +57,23 @@ def skipped_summary(counts: Counter[str], noun: str) -> str:
     total = sum(counts.values())
     reasons = ", ".join(f"{n} {why}" for why, n in counts.most_common())
     return f"skipped {total} {noun}: {reasons}"
+
+
+def value_problem(exc: ValueError | RecursionError) -> str:
+    """What a parser's ``ValueError`` or ``RecursionError`` means, in a few words."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    text = str(exc)
+    if "digits" in text and "integer" in text:
+        return "a number with thousands of digits"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def parse_json(text: str, origin: str, error: type[StockAgentsError]) -> Any:
+    """``json.loads(text)``, or ``error`` naming ``origin`` (``file`` or ``file:line``)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{origin}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{origin}: not valid JSON ({value_problem(exc)})") from None

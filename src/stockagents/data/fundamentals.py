@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -36,7 +35,7 @@ from pydantic import ValidationError
 
 from stockagents.core.errors import DataError, DataFormatError, SymbolError
 from stockagents.core.symbols import validate_symbol
-from stockagents.core.textfile import read_text, skipped_summary
+from stockagents.core.textfile import parse_json, read_text, skipped_summary
 from stockagents.core.types import FundamentalsSnapshot
 from stockagents.data.calendar import MARKET_TZ, market_close_utc
 
@@ -168,12 +167,7 @@ class FileFundamentalsProvider(FundamentalsProvider):
         return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
     def _json_records(self, text: str) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                f"{self.path}: not valid JSON ({exc.msg}, line {exc.lineno})"
-            ) from None
+        data = parse_json(text, str(self.path), DataFormatError)
         if isinstance(data, dict):
             records: list[dict[str, Any]] = []
             for symbol, items in data.items():
@@ -210,6 +204,15 @@ class FileFundamentalsProvider(FundamentalsProvider):
             raise DataFormatError(
                 f"{self.path}: record {number}: {field}: {first['msg']}"
             ) from None
+        where = f"{self.path}: record {number}"
+        for name, value in snapshot.model_dump().items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DataFormatError(f"{where}: {name}: {value} is not a finite number")
+        if snapshot.filing_date < snapshot.period_end:
+            raise DataFormatError(
+                f"{where}: filing_date {snapshot.filing_date} is before period_end "
+                f"{snapshot.period_end}; a statement is filed after its period ends"
+            )
         self._by_symbol.setdefault(snapshot.symbol, []).append(snapshot)
 
     def filings(self, symbol: str, as_of: dt.date) -> list[FundamentalsSnapshot]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import json
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -28,7 +27,7 @@ from typing import Any
 
 from stockagents.core.errors import DataError, DataFormatError, SymbolError
 from stockagents.core.symbols import validate_symbol, validate_symbols
-from stockagents.core.textfile import read_text, skipped_summary
+from stockagents.core.textfile import parse_json, read_text, skipped_summary
 from stockagents.core.types import NewsItem
 
 __all__ = [
@@ -83,9 +82,11 @@ def read_timestamp(value: Any) -> dt.datetime | None:
             "(2023-06-30T13:05:00Z) or Unix seconds"
         )
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{value} is not a time; write ISO 8601 text or Unix seconds")
         if abs(value) > _MAX_SECONDS:
+            if isinstance(value, int) and len(str(abs(value))) > 20:
+                raise ValueError(f"a {len(str(abs(value)))}-digit number is not a time")
             raise ValueError(
                 f"{value} looks like milliseconds; Unix times here are in seconds (divide by 1000)"
             )
@@ -228,10 +229,7 @@ def _story_symbols(record: dict[str, Any], where: str) -> list[str]:
 
 
 def _parse_line(line: str, file: Path, number: int) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
+    record = parse_json(line, f"{file}:{number}", DataFormatError)
     if not isinstance(record, dict):
         raise DataFormatError(f"{file}:{number}: expected a JSON object per line")
     return record

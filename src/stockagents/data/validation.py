@@ -7,6 +7,7 @@ returns a float frame indexed by a sorted, unique ``date`` index, and raises a
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from stockagents.core.errors import DataFormatError
@@ -83,12 +84,13 @@ def normalize_ohlcv(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
     columns = [*OHLCV_COLUMNS, *(["adj_close"] if "adj_close" in frame.columns else [])]
     values = frame[columns].apply(pd.to_numeric, errors="coerce").astype("float64")
     values.index = pd.DatetimeIndex(dates.dt.normalize(), name="date")
-    nan_rows = values.isna().any(axis=1)
+    nan_rows = ~np.isfinite(values.to_numpy()).all(axis=1)
     if nan_rows.any():
-        first = values.index[nan_rows.to_numpy()][0].date()
+        first = values.index[nan_rows][0].date()
         raise DataFormatError(
-            f"{origin}: {int(nan_rows.sum())} row(s) have missing or non-numeric OHLCV values "
-            f"(first on {first}); drop those rows (df.dropna()) or fill them before loading"
+            f"{origin}: {int(nan_rows.sum())} row(s) have missing, non-numeric or infinite "
+            f"OHLCV values (first on {first}); drop those rows (df.dropna()) or fill them "
+            "before loading"
         )
     if values.index.has_duplicates:
         dup = values.index[values.index.duplicated()][0].date()

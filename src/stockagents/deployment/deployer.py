@@ -69,6 +69,7 @@ STEPS = ("validate", "backup", "stage", "verify", "swap", "confirm", "done")
 
 _GUIDE_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")
 
+
 class ModelDeployer:
     """Deploys model sets into ``models_dir/production`` and rolls them back.
 

@@ -250,6 +250,12 @@ class HFBackend(Backend):
         """Load the LoRA adapter in ``path`` under ``name`` (once)."""
         if name in self.adapters:
             return
+        weights = ("adapter_model.safetensors", "adapter_model.bin")
+        if Path(path).is_dir() and not any((Path(path) / w).is_file() for w in weights):
+            raise BackendError(
+                f"cannot load the LoRA adapter in {path}: no adapter_model.safetensors; "
+                "copy the whole adapter directory, or retrain it"
+            )
         try:
             from peft import PeftModel
         except ImportError:

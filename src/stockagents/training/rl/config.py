@@ -29,7 +29,7 @@ Reporter = Literal["tensorboard", "wandb"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RLModelSection(_Section):
@@ -128,7 +128,9 @@ class RLRewardsSection(_Section):
     calibration: float = Field(default=0.25, ge=0, description="weight of the calibration term")
     return_clip: float = Field(default=3.0, gt=0, description="clip of the return term")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     def weights(self) -> RewardWeights:
         return RewardWeights(
