@@ -125,12 +125,12 @@ def test_data_fundamentals(
     assert "as reported, not split-adjusted" in data["caveat"]
     assert [(f["period_end"], f["filing_date"]) for f in data["filings"]] == [
         ("2022-09-24", "2022-10-28")
-    ]  # the 10-Q filed on 2023-08-04 is not visible that day
+    ]  # the 10-Q filed on 2023-08-04 (a Friday) is visible from the next session, Monday
     code, out, _ = _run(
-        capsys, "data", "fundamentals", "AAPL", "--as-of", "2023-08-05", "-c", str(online_config)
+        capsys, "data", "fundamentals", "AAPL", "--as-of", "2023-08-07", "-c", str(online_config)
     )
     assert code == 0
-    assert "2 filings before 2023-08-05, from edgar" in out
+    assert "2 filings before 2023-08-07, from edgar" in out
     assert "81.80B" in out
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "SymbolError",
     "UnknownSymbolError",
     "UpstreamError",
+    "http_status_reason",
 ]
 
 
@@ -128,3 +129,24 @@ class DeploymentError(StockAgentsError):
 
 class ExportError(StockAgentsError):
     """A model could not be exported, or the exported file failed its check."""
+
+
+def http_status_reason(status: int, server: str = "upstream error") -> str:
+    """A short fixed reason for an HTTP error status, shown instead of the service's words.
+
+    >>> [http_status_reason(s) for s in (401, 403, 429, 503, 400)]
+    ['key rejected', 'access refused', 'rate limited', 'upstream error', 'request rejected']
+    """
+    if status == 401:
+        return "key rejected"
+    if status in (403, 407):
+        return "access refused"
+    if status == 404:
+        return "not found"
+    if status == 429:
+        return "rate limited"
+    if status >= 500:
+        return server
+    if 300 <= status < 400:
+        return "a redirect without a target"
+    return "request rejected"

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from stockagents.core.errors import BackendError, ProviderUnavailableError
+from stockagents.core.errors import BackendError, ProviderUnavailableError, http_status_reason
 from stockagents.core.redact import excerpt, redact, register_secret
 from stockagents.core.settings import Settings, load_settings
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
@@ -56,20 +56,6 @@ def _server_message(body: object) -> str:
         if isinstance(body.get("message"), str):
             return str(body["message"])
     return ""
-
-
-def _status_reason(status: int) -> str:
-    if status == 401:
-        return "key rejected"
-    if status in (403, 407):
-        return "access refused"
-    if status == 404:
-        return "not found"
-    if status == 429:
-        return "rate limited"
-    if status >= 500:
-        return "server error"
-    return "request rejected"
 
 
 def _one_line(text: str, limit: int = 500) -> str:
@@ -236,7 +222,7 @@ class APIBackend(Backend):
             message = f"could not connect to {name} server {where} for model {model!r}{detail}"
         elif isinstance(exc, sdk.APIStatusError):
             status = int(exc.status_code)
-            reason = _status_reason(status)
+            reason = http_status_reason(status, server="server error")
             said = "" if status in _AUTH_STATUS else _server_message(exc.body)
             if said:
                 reason += f": {excerpt(said)}"

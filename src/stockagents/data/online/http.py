@@ -54,11 +54,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from stockagents.core.errors import DataError, UpstreamError
+from stockagents.core.errors import DataError, UpstreamError, http_status_reason
 from stockagents.core.redact import excerpt, redact_url, register_secret
 from stockagents.data.online.ratelimit import Clock, RateLimiter, Sleep
 
-__all__ = ["ApiClient", "Fetched", "RateLimiter", "default_cache_dir", "status_reason"]
+__all__ = ["ApiClient", "Fetched", "RateLimiter", "default_cache_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,27 +109,6 @@ def _retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def status_reason(status: int) -> str:
-    """A short fixed reason for an HTTP error status, in the provider's stead.
-
-    >>> [status_reason(s) for s in (401, 403, 429, 503, 400)]
-    ['key rejected', 'access refused', 'rate limited', 'upstream error', 'request rejected']
-    """
-    if status == 401:
-        return "key rejected"
-    if status in (403, 407):
-        return "access refused"
-    if status == 404:
-        return "not found"
-    if status == 429:
-        return "rate limited"
-    if status >= 500:
-        return "upstream error"
-    if 300 <= status < 400:
-        return "a redirect without a target"
-    return "request rejected"
-
-
 def _api_message(response: httpx.Response) -> str:
     """A short, redacted excerpt of the error an API put in its JSON body ("" for an
     auth status, whose body is never quoted, and for a body that is not JSON)."""
@@ -152,7 +131,7 @@ def _api_message(response: httpx.Response) -> str:
 def _reason(response: httpx.Response) -> str:
     """``key rejected`` or ``upstream error: <excerpt of the API's words>``."""
     message = _api_message(response)
-    reason = status_reason(response.status_code)
+    reason = http_status_reason(response.status_code)
     return f"{reason}: {message}" if message else reason
 
 
