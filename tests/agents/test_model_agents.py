@@ -256,7 +256,9 @@ def test_broken_model_dirs_are_agent_errors(tmp_path: Path) -> None:
     with pytest.raises(AgentError, match=r"no adapter_config\.json"):
         NewsAgent(model_path=str(lora))
     (lora / "adapter_config.json").write_text("{oops")
-    with pytest.raises(BackendError, match=r"cannot load the LoRA adapter in .*lora: no adapter_model"):
+    with pytest.raises(
+        BackendError, match=r"cannot load the LoRA adapter in .*lora: no adapter_model"
+    ):
         NewsAgent(model_path=str(lora))
     odd = tmp_path / "odd"
     odd.mkdir()
