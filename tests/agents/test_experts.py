@@ -250,7 +250,7 @@ def test_terms_text_lists_the_terms_and_their_exact_sum() -> None:
 def test_expert_answers_open_with_the_score_their_label_follows_from(tmp_path: Path) -> None:
     """The model-facing reasoning (the first sentence) is the total of the terms the prompt
     shows, against the threshold, ending with the label or action."""
-    from stockagents.agents.model_agents import expert_completion
+    from stockagents.agents._model_answers import expert_completion
     from stockagents.agents.prompting import render_prompt
 
     rng = np.random.default_rng(1)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from stockagents.agents import NewsAgent, StrategistAgent, TechnicalAgent
+from stockagents.agents._model_answers import answer_batch, build_request, signal_from
 from stockagents.agents.expert_backend import ExpertBackend
-from stockagents.agents.model_agents import answer_batch, build_request, signal_from
 from stockagents.agents.prompting import answer_schema, prompt_version, render_prompt
 from stockagents.agents.runtime import ModelRuntime, model_set_paths
 from stockagents.core.errors import AgentError, BackendError
@@ -21,9 +21,9 @@ from stockagents.data.factory import DataSources
 from stockagents.features.observation import ObservationBuilder
 from stockagents.llm.base import GenerationRequest, Sampling
 from stockagents.llm.hf_backend import HFBackend
-from stockagents.llm.scripted import ScriptedBackend
 from stockagents.orchestration import SystemCoordinator
 from tests.helpers import make_tiny_adapter
+from tests.scripted import ScriptedBackend
 
 DAY = dt.date(2023, 6, 30)
 GOOD = json.dumps({"signal": "bullish", "score": 0.5, "confidence": 0.7, "reasoning": "RSI up"})
@@ -170,13 +170,13 @@ def test_model_set_mixes_models_and_experts_and_batches_analysts(
         make_tiny_adapter(models / agent, seed=seed, agent=agent)
     assert model_set_paths(models)["strategist"] is None
     calls: list[list[str | None]] = []
-    original = HFBackend.generate
+    original = HFBackend.complete
 
     def spy(self: HFBackend, requests: Any, sampling: Sampling) -> list[str]:
         calls.append([r.adapter for r in requests])
         return original(self, requests, sampling)
 
-    monkeypatch.setattr(HFBackend, "generate", spy)
+    monkeypatch.setattr(HFBackend, "complete", spy)
     with SystemCoordinator(sources=full_sources, models=models) as coordinator:
         backends = {id(a.runtime.backend) for a in coordinator.analysts.values() if a.runtime}
         assert len(backends) == 1  # one base model shared by the three adapters

@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 
+from stockagents.agents.runtime import ModelRuntime
 from stockagents.core.errors import DateOutOfRangeError, UnknownSymbolError
 from stockagents.core.types import Recommendation
 from stockagents.data.factory import DataSources
+from stockagents.llm.base import Sampling
 from stockagents.orchestration import SystemCoordinator
 from stockagents.orchestration.coordinator import SystemCoordinator as GuidePath
+from tests.scripted import ScriptedBackend
 
 
 def test_guide_snippet_works() -> None:
@@ -46,27 +49,33 @@ def test_explicit_date_has_no_staleness_warning(coordinator: SystemCoordinator) 
     assert not any("today's market" in w for w in rec.warnings)
 
 
-def test_analysts_run_concurrently(
-    sample_sources: DataSources, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    coordinator = SystemCoordinator(sources=sample_sources)
-    barrier = threading.Barrier(3, timeout=5)
+def test_analysts_on_different_backends_run_concurrently(full_sources: DataSources) -> None:
+    answer = '{"signal": "bullish", "score": 0.4, "confidence": 0.6, "reasoning": "up"}'
+    barrier = threading.Barrier(2, timeout=3)
     threads: set[str] = set()
-    for agent in coordinator.analysts.values():
-        original = agent.expert_signal
 
-        def wrapped(obs: Any, _orig: Any = original) -> Any:
+    class Blocking(ScriptedBackend):
+        def generate(self, requests: Any, sampling: Sampling) -> list[str]:
             threads.add(threading.current_thread().name)
-            barrier.wait()  # deadlocks (and times out) unless all three run at once
-            return _orig(obs)
+            barrier.wait()  # deadlocks (and times out) unless both backends run at once
+            return super().generate(requests, sampling)
 
-        monkeypatch.setattr(agent, "expert_signal", wrapped)
-    rec = coordinator.analyze_symbol("AAPL", as_of="2023-06-30")
-    coordinator.close()
-    assert len(threads) == 3
-    sequential = SystemCoordinator({"coordinator": {"parallel": False}}, sources=sample_sources)
-    again = sequential.analyze_symbol("AAPL", as_of="2023-06-30")
-    assert _stable(rec) == _stable(again)
+    def run(parallel: bool) -> Recommendation:
+        coordinator = SystemCoordinator(
+            {"coordinator": {"parallel": parallel}}, sources=full_sources
+        )
+        for name in ("news", "technical"):
+            runtime = ModelRuntime(Blocking([answer]), None, Sampling(), name, "scripted")
+            coordinator.analysts[name].runtime = runtime
+        return coordinator.analyze_symbol("AAPL", as_of="2023-06-30")
+
+    rec = run(parallel=True)
+    assert len(threads) == 2
+    assert rec.signals["technical"].score == 0.4
+    barrier.reset()
+    threads.clear()
+    with pytest.raises(threading.BrokenBarrierError):  # one after the other: never both
+        run(parallel=False)
 
 
 def test_bad_input_raises_clear_errors(coordinator: SystemCoordinator) -> None:

@@ -35,6 +35,7 @@ def _failing(exc: Exception) -> Callable[[AppConfig], SystemCoordinator]:
             raise exc
 
         coordinator.analyze_symbol = analyze_symbol  # type: ignore[method-assign]
+        coordinator.analyze_observed = analyze_symbol  # type: ignore[method-assign]
         return coordinator
 
     return factory

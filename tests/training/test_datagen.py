@@ -22,7 +22,7 @@ from stockagents.data.calendar import market_close_utc
 from stockagents.llm.anthropic_backend import AnthropicBackend
 from stockagents.llm.base import GenerationRequest, Sampling
 from stockagents.llm.openai_backend import OpenAIBackend
-from stockagents.llm.scripted import ScriptedBackend
+from tests.scripted import ScriptedBackend
 from stockagents.training.synthetic.generate import generate_dataset, heldout_path
 from stockagents.training.synthetic.inputs import InputSampler
 from stockagents.training.synthetic.teacher_headlines import (

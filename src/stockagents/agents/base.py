@@ -1,8 +1,10 @@
 """What every agent shares: construction from the guide's arguments, the observation it
 reads, its version string, and the helpers that turn component scores into a ``Signal``.
 
-Expert agents implement ``analyze_observation``; they know nothing about data sources
-beyond the ``Observation`` they are handed.
+An analyst implements ``expert_signal`` (its rules), ``input_payload`` (what it reads)
+and, when there can be nothing to read, ``unavailable_signal``; it answers through
+``answer`` (see ``agents.answering``). Agents know nothing about data sources beyond the
+``Observation`` they are handed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from stockagents.agents.model_agents import answer_batch, build_request, signal_from
+from stockagents.agents._model_answers import Answer, build_request, signal_from
+from stockagents.agents.answering import Answered, Plan, Question, answer_all
 from stockagents.agents.runtime import ModelRuntime, load_runtime
 from stockagents.core.config import AppConfig, format_validation_error
 from stockagents.core.errors import ConfigError
@@ -24,7 +27,6 @@ from stockagents.core.types import AgentName, Signal, SignalLabel
 from stockagents.data.base import to_date
 from stockagents.data.factory import DataSources, build_sources
 from stockagents.features.observation import Observation, ObservationBuilder
-from stockagents.llm.base import GenerationRequest
 
 __all__ = [
     "EXPERT_VERSION",
@@ -125,19 +127,35 @@ class JuniorAgent(ABC, Generic[C]):
 
     def analyze_observation(self, observation: Observation) -> Signal:
         """The signal for an already built observation: from the model, or the rules."""
-        if self.runtime is None:
-            return self.expert_signal(observation)
-        missing = self.unavailable_signal(observation)
-        if missing is not None:  # no data: no model call, the same neutral answer as the rules
-            return missing
-        items = [(self.name, self.build_request(observation), observation.price)]
-        (answer,) = answer_batch(self.runtime.backend, items, self.runtime.sampling, self.stats)
-        return signal_from(self.name, observation, answer)
+        return self.answer(observation).result
 
-    def build_request(self, observation: Observation) -> GenerationRequest:
-        """The model request for ``observation`` (model-backed agents)."""
-        adapter = self.runtime.adapter if self.runtime else None
-        return build_request(self.name, self.input_payload(observation), adapter)
+    def answer(self, question: Question | Observation) -> Answered[Signal]:
+        """The signal for ``question`` and the completion behind it (see
+        ``agents.answering``; ``answer_all`` answers many in one batch)."""
+        if isinstance(question, Observation):
+            question = Question(question)
+        return answer_all([(self, question)])[0]
+
+    def plan(self, question: Question) -> Plan[Signal]:
+        """The rules' signal, the neutral one when there is no data (no model call), or
+        the model request and how to read its answer."""
+        observation = question.observation
+
+        def payload() -> dict[str, Any]:
+            return self.input_payload(observation)
+
+        if self.runtime is None:
+            return Plan(payload, ready=self.expert_signal(observation))
+        missing = self.unavailable_signal(observation)
+        if missing is not None:
+            return Plan(payload, ready=missing)
+        facts = payload()
+        request = build_request(self.name, facts, self.runtime.adapter)
+
+        def read(answer: Answer) -> Signal:
+            return signal_from(self.name, observation, answer)
+
+        return Plan(lambda: facts, None, self.runtime, request, observation.price, read)
 
     def unavailable_signal(self, observation: Observation) -> Signal | None:
         """The neutral, zero-confidence signal when there is nothing to analyse, else None."""

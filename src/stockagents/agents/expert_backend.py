@@ -12,9 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from stockagents.agents._model_answers import expert_completion
 from stockagents.agents.base import JuniorAgent
 from stockagents.agents.fundamental import FundamentalAgent
-from stockagents.agents.model_agents import expert_completion
 from stockagents.agents.news import NewsAgent
 from stockagents.agents.strategist import StrategistAgent
 from stockagents.agents.technical import TechnicalAgent

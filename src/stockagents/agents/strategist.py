@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from stockagents.agents._model_answers import Answer, build_request, decision_from
+from stockagents.agents.answering import Answered, Plan, Question, answer_all
 from stockagents.agents.base import EXPERT_VERSION, clip, resolve_config
-from stockagents.agents.model_agents import answer_batch, build_request, decision_from
 from stockagents.agents.prompting import terms_text
 from stockagents.agents.runtime import ModelRuntime, load_runtime
 from stockagents.core.config import StrategistConfig
@@ -142,17 +143,30 @@ class StrategistAgent:
         portfolio: PortfolioContext | None = None,
     ) -> Decision:
         """The decision for ``observation.symbol`` given the analysts' ``signals``."""
+        return self.answer(Question(observation, signals, portfolio)).result
+
+    def answer(self, question: Question) -> Answered[Decision]:
+        """The decision for ``question`` (its observation, signals and portfolio) and the
+        completion behind it (see ``agents.answering``)."""
+        return answer_all([(self, question)])[0]
+
+    def plan(self, question: Question) -> Plan[Decision]:
+        """The rules' decision, or the model request and how to read its answer."""
+        observation, signals = question.observation, question.signals or {}
+
+        def payload() -> dict[str, Any]:
+            return self.input_payload(observation, signals, question.portfolio)
+
         if self.runtime is None:
-            return self.expert_decide(observation, signals, portfolio)
-        payload = self.input_payload(observation, signals, portfolio)
-        request = build_request(self.name, payload, self.runtime.adapter)
-        (answer,) = answer_batch(
-            self.runtime.backend,
-            [(self.name, request, observation.price)],
-            self.runtime.sampling,
-            self.stats,
-        )
-        return decision_from(observation, answer, self.config.horizon_days)
+            ready = self.expert_decide(observation, signals, question.portfolio)
+            return Plan(payload, ready=ready)
+        facts = payload()
+        request = build_request(self.name, facts, self.runtime.adapter)
+
+        def read(answer: Answer) -> Decision:
+            return decision_from(observation, answer, self.config.horizon_days)
+
+        return Plan(lambda: facts, None, self.runtime, request, observation.price, read)
 
     def expert_decide(
         self,

@@ -40,17 +40,17 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stockagents import __version__
-from stockagents.agents.prompting import render_prompt
 from stockagents.backtest.experience import ExperienceLibrary
 from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
 from stockagents.core.errors import DataError, ProviderUnavailableError, UnknownSymbolError
-from stockagents.core.jsonio import dumps, write_json
+from stockagents.core.jsonio import dumps
+from stockagents.core.manifests import CollectionCounts, TrajectoriesManifest, write_manifest
 from stockagents.core.types import Action, AgentIO, ExperienceStep
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import FORWARD_HORIZONS, DateSplits, compute_splits
@@ -131,9 +131,10 @@ def collect_chunk(
     bt = coordinator.config.backtest
     cost = 2 * (bt.commission_bps + bt.slippage_bps) / 1e4
     steps = []
-    for text in days:
+    analyses = coordinator.analyze_many([(symbol, text, None) for text in days])
+    for text, analysis in zip(days, analyses, strict=True):
         day = dt.date.fromisoformat(text)
-        observation, rec = coordinator.analyze_with_observation(symbol, day)
+        rec = analysis.recommendation
         decision = rec.decision
         horizons = sorted({*FORWARD_HORIZONS, decision.horizon_days})
         fwd, _ = forward_returns(bars, day, horizons)
@@ -144,20 +145,14 @@ def collect_chunk(
             if horizon_return is not None
             else None
         )
-        payloads: dict[str, dict[str, Any]] = {
-            name: agent.input_payload(observation) for name, agent in coordinator.analysts.items()
-        }
-        payloads["strategist"] = coordinator.strategist.input_payload(observation, rec.signals)
-        valid = {name: signal.valid for name, signal in rec.signals.items()}
-        valid["strategist"] = decision.valid
         agents = {
             name: AgentIO(
-                prompt=dumps(render_prompt(name, payload), indent=None),
-                output=rec.completions.get(name, ""),
-                payload=dumps(payload, indent=None),
-                valid=valid[name],
+                prompt=dumps(answer.prompt(), indent=None),
+                output=answer.completion.text,
+                payload=dumps(answer.payload(), indent=None),
+                valid=answer.result.valid,
             )
-            for name, payload in payloads.items()
+            for name, answer in analysis.answers.items()
         }
         steps.append(
             ExperienceStep(
@@ -253,10 +248,6 @@ def _splits(calendar: list[dt.date], config: AppConfig) -> DateSplits | None:
     except DataError as exc:
         logger.warning("steps get no train/validation/test segment: %s", exc)
         return None
-
-
-def _write_manifest(output: Path, manifest: dict[str, Any]) -> None:
-    write_json(output / "manifest.json", manifest)
 
 
 def _run_ray(
@@ -400,19 +391,20 @@ def collect_trajectories(
     done = library.existing(run_id)
     planned = sum(len(d) for d in plan.values())
     present = sum(1 for s, days in plan.items() for d in days if (s, d) in done)
-    manifest: dict[str, Any] = {
-        "kind": "trajectories",
-        "run_id": run_id,
-        "stockagents_version": __version__,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        **signature,
-        "skipped": skipped,
-        "backend": backend,
-        "config": json.loads(config_json),
-        "data": {"source": config.data.prices.provider, "sha256": data_hash},
-        "splits": splits.to_dict() if splits is not None else None,
-        "database": DB_NAME,
-    }
+    manifest = TrajectoriesManifest.model_validate(
+        {
+            "run_id": run_id,
+            "stockagents_version": __version__,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+            **signature,
+            "skipped": skipped,
+            "backend": backend,
+            "config": json.loads(config_json),
+            "data": {"source": config.data.prices.provider, "sha256": data_hash},
+            "splits": splits.to_dict() if splits is not None else None,
+            "database": DB_NAME,
+        }
+    )
     library.start_run(run_id, signature)
     tasks = list(_chunks(plan, done))
     workers = max(1, min(workers or (os.cpu_count() or 1), len(plan)))
@@ -447,17 +439,16 @@ def collect_trajectories(
         status = "complete"
     finally:
         library.finish_run(run_id, status)
-        manifest.update(
-            status=status,
-            updated_at=dt.datetime.now(dt.UTC).isoformat(),
-            counts={
-                "steps": library.count(run_id),
-                "by_symbol": library.counts(run_id, "symbol"),
-                "actions": library.counts(run_id, "action"),
-                "by_segment": library.counts(run_id, "segment"),
-            },
+        counts = CollectionCounts(
+            steps=library.count(run_id),
+            by_symbol=library.counts(run_id, "symbol"),
+            actions=library.counts(run_id, "action"),
+            by_segment=library.counts(run_id, "segment"),
         )
-        _write_manifest(output, manifest)
+        manifest.status = status
+        manifest.updated_at = dt.datetime.now(dt.UTC).isoformat()
+        manifest.counts = counts
+        write_manifest(output / "manifest.json", manifest)
         library.close()
     return CollectionSummary(
         run_id=run_id,
@@ -468,6 +459,6 @@ def collect_trajectories(
         inserted=inserted,
         already_present=present,
         seconds=time.perf_counter() - started,
-        actions=dict(manifest["counts"]["actions"]),
+        actions=dict(counts.actions),
         status=status,
     )

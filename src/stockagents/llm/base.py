@@ -2,7 +2,8 @@
 
 ``Backend.generate(requests, sampling) -> texts``: a batch of chat conversations, each
 with the JSON schema its answer must follow (and, for local models, which LoRA adapter
-answers it), in; one raw text per request out. Backends know nothing about agents,
+answers it), in; one raw text per request out. ``Backend.complete`` is the same call that
+also says what each answer cost (new tokens), where the backend counts them. Backends know nothing about agents,
 observations or trading; parsing, validation and repair live in ``stockagents.agents``.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Backend", "ChatMessage", "GenerationRequest", "Sampling"]
+__all__ = ["Backend", "ChatMessage", "Generation", "GenerationRequest", "Sampling"]
 
 #: ``{"role": "system" | "user" | "assistant", "content": "..."}``
 ChatMessage = dict[str, str]
@@ -46,6 +47,14 @@ class GenerationRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One raw answer and its new tokens (None when the backend does not count them)."""
+
+    text: str
+    tokens: int | None = None
+
+
 class Backend(ABC):
     """Turns a batch of requests into raw texts, one per request, in order."""
 
@@ -60,6 +69,12 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling) -> list[str]:
         """Answer every request; a failed request raises ``BackendError``."""
+
+    def complete(
+        self, requests: Sequence[GenerationRequest], sampling: Sampling
+    ) -> list[Generation]:
+        """``generate`` with each answer's token count where the backend knows it."""
+        return [Generation(text) for text in self.generate(requests, sampling)]
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients or memory."""

@@ -36,8 +36,10 @@ from typing import Any, ClassVar
 
 from safetensors import SafetensorError
 
-from stockagents.core.errors import BackendError, ProviderUnavailableError
-from stockagents.llm.base import Backend, GenerationRequest, Sampling
+from stockagents.core.errors import BackendError
+from stockagents.core.packages import is_installed, require_packages
+from stockagents.core.threads import use_all_cpus
+from stockagents.llm.base import Backend, Generation, GenerationRequest, Sampling
 from stockagents.llm.presets import resolve_model
 from stockagents.llm.stacked_lora import AdapterRouter
 
@@ -106,7 +108,7 @@ class HFBackend(Backend):
             ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         )
         if self.device == "cpu":
-            torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+            use_all_cpus()
         self.dtype = pick_dtype(self.device) if dtype == "auto" else dtype
         self._auto_quantize = quantize == "auto"
         if quantize not in ("auto", "int8", "fp16", "none"):
@@ -164,9 +166,7 @@ class HFBackend(Backend):
         return base
 
     def _four_bit(self) -> dict[str, Any]:
-        import importlib.util
-
-        if self.device != "cuda" or importlib.util.find_spec("bitsandbytes") is None:
+        if self.device != "cuda" or not is_installed("bitsandbytes"):
             logger.warning("load_in_4bit needs CUDA and bitsandbytes: loading unquantised")
             return {}
         from transformers import BitsAndBytesConfig
@@ -256,10 +256,9 @@ class HFBackend(Backend):
                 f"cannot load the LoRA adapter in {path}: no adapter_model.safetensors; "
                 "copy the whole adapter directory, or retrain it"
             )
-        try:
-            from peft import PeftModel
-        except ImportError:
-            raise ProviderUnavailableError("LoRA adapters need peft: pip install peft") from None
+        require_packages("peft", needed_by="loading a LoRA adapter", install="pip install peft")
+        from peft import PeftModel
+
         with self._lock:
             if self._prepared:  # adapters go on float layers: reload, re-add, prepare later
                 self.base_model = self.model = None  # the old weights go before the new come
@@ -307,20 +306,25 @@ class HFBackend(Backend):
         return [int(i) for i in ids]
 
     def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling) -> list[str]:
-        out: list[str] = []
+        return [g.text for g in self.complete(requests, sampling)]
+
+    def complete(
+        self, requests: Sequence[GenerationRequest], sampling: Sampling
+    ) -> list[Generation]:
+        out: list[Generation] = []
         for start in range(0, len(requests), self.batch_size):
             out.extend(self._generate_batch(requests[start : start + self.batch_size], sampling))
         return out
 
     def _generate_batch(
         self, requests: Sequence[GenerationRequest], sampling: Sampling
-    ) -> list[str]:
+    ) -> list[Generation]:
         with self._lock:  # adapters, quantization and the RNG are shared state
             return self._generate_locked(requests, sampling)
 
     def _generate_locked(
         self, requests: Sequence[GenerationRequest], sampling: Sampling
-    ) -> list[str]:
+    ) -> list[Generation]:
         from stockagents.llm.decoding import DecodeRow, DecodeStats, decode
 
         if self.model is None:  # an adapter's reload of the base failed
@@ -386,7 +390,10 @@ class HFBackend(Backend):
             "steps": float(stats.steps),
             "seconds": time.perf_counter() - started,
         }
-        return [self.tokenizer.decode(row.out, skip_special_tokens=True).strip() for row in rows]
+        return [
+            Generation(self.tokenizer.decode(row.out, skip_special_tokens=True).strip(), len(row.out))
+            for row in rows
+        ]
 
     def _prefix_len(self, request: GenerationRequest, ids: list[int]) -> int:
         """How many leading prompt tokens are the system message (the same for every call

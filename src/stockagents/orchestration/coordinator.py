@@ -1,10 +1,11 @@
-"""``SystemCoordinator``: one observation, three analysts in parallel, one decision.
+"""``SystemCoordinator``: observations in, recommendations out.
 
-The coordinator builds the point-in-time observation once, runs the three analysts
-concurrently on it, hands their signals to the strategist and returns a
-``Recommendation`` that states which data (source and last bar) and which agent versions
-produced it. It fetches no prices itself and computes no returns; backtesting lives in
-its own layer above this one.
+The coordinator builds the point-in-time observation of each (symbol, date), asks its
+``AgentTeam`` (``stockagents.agents.team``) for the analysts' signals and then the
+strategist's decision, and returns a ``Recommendation`` that states which data (source and
+last bar) and which agent versions produced it. How an agent answers (rules or model,
+batching, repair) is the agents' business; it fetches no prices itself and computes no
+returns; backtesting lives in its own layer above this one.
 """
 
 from __future__ import annotations
@@ -13,33 +14,39 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockagents.agents import FundamentalAgent, NewsAgent, StrategistAgent, TechnicalAgent
+from stockagents.agents.answering import Answered
 from stockagents.agents.base import JuniorAgent
-from stockagents.agents.model_agents import (
-    answer_batch,
-    build_request,
-    decision_from,
-    expert_completion,
-    signal_from,
-)
-from stockagents.agents.runtime import AGENT_NAMES, model_set_paths
+from stockagents.agents.strategist import StrategistAgent
+from stockagents.agents.team import AgentTeam
 from stockagents.core.config import AppConfig, load_config
-from stockagents.core.registry import production_models, release_manifest
-from stockagents.core.types import PortfolioContext, Recommendation, Signal
+from stockagents.core.types import Decision, PortfolioContext, Recommendation, Signal
 from stockagents.data.base import to_date
 from stockagents.data.factory import DataSources, build_sources
 from stockagents.features.observation import Observation, ObservationBuilder
 
-__all__ = ["SystemCoordinator"]
+__all__ = ["Analysis", "AnalystAnswers", "SystemCoordinator"]
 
 logger = logging.getLogger(__name__)
 
 _STALE_AFTER_DAYS = 7
+
+#: The analysts' answers for one observation, by agent name.
+AnalystAnswers = dict[str, Answered[Signal]]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis: what the agents read, the recommendation, and each agent's answer
+    (its completion, and what it read: ``answers[name].payload()``)."""
+
+    observation: Observation
+    recommendation: Recommendation
+    answers: dict[str, Answered[Any]]
 
 
 class SystemCoordinator:
@@ -74,46 +81,12 @@ class SystemCoordinator:
             news_half_life_days=agents_cfg.news.half_life_days,
             max_stale_days=self.config.coordinator.max_stale_days,
         )
-        if (
-            models is None
-            and use_production
-            and not any(getattr(getattr(agents_cfg, n), "model_path", None) for n in AGENT_NAMES)
-        ):
-            models = production_models(self.config.deployment.models_dir)
-            deployed = release_manifest(models) if models else None
-            self.model_set = (
-                f"production ({deployed.get('deployment', '?')})" if deployed else "expert"
-            )
-        else:
-            self.model_set = str(models) if models is not None else "config"
-        paths: dict[str, str | None] = {}
-        if models is not None and str(models) == "expert":
-            paths = dict.fromkeys(AGENT_NAMES, "expert")
-            models = None
-        elif models is not None:  # a set: the agents it lacks are the expert rules
-            paths = {name: p or "expert" for name, p in model_set_paths(models).items()}
-        self.models = str(models) if models is not None else None
-        self.analysts: dict[str, JuniorAgent[Any]] = {
-            "news": NewsAgent(paths.get("news"), agents_cfg.news, self.sources),
-            "technical": TechnicalAgent(paths.get("technical"), agents_cfg.technical, self.sources),
-            "fundamental": FundamentalAgent(
-                paths.get("fundamental"), agents_cfg.fundamental, self.sources
-            ),
-        }
-        self.strategist = StrategistAgent(paths.get("strategist"), agents_cfg.strategist)
-        self.stats: Counter[str] = Counter()
-        self._pool: ThreadPoolExecutor | None = None
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="analyst")
-        return self._pool
+        self.team = AgentTeam.build(self.config, self.sources, models, use_production)
+        self.model_set = self.team.model_set
+        self.models = self.team.models
 
     def close(self) -> None:
-        """Release the analyst threads."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Release what the agents hold (nothing today; kept for ``with`` blocks)."""
 
     def __enter__(self) -> SystemCoordinator:
         return self
@@ -122,66 +95,24 @@ class SystemCoordinator:
         self.close()
 
     @property
+    def analysts(self) -> dict[str, JuniorAgent[Any]]:
+        """The three analysts, by name."""
+        return self.team.analysts
+
+    @property
+    def strategist(self) -> StrategistAgent:
+        """The strategist."""
+        return self.team.strategist
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Model answers so far by ``agent.valid|repaired|invalid``."""
+        return self.team.stats
+
+    @property
     def model_versions(self) -> dict[str, str]:
         """Which version of each agent runs."""
-        versions = {name: agent.version for name, agent in self.analysts.items()}
-        versions["strategist"] = self.strategist.version
-        return versions
-
-    def _run_analysts(
-        self, observation: Observation
-    ) -> tuple[dict[str, Signal], dict[str, str], dict[str, float]]:
-        """Every analyst's signal and completion; model analysts sharing a backend answer
-        in one batch, the rest run concurrently beside it."""
-        groups: dict[int, list[str]] = {}
-        for name, agent in self.analysts.items():
-            key = id(agent.runtime.backend) if agent.runtime else -hash(name)
-            groups.setdefault(key, []).append(name)
-
-        def run(names: list[str]) -> tuple[dict[str, tuple[Signal, str]], float]:
-            start = time.perf_counter()
-            first = self.analysts[names[0]]
-            out: dict[str, tuple[Signal, str]] = {}
-            if first.runtime is None:
-                for name in names:
-                    signal = self.analysts[name].expert_signal(observation)
-                    out[name] = (signal, expert_completion(signal))
-            else:
-                asked = []
-                for name in names:  # no data: the neutral answer, without a model call
-                    missing = self.analysts[name].unavailable_signal(observation)
-                    if missing is None:
-                        asked.append(name)
-                    else:
-                        out[name] = (missing, expert_completion(missing))
-                items = [
-                    (n, self.analysts[n].build_request(observation), observation.price)
-                    for n in asked
-                ]
-                answers = (
-                    answer_batch(first.runtime.backend, items, first.runtime.sampling, self.stats)
-                    if items
-                    else []
-                )
-                for name, answer in zip(asked, answers, strict=True):
-                    out[name] = (signal_from(name, observation, answer), answer.raw)  # type: ignore[arg-type]
-            return out, (time.perf_counter() - start) * 1000
-
-        if self.config.coordinator.parallel and len(groups) > 1:
-            futures = [self._executor().submit(run, names) for names in groups.values()]
-            results = [f.result() for f in futures]
-        else:
-            results = [run(names) for names in groups.values()]
-        signals: dict[str, Signal] = {}
-        completions: dict[str, str] = {}
-        timings: dict[str, float] = {}
-        for out, ms in results:
-            for name, (signal, text) in out.items():
-                signals[name] = signal
-                completions[name] = text
-                timings[f"{name}_ms"] = round(ms, 3)
-        ordered = {n: signals[n] for n in self.analysts}
-        return ordered, {n: completions[n] for n in self.analysts}, timings
+        return self.team.versions
 
     def analyze_symbol(
         self,
@@ -203,56 +134,136 @@ class SystemCoordinator:
         portfolio: PortfolioContext | None = None,
     ) -> tuple[Observation, Recommendation]:
         """``analyze_symbol`` that also returns the observation the agents read."""
+        (analysis,) = self.analyze_many([(symbol, as_of, portfolio)])
+        return analysis.observation, analysis.recommendation
+
+    def analyze_many(
+        self,
+        asks: Sequence[tuple[str, dt.date | str | None, PortfolioContext | None]],
+    ) -> list[Analysis]:
+        """The analyses of many (symbol, as_of, portfolio): the analysts of all of them in
+        one batch, then the strategists in one batch. In a batch, the observation, analyst
+        and strategist times of each result are its share."""
         started = time.perf_counter()
-        day = to_date(as_of) if as_of is not None else None
-        observation = self.observations.build(symbol, day)
-        built = time.perf_counter()
-        signals, completions, timings = self._run_analysts(observation)
+        observations = [self.observe(symbol, as_of) for symbol, as_of, _ in asks]
+        observed = (time.perf_counter() - started) * 1000 / max(1, len(asks))
+        return self.analyze_observed(
+            observations,
+            [portfolio for _, _, portfolio in asks],
+            [as_of for _, as_of, _ in asks],
+            observation_ms=observed,
+        )
+
+    def analyze_observed(
+        self,
+        observations: Sequence[Observation],
+        portfolios: Sequence[PortfolioContext | None] | None = None,
+        as_of: Sequence[dt.date | str | None] | None = None,
+        *,
+        observation_ms: float = 0.0,
+    ) -> list[Analysis]:
+        """``analyze_many`` for observations already built; ``as_of`` is what the caller
+        asked for (None: the latest data, which may warn that the data is stale)."""
+        n = len(observations)
+        portfolios = portfolios or [None] * n
+        asked = as_of or [o.as_of for o in observations]
+        started = time.perf_counter()
+        analysts = self.answer_analysts(observations)
         analysed = time.perf_counter()
-        if self.strategist.runtime is None:
-            decision = self.strategist.expert_decide(observation, signals, portfolio)
-            completions["strategist"] = expert_completion(decision, observation.price)
-        else:
-            payload = self.strategist.input_payload(observation, signals, portfolio)
-            request = build_request("strategist", payload, self.strategist.runtime.adapter)
-            (answer,) = answer_batch(
-                self.strategist.runtime.backend,
-                [("strategist", request, observation.price)],
-                self.strategist.runtime.sampling,
-                self.stats,
-            )
-            decision = decision_from(
-                observation, answer, self.config.agents.strategist.horizon_days
-            )
-            completions["strategist"] = answer.raw
+        decisions = self.team.decide(
+            [
+                (observation, {name: a.result for name, a in answers.items()}, portfolio)
+                for observation, answers, portfolio in zip(
+                    observations, analysts, portfolios, strict=True
+                )
+            ]
+        )
         done = time.perf_counter()
+        share = 1000 / max(1, n)
+        phases = {
+            "observation_ms": observation_ms,
+            "analysts_ms": (analysed - started) * share,
+            "strategist_ms": (done - analysed) * share,
+        }
+        return [
+            Analysis(
+                observation,
+                self._recommendation(observation, answers, decision, day, phases),
+                {**answers, "strategist": decision},
+            )
+            for observation, answers, decision, day in zip(
+                observations, analysts, decisions, asked, strict=True
+            )
+        ]
+
+    def observe(self, symbol: str, as_of: dt.date | str | None = None) -> Observation:
+        """What the agents read about ``symbol`` at the close of ``as_of``."""
+        return self.observations.build(symbol, to_date(as_of) if as_of is not None else None)
+
+    def answer_analysts(self, observations: Sequence[Observation]) -> list[AnalystAnswers]:
+        """The analysts' answers for every observation, in one batch per backend."""
+        return self.team.analyze(observations, parallel=self.config.coordinator.parallel)
+
+    def recommend(
+        self,
+        observation: Observation,
+        analysts: AnalystAnswers,
+        portfolio: PortfolioContext | None = None,
+        as_of: dt.date | str | None = None,
+    ) -> Recommendation:
+        """The recommendation from already answered ``analysts``: the strategist decides.
+        ``as_of`` is what the caller asked for (None: the latest data)."""
+        started = time.perf_counter()
+        signals = {n: a.result for n, a in analysts.items()}
+        (decision,) = self.team.decide([(observation, signals, portfolio)])
+        ms = (time.perf_counter() - started) * 1000
+        phases = {"observation_ms": 0.0, "analysts_ms": 0.0, "strategist_ms": ms}
+        return self._recommendation(observation, analysts, decision, as_of, phases)
+
+    def _recommendation(
+        self,
+        observation: Observation,
+        analysts: AnalystAnswers,
+        decision: Answered[Decision],
+        as_of: dt.date | str | None,
+        phases: Mapping[str, float],
+    ) -> Recommendation:
+        signals = {n: a.result for n, a in analysts.items()}
+        completions = {n: a.completion.text for n, a in analysts.items()}
+        completions["strategist"] = decision.completion.text
+        timings = {f"{n}_ms": a.completion.latency_ms for n, a in analysts.items()}
+        timings.update({k: round(v, 3) for k, v in phases.items()})
+        timings["total_ms"] = round(sum(phases.values()), 3)
+        logger.debug(
+            "analysed %s at %s in %.1f ms",
+            observation.symbol,
+            observation.as_of,
+            timings["total_ms"],
+        )
+        return Recommendation(
+            symbol=observation.symbol,
+            as_of=observation.as_of,
+            data_date=observation.data_date,
+            data_source=observation.source,
+            price=round(observation.price, 4),
+            decision=decision.result,
+            signals=signals,
+            model_versions=self.model_versions,
+            model_set=self.model_set,
+            timings_ms=timings,
+            warnings=self._warnings(observation, signals, as_of),
+            completions=completions,
+        )
+
+    @staticmethod
+    def _warnings(
+        observation: Observation, signals: Mapping[str, Signal], as_of: dt.date | str | None
+    ) -> list[str]:
         warnings = list(observation.notes)
         if as_of is None and (dt.date.today() - observation.data_date).days > _STALE_AFTER_DAYS:
             warnings.append(
                 f"data from the {observation.source} source ends {observation.data_date}: "
                 "this is not today's market"
             )
-        for signal in signals.values():
-            if signal.confidence == 0:
-                warnings.append(signal.reasoning)
-        timings.update(
-            observation_ms=round((built - started) * 1000, 3),
-            analysts_ms=round((analysed - built) * 1000, 3),
-            strategist_ms=round((done - analysed) * 1000, 3),
-            total_ms=round((done - started) * 1000, 3),
-        )
-        logger.debug("analysed %s at %s in %.1f ms", symbol, observation.as_of, timings["total_ms"])
-        return observation, Recommendation(
-            symbol=observation.symbol,
-            as_of=observation.as_of,
-            data_date=observation.data_date,
-            data_source=observation.source,
-            price=round(observation.price, 4),
-            decision=decision,
-            signals=signals,
-            model_versions=self.model_versions,
-            model_set=self.model_set,
-            timings_ms=timings,
-            warnings=warnings,
-            completions=completions,
-        )
+        warnings += [s.reasoning for s in signals.values() if s.confidence == 0]
+        return warnings

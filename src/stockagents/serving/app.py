@@ -65,8 +65,7 @@ class Service:
         self.max_concurrent_backtests = max_concurrent_backtests
         self._lock = threading.Lock()
         self.backtest_slots = threading.BoundedSemaphore(max_concurrent_backtests)
-        runtimes = [a.runtime for a in coordinator.analysts.values()]
-        self.models_loaded = any(runtimes) or coordinator.strategist.runtime is not None
+        self.models_loaded = coordinator.team.uses_models
 
     @contextmanager
     def serialized(self) -> Iterator[None]:

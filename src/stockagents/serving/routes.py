@@ -66,10 +66,11 @@ def health(request: Request) -> Health:
 def models(request: Request) -> ModelsInfo:
     """The model set, each agent's version, and the deployed production manifest."""
     coordinator = _service(request).coordinator
+    production = production_manifest(coordinator.config.deployment.models_dir)
     return ModelsInfo(
         model_set=coordinator.model_set,
         model_versions=coordinator.model_versions,
-        production=production_manifest(coordinator.config.deployment.models_dir),
+        production=production.as_json() if production is not None else None,
     )
 
 
@@ -90,14 +91,18 @@ def analyze(
 def analyze_many(request: Request, body: AnalyzeRequest) -> AnalyzeBatch:
     """Several symbols; a symbol without data is reported under ``errors``."""
     service = _service(request)
-    results: list[Recommendation] = []
     errors: dict[str, str] = {}
+    observations = []
     for symbol in body.symbols:  # valid, upper case and unique (``schemas``)
         try:
-            with service.serialized():
-                results.append(service.coordinator.analyze_symbol(symbol, body.as_of))
+            observations.append(service.coordinator.observe(symbol, body.as_of))
         except UnknownSymbolError as exc:
             errors[symbol] = one_line(exc)
+    with service.serialized():  # every symbol's analysts in one batch, then the strategists
+        analyses = service.coordinator.analyze_observed(
+            observations, as_of=[body.as_of] * len(observations)
+        )
+    results = [analysis.recommendation for analysis in analyses]
     return AnalyzeBatch(results=results, errors=errors)
 
 

@@ -21,16 +21,16 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from stockagents.agents.model_agents import Answer, answer_batch, build_request
+from stockagents.agents.answering import Answer, Prompt, answer_prompts
 from stockagents.agents.prompting import parse_answer
-from stockagents.agents.runtime import ModelRuntime, load_runtime
+from stockagents.agents.runtime import load_runtime
 from stockagents.core.errors import DataFormatError
 from stockagents.evaluation.metrics import (
     brier_score,
     classification_metrics,
     expected_calibration_error,
 )
-from stockagents.llm.base import GenerationRequest, Sampling
+from stockagents.llm.base import Sampling
 
 __all__ = ["evaluate_agent", "read_heldout"]
 
@@ -62,24 +62,9 @@ def _label(agent: str, answer: Answer) -> str | None:
     return str(getattr(answer.parsed, "action" if agent == "strategist" else "signal"))
 
 
-def _requests(
-    agent: str, records: Sequence[dict[str, Any]], runtime: ModelRuntime | None
-) -> list[GenerationRequest]:
-    out = []
-    for record in records:
-        payload = json.loads(record.get("payload") or "{}")
-        request = build_request(agent, payload, runtime.adapter if runtime else None)
-        # The prompt exactly as trained on (and the payload for an expert's rules).
-        out.append(
-            GenerationRequest(
-                messages=record["prompt"],
-                schema=request.schema,
-                name=request.name,
-                adapter=request.adapter,
-                context=request.context,
-            )
-        )
-    return out
+def _prompts(records: Sequence[dict[str, Any]]) -> list[Prompt]:
+    """The prompts exactly as trained on (and the payload for an expert's rules)."""
+    return [Prompt(json.loads(r.get("payload") or "{}"), r["prompt"]) for r in records]
 
 
 def evaluate_agent(
@@ -98,7 +83,8 @@ def evaluate_agent(
     runtime = load_runtime(agent, model_path)
     backend = runtime.backend if runtime else ExpertBackend()
     sampling = runtime.sampling if runtime else Sampling()
-    requests = _requests(agent, records, runtime)
+    requests = _prompts(records)
+    adapter = runtime.adapter if runtime else None
     stats: Counter[str] = Counter()
     answers: list[Answer] = []
     bar = Progress(
@@ -108,7 +94,7 @@ def evaluate_agent(
         task = bar.add_task("eval", total=len(requests))
         for start in range(0, len(requests), batch_size):
             chunk = requests[start : start + batch_size]
-            answers += answer_batch(backend, [(agent, r, 0.0) for r in chunk], sampling, stats)
+            answers += answer_prompts(agent, backend, chunk, sampling, adapter=adapter, stats=stats)
             bar.advance(task, len(chunk))
     truth = [str(r["label"]) for r in records]
     predicted = [_label(agent, a) for a in answers]

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockagents.agents.model_agents import answer_batch
-from stockagents.agents.prompting import answer_schema
+from stockagents.agents.answering import Prompt, answer_prompts
 from stockagents.agents.runtime import load_runtime
 from stockagents.core.config import AppConfig
 from stockagents.core.errors import AgentError
-from stockagents.llm.base import GenerationRequest
 from stockagents.training.rl.dataset import RLExample
 from stockagents.training.rl.rewards import Desk, RewardBreakdown, RewardWeights, score_completion
 
@@ -105,21 +103,14 @@ def validation_reward(
     runtime = load_runtime("strategist", model_path, config.agents.strategist)
     if runtime is None:
         raise AgentError(f"{model_path}: the expert rules are not a model to score")
-    schema = answer_schema("strategist")
-    items = [
-        (
-            "strategist",
-            GenerationRequest(
-                messages=e.prompt, schema=schema, name="strategist_answer", adapter=runtime.adapter
-            ),
-            e.close,
-        )
-        for e in examples
-    ]
+    prompts = [Prompt(messages=e.prompt, close=e.close) for e in examples]
     scores: list[RewardBreakdown] = []
     size = 8
-    for i in range(0, len(items), size):
-        answers = answer_batch(runtime.backend, items[i : i + size], runtime.sampling)
+    for i in range(0, len(prompts), size):
+        answers = answer_prompts(
+            "strategist", runtime.backend, prompts[i : i + size], runtime.sampling,
+            adapter=runtime.adapter,
+        )  # fmt: skip
         for answer, row in zip(answers, rows[i : i + size], strict=True):
             scores.append(reward.score(answer.raw if answer.parsed else "", row))
     return {"model": str(model_path), **summarise(scores)}

@@ -20,8 +20,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from stockagents.agents.answering import Answer, Prompt, answer_prompts
 from stockagents.agents.expert_backend import ExpertBackend
-from stockagents.agents.model_agents import Answer, answer_batch, build_request
 from stockagents.core.errors import ConfigError, ProviderUnavailableError
 from stockagents.llm.base import Backend, Sampling
 from stockagents.training.synthetic.teacher_headlines import HeadlineWriter
@@ -87,9 +87,9 @@ class Teacher:
             mine = list(range(slot, len(payloads), len(self.backends)))
             for start in range(0, len(mine), _BATCH):
                 rows = mine[start : start + _BATCH]
-                items = [(agent, build_request(agent, dict(payloads[i]), None), 0.0) for i in rows]
+                prompts = [Prompt(dict(payloads[i])) for i in rows]
                 for i, answer in zip(
-                    rows, answer_batch(backend, items, self.sampling), strict=True
+                    rows, answer_prompts(agent, backend, prompts, self.sampling), strict=True
                 ):
                     out[i] = TeacherAnswer(name, answer)
                 if progress is not None:

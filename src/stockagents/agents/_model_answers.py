@@ -1,5 +1,7 @@
 """Answering with models: batch the requests, validate, repair once, fall back.
 
+Private to ``stockagents.agents``: callers answer through ``agents.answering``.
+
 ``answer_batch`` sends every request that shares a backend in one call, parses each
 answer against its schema (plus the checks a schema cannot state, such as a BUY's stop
 below the close), asks once more with the error for the invalid ones, and gives up on
@@ -25,7 +27,7 @@ from stockagents.agents.prompting import (
 from stockagents.core.errors import BackendError
 from stockagents.core.types import Action, AgentName, Decision, Signal, SignalLabel
 from stockagents.features.observation import Observation
-from stockagents.llm.base import Backend, GenerationRequest, Sampling
+from stockagents.llm.base import Backend, Generation, GenerationRequest, Sampling
 
 __all__ = [
     "Answer",
@@ -47,9 +49,11 @@ class Answer:
     parsed: SignalAnswer | DecisionAnswer | None
     error: str | None
     repaired: bool = False
+    tokens: int | None = None
 
 
 def build_request(agent: str, payload: dict[str, object], adapter: str | None) -> GenerationRequest:
+    """The model request for ``agent`` reading ``payload`` (its prompt and answer schema)."""
     return GenerationRequest(
         messages=render_prompt(agent, payload),
         schema=answer_schema(agent),
@@ -85,7 +89,7 @@ def answer_batch(
 ) -> list[Answer]:
     """Answers for ``(agent, request, close)`` items, with one repair round."""
     try:
-        texts = backend.generate([request for _, request, _ in items], sampling)
+        first = backend.complete([request for _, request, _ in items], sampling)
     except BackendError as exc:  # the model is unreachable: every answer falls back
         answers = [
             Answer(agent, request, "", None, f"backend failed: {exc}")
@@ -94,27 +98,37 @@ def answer_batch(
         _count(answers, stats)
         return answers
     answers = []
-    for (agent, request, price), text in zip(items, texts, strict=True):
-        parsed, error = _check(agent, text, price)
-        answers.append(Answer(agent, request, text, parsed, error))
+    for (agent, request, price), generation in zip(items, first, strict=True):
+        parsed, error = _check(agent, generation.text, price)
+        text, tokens = generation.text, generation.tokens
+        answers.append(Answer(agent, request, text, parsed, error, False, tokens))
     broken = [i for i, a in enumerate(answers) if a.parsed is None]
     if broken:
         retries = [_repair_request(answers[i]) for i in broken]
         try:
-            again = backend.generate(retries, sampling)
+            again = backend.complete(retries, sampling)
         except BackendError as exc:
-            again = [""] * len(retries)
+            again = [Generation("")] * len(retries)
             for i in broken:
                 answers[i].error = f"{answers[i].error}; repair failed: {exc}"
-        for i, text in zip(broken, again, strict=True):
+        for i, generation in zip(broken, again, strict=True):
+            text = generation.text
             parsed, error = _check(answers[i].agent, text, items[i][2])
+            tokens = _add(answers[i].tokens, generation.tokens)
+            answers[i].tokens = tokens
             if parsed is not None:
-                answers[i] = Answer(answers[i].agent, answers[i].request, text, parsed, None, True)
+                answers[i] = Answer(
+                    answers[i].agent, answers[i].request, text, parsed, None, True, tokens
+                )
             else:
                 answers[i].error = f"{answers[i].error}; after repair: {error}"
                 answers[i].raw = f"{answers[i].raw}\n--- repair ---\n{text}"
     _count(answers, stats)
     return answers
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
 
 
 def _count(answers: Sequence[Answer], stats: Counter[str] | None) -> None:

@@ -1,4 +1,4 @@
-"""A backend that answers from a script: for tests and demos, no model involved."""
+"""A backend that answers from a script: for tests, no model involved."""
 
 from __future__ import annotations
 
