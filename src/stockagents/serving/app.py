@@ -23,14 +23,12 @@ valid symbols (422). Every error answer, Starlette's own 404 and 405 included, i
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.exceptions import HTTPException
 
 from stockagents import __version__
 from stockagents.core.config import AppConfig, load_config
@@ -39,58 +37,14 @@ from stockagents.core.settings import load_settings
 from stockagents.orchestration import SystemCoordinator
 from stockagents.serving.errors import install_error_handlers
 from stockagents.serving.guards import MAX_BODY_BYTES, ApiKeyMiddleware, BodyLimitMiddleware
+from stockagents.serving.routes import router
+from stockagents.serving.service import RETRY_AFTER_SECONDS, Service
 
 __all__ = ["RETRY_AFTER_SECONDS", "Service", "create_app"]
 
 logger = logging.getLogger(__name__)
 
 _OPEN = ("/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
-
-#: What a 503 for a busy backtest slot asks the client to wait (a backtest takes 2-7 s).
-RETRY_AFTER_SECONDS = 5
-
-
-class Service:
-    """What the routes share: the coordinator, the lock model-backed work takes and the
-    backtest slots."""
-
-    def __init__(
-        self,
-        coordinator: SystemCoordinator,
-        max_backtest_days: int,
-        max_concurrent_backtests: int = 1,
-    ) -> None:
-        self.coordinator = coordinator
-        self.max_backtest_days = max_backtest_days
-        self.max_concurrent_backtests = max_concurrent_backtests
-        self._lock = threading.Lock()
-        self.backtest_slots = threading.BoundedSemaphore(max_concurrent_backtests)
-        self.models_loaded = coordinator.team.uses_models
-
-    @contextmanager
-    def serialized(self) -> Iterator[None]:
-        """One model-backed analysis at a time; the rules need no lock."""
-        if not self.models_loaded:
-            yield
-            return
-        with self._lock:
-            yield
-
-    @contextmanager
-    def backtest_slot(self) -> Iterator[None]:
-        """A backtest slot for the block, or at once a 503 with ``Retry-After``."""
-        if not self.backtest_slots.acquire(blocking=False):
-            n = self.max_concurrent_backtests
-            raise HTTPException(
-                503,
-                f"{n} backtest{'s' if n > 1 else ''} already running, the most this server "
-                f"runs at once; retry in {RETRY_AFTER_SECONDS} s",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-        try:
-            yield
-        finally:
-            self.backtest_slots.release()
 
 
 def _at_least_one(name: str, value: int) -> None:
@@ -144,8 +98,6 @@ def create_app(
     if api_key:  # added last: the outermost, a request without the key is refused unread
         app.add_middleware(ApiKeyMiddleware, api_key=api_key, open_paths=_OPEN)
     install_error_handlers(app)
-
-    from stockagents.serving.routes import router  # routes import Service from here
 
     app.include_router(router)
     return app

@@ -17,7 +17,6 @@ from stockagents.core.jsonio import jsonable
 from stockagents.core.registry import production_manifest
 from stockagents.core.types import Recommendation
 from stockagents.evaluation.agent_backtest import backtest_agents
-from stockagents.serving.app import Service
 from stockagents.serving.errors import one_line
 from stockagents.serving.guards import reject_unknown_query, require_json
 from stockagents.serving.schemas import (
@@ -30,6 +29,7 @@ from stockagents.serving.schemas import (
     Problem,
     Symbol,
 )
+from stockagents.serving.service import Service
 
 __all__ = ["router"]
 
