@@ -51,7 +51,7 @@ def test_analysts_of_many_days_answer_in_one_call(full_sources: DataSources) -> 
     observations = _observations(full_sources)
     asks = [(a, Question(o)) for o in observations for a in (*agents, expert)]
     stats: Counter[str] = Counter()
-    answers = answer_all(asks, stats)  # type: ignore[arg-type]
+    answers = answer_all(asks, stats)
     assert backend.calls == 1  # six model questions, one generate call
     assert len(backend.requests) == 6
     assert [a.agent for a in answers] == ["news", "technical", "fundamental"] * 3
