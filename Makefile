@@ -43,10 +43,19 @@ typecheck: install-dev
 layers: install-dev
 	$(BIN)/lint-imports
 
-pytest: install-dev
-	$(BIN)/python -m pytest -q
+# pytest on every CPU (pytest-xdist; `make pytest PYTEST_WORKERS=0` runs it in one
+# process). pyproject's --dist loadgroup keeps tests that share a run on one worker.
+PYTEST_WORKERS ?= auto
 
-test: lint typecheck layers pytest
+pytest: install-dev
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=20
+
+# lint, types and layers run beside pytest (each one's output printed whole when it
+# ends); the last line is the wall time (docs/BENCHMARKS.md has the measured figures).
+test: install-dev
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint typecheck layers pytest; \
+	status=$$?; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$status
 
 bench: install-dev
 	$(BIN)/python bench/analyze.py

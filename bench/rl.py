@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -24,7 +23,8 @@ from typing import Any
 
 import torch
 
-from stockagents.pipelines.rl import RL_PROFILES
+from stockagents.core.threads import use_all_cpus
+from stockagents.pipelines.profiles import RL_PROFILES
 from stockagents.training.rl import rollout
 from stockagents.training.rl.config import load_rl_config
 from stockagents.training.rl.grpo import train_grpo
@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=16, help="completions per pass")
     parser.add_argument("--iterations", type=int, default=4, help="iterations per algorithm")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    use_all_cpus()
     lines = args.prompts.read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     figures: dict[str, Any] = {"rows": args.rows, **passes(args.sft, rows, args.rows)}

@@ -19,6 +19,42 @@ FIXTURES = Path(__file__).parent / "fixtures"
 #: The fake OpenAI / Anthropic server (``server``) and ``no_keys`` fixtures.
 pytest_plugins = ["tests.fake_api", "tests.fake_data_api"]
 
+#: The longest units of work under pytest-xdist (``--dist loadscope``: a module, or a
+#: class, runs on one worker), longest first: the guide's chain of runs, then the rest of
+#: the guide beside it, then the suites that train tiny models or start subprocesses.
+LONGEST_FIRST = (
+    "tests/test_guide.py::TestInOrder",
+    "tests/test_guide.py",
+    "tests/pipelines/test_complete.py",
+    "tests/training/test_rl.py",
+    "tests/training/test_sft.py",
+    "tests/deployment/test_deployer.py",
+    "tests/deployment/test_kills.py",
+    "tests/evaluation/test_evaluate.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, hand out the longest work first, so that the workers finish
+    together: the units in ``LONGEST_FIRST`` order, then the modules with slow tests, then
+    the rest, each in collection order (pyproject's ``--no-loadscope-reorder`` keeps it)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {_unit(item) for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> int:
+        unit = _unit(item)
+        if unit in LONGEST_FIRST:
+            return LONGEST_FIRST.index(unit)
+        return len(LONGEST_FIRST) + (0 if unit in slow else 1)
+
+    items.sort(key=rank)
+
+
+def _unit(item: pytest.Item) -> str:
+    """What ``--dist loadscope`` sends to one worker: the item's module or class."""
+    return item.nodeid.rsplit("::", 1)[0]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -1,5 +1,7 @@
 """Every command of the user's guide (``tests/fixtures/TRAINING_GUIDE.md``), run as
-written, in order, in a fresh working directory, with the tiny profile.
+written, in a fresh working directory, with the tiny profile: the complete run and the
+agent-by-agent steps, then (``TestInOrder``) the runs that build on one another, in the
+guide's order. Under pytest-xdist the two parts run on two workers at once.
 
 "The tiny profile" means: ``STOCKAGENTS_PROFILE=tiny`` (the run scripts' default
 profile, whose sizes are ceilings) and the guide's YAML files with the tiny base model
@@ -107,9 +109,12 @@ class Workspace:
                         "training.max_steps": 6, "training.save_steps": 3,
                         "training.eval_steps": 3, "training.report_to": ["tensorboard"]})  # fmt: skip
         for path in (root / "config" / "rl").glob("*.yaml"):
+            # the guide's --iterations 100 as written, each iteration small: 2 prompts
+            # (GRPO: 2 completions each), 24 tokens, one PPO epoch
             tiny(path, {"model.base_model": "tiny", "training.report_to": ["tensorboard"],
-                        "training.validation_examples": 8, "training.max_completion_length": 48,
-                        "data.num_trajectories": 60})  # fmt: skip
+                        "training.validation_examples": 8, "training.max_completion_length": 24,
+                        "training.batch_size": 2, "training.group_size": 2,
+                        "training.ppo_epochs": 1, "data.num_trajectories": 60})  # fmt: skip
         self.env = {
             k: v
             for k, v in os.environ.items()
@@ -119,8 +124,9 @@ class Workspace:
                         COLUMNS="200")  # fmt: skip
 
     def run(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``command`` as a shell runs it here, ``python`` being this interpreter."""
-        shell = re.sub(r"^python ", f"{sys.executable} ", command)
+        """``command`` as a shell runs it here, ``python`` being this interpreter (the
+        shell ``exec``s it: a timeout then stops the command, not only its shell)."""
+        shell = "exec " + re.sub(r"^python ", f"{sys.executable} ", command)
         done = subprocess.run(
             shell, shell=True, cwd=self.root, env=self.env, capture_output=True, text=True,
             timeout=900,
@@ -218,18 +224,7 @@ def test_complete_pipeline(ws: Workspace, tmp_path: Path) -> None:
     assert "| deployment | done |" in (run / "summary.md").read_text()
 
 
-# -- Step 1 ---------------------------------------------------------------------------
-
-
-def test_sft_run_without_a_key_falls_back_to_the_expert_teacher(ws: Workspace) -> None:
-    done = ws.run(SFT_RUN)
-    assert "OPENAI_API_KEY is not set" in done.stdout + done.stderr
-    run = ws.newest("training_runs/sft_run_*")
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["teacher"] == "expert"
-    assert manifest["teacher_fallbacks"]
-    for agent in ("news", "technical", "fundamental", "strategist"):
-        assert (run / "models" / f"{agent}_agent" / "final" / "adapter_config.json").is_file()
+# -- Step 1, agent by agent -----------------------------------------------------------
 
 
 def test_data_then_each_agent(ws: Workspace) -> None:
@@ -250,83 +245,96 @@ def test_data_then_each_agent(ws: Workspace) -> None:
         assert list((ws.root / "models" / agent / "sft" / "runs").rglob("events.out.tfevents*"))
 
 
-# -- Step 2 ---------------------------------------------------------------------------
+class TestInOrder:
+    """The guide's runs that build on one another, in its order: the SFT run, the RL run
+    from it, the strategist, the evaluation of both, their deployment, the deployed
+    models. One class: pytest-xdist (``--dist loadscope``) keeps them on one worker, in
+    order, beside the complete run and the agent-by-agent steps above."""
 
+    # -- Step 1 -----------------------------------------------------------------------
 
-def test_rl_run(ws: Workspace) -> None:
-    done = ws.run(RL_RUN)
-    assert "skipping MSFT" in done.stdout + done.stderr
-    run = ws.newest("training_runs/rl_grpo_run_*")
-    assert (run / "experience_library.db").is_file()
-    assert (run / "models" / "final" / "adapter_config.json").is_file()
+    def test_sft_run_without_a_key_falls_back_to_the_expert_teacher(self, ws: Workspace) -> None:
+        done = ws.run(SFT_RUN)
+        assert "OPENAI_API_KEY is not set" in done.stdout + done.stderr
+        run = ws.newest("training_runs/sft_run_*")
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["teacher"] == "expert"
+        assert manifest["teacher_fallbacks"]
+        for agent in ("news", "technical", "fundamental", "strategist"):
+            assert (run / "models" / f"{agent}_agent" / "final" / "adapter_config.json").is_file()
 
+    # -- Step 2 -----------------------------------------------------------------------
 
-def test_collect_then_train_the_strategist(ws: Workspace) -> None:
-    ws.run(
-        "python training/rl/backtester.py --symbols AAPL MSFT GOOGL AMZN TSLA "
-        "--start-date 2023-01-01 --end-date 2023-12-31"
-    )
-    for algorithm in ("grpo", "ppo"):
-        done = ws.run(
-            f"python training/rl/train_strategist_{algorithm}.py "
-            f"--config config/rl/{algorithm}_config.yaml --iterations 100"
+    def test_rl_run(self, ws: Workspace) -> None:
+        done = ws.run(RL_RUN)
+        assert "skipping MSFT" in done.stdout + done.stderr
+        run = ws.newest("training_runs/rl_grpo_run_*")
+        assert (run / "experience_library.db").is_file()
+        assert (run / "models" / "final" / "adapter_config.json").is_file()
+
+    def test_collect_then_train_the_strategist(self, ws: Workspace) -> None:
+        ws.run(
+            "python training/rl/backtester.py --symbols AAPL MSFT GOOGL AMZN TSLA "
+            "--start-date 2023-01-01 --end-date 2023-12-31"
         )
-        # the config's models/strategist/sft/final does not exist: the SFT run's is used
-        assert "newest SFT run's strategist" in done.stdout + done.stderr
-        final = ws.root / "models" / "strategist" / f"rl_{algorithm}" / "final"
-        assert json.loads((final / "manifest.json").read_text())["agent"] == "strategist"
+        for algorithm in ("grpo", "ppo"):
+            done = ws.run(
+                f"python training/rl/train_strategist_{algorithm}.py "
+                f"--config config/rl/{algorithm}_config.yaml --iterations 100"
+            )
+            # the config's models/strategist/sft/final does not exist: the SFT run's is used
+            assert "newest SFT run's strategist" in done.stdout + done.stderr
+            final = ws.root / "models" / "strategist" / f"rl_{algorithm}" / "final"
+            assert json.loads((final / "manifest.json").read_text())["agent"] == "strategist"
 
+    # -- Step 3 -----------------------------------------------------------------------
 
-# -- Step 3 ---------------------------------------------------------------------------
+    def test_evaluate_and_review(self, ws: Workspace) -> None:
+        ws.run(ws.filled(EVALUATE))
+        report = ws.run("cat evaluation_results/eval_*/evaluation_report.md").stdout
+        assert "Sharpe" in report
+        out = ws.newest("evaluation_results/eval_*")
+        names = [
+            s["name"] for s in json.loads((out / "evaluation_results.json").read_text())["sets"]
+        ]
+        assert names == ["baseline", "sft", "rl"]
+        assert (out / "comparison_plots.png").stat().st_size > 10_000
 
+    # -- Step 4 -----------------------------------------------------------------------
 
-def test_evaluate_and_review(ws: Workspace) -> None:
-    ws.run(ws.filled(EVALUATE))
-    report = ws.run("cat evaluation_results/eval_*/evaluation_report.md").stdout
-    assert "Sharpe" in report
-    out = ws.newest("evaluation_results/eval_*")
-    names = [s["name"] for s in json.loads((out / "evaluation_results.json").read_text())["sets"]]
-    assert names == ["baseline", "sft", "rl"]
-    assert (out / "comparison_plots.png").stat().st_size > 10_000
+    def test_deploy_verify_rollback(self, ws: Workspace, guide: str) -> None:
+        # As written, the gate refuses: this set (SFT analysts with the RL strategist) was
+        # not the one evaluated. One line, production unchanged.
+        refused = ws.run(ws.filled(DEPLOY), check=False)
+        assert refused.returncode == 1
+        errors = [line for line in refused.stderr.splitlines() if "error" in line.lower()]
+        assert len(errors) == 1  # one line (transformers' loading bar may come before it)
+        assert errors[0].startswith("error: refused: no evaluation of this model set")
+        assert not (ws.root / "models" / "production").exists()
+        for _ in range(2):  # deployed anyway twice: the second deployment backs up the first
+            ws.run(ws.filled(DEPLOY) + " --force")
+        verify, rollback = (c for c in guide_commands(guide) if c.startswith("python -c"))
+        out = ws.run(verify.replace("python -c", f"{sys.executable} -c", 1)).stdout
+        assert re.search(r"Recommendation: (BUY|SELL|HOLD)\nConfidence: \d\.\d\d", out)
+        backup = ws.newest("models/backups/backup_*").name
+        ws.run(rollback.replace("backup_YYYYMMDD_HHMMSS", backup).replace(
+            "python -c", f"{sys.executable} -c", 1))  # fmt: skip
+        records = sorted((ws.root / "models" / "records").glob("deployment_*.json"))
+        assert json.loads(records[-1].read_text())["outcome"] == "rolled back"
 
-
-# -- Step 4 ---------------------------------------------------------------------------
-
-
-def test_deploy_verify_rollback(ws: Workspace, guide: str) -> None:
-    # As written, the gate refuses: this set (SFT analysts with the RL strategist) was
-    # not the one evaluated. One line, production unchanged.
-    refused = ws.run(ws.filled(DEPLOY), check=False)
-    assert refused.returncode == 1
-    errors = [line for line in refused.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1  # one line (transformers' loading bar may come before it)
-    assert errors[0].startswith("error: refused: no evaluation of this model set")
-    assert not (ws.root / "models" / "production").exists()
-    for _ in range(2):  # deployed anyway twice: the second deployment backs up the first
-        ws.run(ws.filled(DEPLOY) + " --force")
-    verify, rollback = (c for c in guide_commands(guide) if c.startswith("python -c"))
-    out = ws.run(verify.replace("python -c", f"{sys.executable} -c", 1)).stdout
-    assert re.search(r"Recommendation: (BUY|SELL|HOLD)\nConfidence: \d\.\d\d", out)
-    backup = ws.newest("models/backups/backup_*").name
-    ws.run(rollback.replace("backup_YYYYMMDD_HHMMSS", backup).replace(
-        "python -c", f"{sys.executable} -c", 1))  # fmt: skip
-    records = sorted((ws.root / "models" / "records").glob("deployment_*.json"))
-    assert json.loads(records[-1].read_text())["outcome"] == "rolled back"
-
-
-def test_load_for_inference_and_export(ws: Workspace, guide: str) -> None:
-    load = python_blocks(guide)[1]
-    script = ws.root / "load.py"
-    script.write_text(load + "\nprint(result.signal.value, round(result.confidence, 2))\n")
-    out = ws.run("python load.py").stdout
-    assert re.search(r"(bullish|neutral|bearish) \d", out)
-    ws.run(
-        "python scripts/convert_to_gguf.py --model-path models/production/news "
-        "--output-path models/export/news.gguf"
-    )
-    ws.run(
-        "python scripts/convert_to_onnx.py --model-path models/production/news "
-        "--output-path models/export/news.onnx"
-    )
-    assert (ws.root / "models/export/news.gguf").stat().st_size > 100_000
-    assert (ws.root / "models/export/news.onnx").stat().st_size > 100_000
+    def test_load_for_inference_and_export(self, ws: Workspace, guide: str) -> None:
+        load = python_blocks(guide)[1]
+        script = ws.root / "load.py"
+        script.write_text(load + "\nprint(result.signal.value, round(result.confidence, 2))\n")
+        out = ws.run("python load.py").stdout
+        assert re.search(r"(bullish|neutral|bearish) \d", out)
+        ws.run(
+            "python scripts/convert_to_gguf.py --model-path models/production/news "
+            "--output-path models/export/news.gguf"
+        )
+        ws.run(
+            "python scripts/convert_to_onnx.py --model-path models/production/news "
+            "--output-path models/export/news.onnx"
+        )
+        assert (ws.root / "models/export/news.gguf").stat().st_size > 100_000
+        assert (ws.root / "models/export/news.onnx").stat().st_size > 100_000

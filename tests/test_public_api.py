@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import stockagents
 
 
@@ -17,12 +19,8 @@ def test_every_exported_name_resolves() -> None:
 
 
 def test_unknown_names_are_attribute_errors() -> None:
-    try:
+    with pytest.raises(AttributeError, match="has no attribute 'ScriptedBackend'"):
         stockagents.ScriptedBackend  # type: ignore[attr-defined]  # noqa: B018
-    except AttributeError as exc:
-        assert "has no attribute 'ScriptedBackend'" in str(exc)
-    else:
-        raise AssertionError("ScriptedBackend is test-only")
 
 
 def test_import_is_light_and_has_no_side_effects() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -66,13 +66,11 @@ def test_network_failure_is_one_line(tmp_path: Path) -> None:
 def test_missing_package_says_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = importlib.import_module
+    real = importlib.util.find_spec
 
     def no_yfinance(name: str, package: str | None = None) -> object:
-        if name == "yfinance":
-            raise ImportError("No module named 'yfinance'")
-        return real(name, package)
+        return None if name == "yfinance" else real(name, package)
 
-    monkeypatch.setattr(importlib, "import_module", no_yfinance)
+    monkeypatch.setattr(importlib.util, "find_spec", no_yfinance)
     with pytest.raises(ProviderUnavailableError, match=r"pip install 'stockagents\[yfinance\]'"):
         YFinancePriceProvider(tmp_path).prices("AAPL", as_of=dt.date(2023, 1, 1))

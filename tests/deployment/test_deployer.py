@@ -65,7 +65,7 @@ def _hashes(**given: Path) -> dict[str, str]:
 def _production(models_dir: Path) -> dict[str, str]:
     manifest = production_manifest(models_dir)
     assert manifest is not None
-    return manifest["hashes"]
+    return manifest.hashes
 
 
 def test_deploy_backs_up_installs_verifies_and_records(
@@ -425,14 +425,14 @@ def test_a_full_disk_while_writing_is_one_line_and_drops_its_backup(
     before = _production(models_dir)
     from stockagents.deployment import deployer as module
 
-    real = module.write_json
+    real = module.write_manifest
 
     def full(path: Path, value: Any) -> Path:
         if path.name == "manifest.json":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, value)
 
-    monkeypatch.setattr(module, "write_json", full)
+    monkeypatch.setattr(module, "write_manifest", full)
     with pytest.raises(DeploymentError, match=r"No space left on device; production is release_"):
         deployer.deploy({"strategist": adapters["b"]}, force=True)
     assert _production(models_dir) == before

@@ -79,7 +79,7 @@ def _count_backups(models_dir: Path) -> int:
 
 
 def _outcomes(models_dir: Path) -> list[str]:
-    return [r["outcome"] for r in ModelDeployer(models_dir).store.history()]
+    return [r.outcome for r in ModelDeployer(models_dir).store.history()]
 
 
 @pytest.mark.slow
@@ -116,8 +116,8 @@ def test_the_next_run_or_listing_clears_what_a_dead_run_left(
     ModelDeployer().deploy({"strategist": adapters["b"]}, force=True)
     _die_at("verify", {"technical": adapters["tech"]})
     dead = ModelDeployer().store.history()[-1]
-    assert dead["outcome"] == "started"
-    assert dead["pid"] == os.getpid()
+    assert dead.outcome == "started"
+    assert dead.pid == os.getpid()
     with DeployLock(models_dir):  # a run is going on: the listing leaves its files alone
         assert ModelDeployer().status()["records"][-1]["outcome"] == "started"
     status = ModelDeployer().status()
@@ -144,21 +144,22 @@ def test_ctrl_c_at_any_step_cleans_up_and_records_interrupted(
     with pytest.raises(KeyboardInterrupt):
         deployer.deploy({"strategist": adapters["b"]}, force=True)
     record = deployer.store.history()[-1]
-    assert record["outcome"] == "interrupted"
-    assert record["error"] == "interrupted (Ctrl-C)"
+    assert record.outcome == "interrupted"
+    assert record.error == "interrupted (Ctrl-C)"
     swapped = STEPS.index(step) > STEPS.index("swap")
-    assert record["swapped"] is swapped
+    assert record.swapped is swapped
     assert _orphans(models_dir) == []
     assert not list((models_dir / "releases").glob(".staging-*"))
     assert not list((models_dir / "backups").glob(".tmp-*"))
     if swapped:  # production is the new set, whole; its backup is what rollback needs
         assert _production(models_dir) != old
-        assert Path(record["backup"]).is_dir()
+        assert record.backup is not None
+        assert Path(record.backup).is_dir()
         ModelDeployer().rollback()
         assert _production(models_dir) == old
     else:
         assert _production(models_dir) == old
-        assert record["backup"] is None
+        assert record.backup is None
         assert not (models_dir / "backups").exists() or not any((models_dir / "backups").iterdir())
 
 
@@ -292,11 +293,11 @@ def test_a_deploy_stopped_by_a_signal_before_its_swap(
         assert _production(models_dir) == before
         record = ModelDeployer().store.history()[-1]
         if signum == signal.SIGKILL:
-            assert record["outcome"] == "started"
+            assert record.outcome == "started"
             assert _orphans(models_dir)
         else:
-            assert record["outcome"] == "interrupted"
-            assert record["error"].startswith(("terminated (SIGTERM)", "interrupted (Ctrl-C)"))
+            assert record.outcome == "interrupted"
+            assert (record.error or "").startswith(("terminated (SIGTERM)", "interrupted (Ctrl-C)"))
             assert _orphans(models_dir) == []
         ModelDeployer().rollback()
         assert _production(models_dir) == expected[i % 2] != before

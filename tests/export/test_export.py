@@ -23,9 +23,9 @@ def test_a_merged_adapter_exports_and_answers_as_the_model(tmp_path: Path) -> No
     adapter = make_tiny_adapter(tmp_path / "technical", seed=3, agent="technical")
     out = tmp_path / "export" / "technical.onnx"
     manifest = export_onnx(adapter, out)
-    assert manifest["check"]["max_logit_difference"] < 1e-4
-    assert manifest["check"]["greedy_identical"] is True
-    assert manifest["source"]["adapter"] == str(adapter)
+    assert manifest.check.max_logit_difference < 1e-4
+    assert manifest.check.greedy_identical is True
+    assert manifest.source.adapter == str(adapter)
     assert json.loads((tmp_path / "export" / "technical.onnx.json").read_text())["file"] == out.name
     assert (tmp_path / "export" / "technical_tokenizer" / "tokenizer_config.json").is_file()
     # independently: a batch of two rows of another length gives the merged model's logits
@@ -79,8 +79,8 @@ def test_gguf_round_trips_through_transformers(tmp_path: Path, outtype: str) -> 
     adapter = make_tiny_adapter(tmp_path / "technical", seed=3, agent="technical")
     out = tmp_path / "export" / "technical.gguf"
     manifest = export_gguf(adapter, out, outtype=outtype)
-    assert manifest["check"]["greedy_identical"] is True
-    assert manifest["check"]["tokenizer_identical"] is True
+    assert manifest.check.greedy_identical is True
+    assert manifest.check.tokenizer_identical is True
     reader = GGUFReader(str(out))
     assert reader.fields["general.architecture"].contents() == "llama"
     kinds = {t.name: t.tensor_type.name for t in reader.tensors}

@@ -11,7 +11,7 @@ checks the same contract:
 - for exit code 1: stdout is empty and stderr is exactly one line, ``error: ...``,
   naming what the case says it must name (the file, ``file:line``, the field...).
   Warnings go through ``logging``, which pytest captures in process (the CLI's
-  ``logging.basicConfig`` does nothing once pytest has installed its handlers), so a
+  ``cli.output.configure_output`` keeps the handlers pytest has installed), so a
   warning line never reaches the captured stderr and is not allowed there. The one
   exception is a progress bar a library redraws with carriage returns (transformers'
   "Loading weights" while a model set loads, before its adapter is found corrupt): a

@@ -26,13 +26,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny run on AAPL killed in the middle of RL (after its first checkpoint), then
-    resumed through a differently spelled path."""
+    resumed through a differently spelled path (4 SFT steps: nothing here needs more)."""
     from transformers import TrainerCallback
 
     from stockagents.pipelines import rl as rl_pipeline
 
     root = tmp_path_factory.mktemp("runs")
-    options = CompleteOptions(profile="tiny", symbols=("AAPL", "MSFT"), rl_iterations=2)
+    options = CompleteOptions(
+        profile="tiny", symbols=("AAPL", "MSFT"), sft_steps=4, rl_iterations=2
+    )
     real = rl_pipeline.train_grpo
 
     class Kill(TrainerCallback):  # type: ignore[misc]
@@ -80,7 +82,8 @@ def test_every_stage_ran_and_the_summary_says_so(run: Path) -> None:
     assert all(manifest["stages"][s]["status"] == "done" for s in STAGES)
     options = manifest["options"]
     assert options["symbols"] == ["AAPL"]  # MSFT is not in the sample: skipped up front
-    assert (options["sft_examples"], options["rl_iterations"], options["test_days"]) == (24, 2, 60)
+    sizes = ("sft_examples", "sft_steps", "rl_iterations", "test_days")
+    assert tuple(options[k] for k in sizes) == (24, 4, 2, 60)
     for agent in ("news", "technical", "fundamental", "strategist"):
         assert (run / "sft" / "data" / f"{agent}_train.jsonl").is_file()
         assert (run / "sft" / "models" / f"{agent}_agent" / "final" / "manifest.json").is_file()
@@ -156,11 +159,11 @@ def test_the_best_passing_set_is_deployed(
     # the run's recorded config says where production lives (its models_dir at start)
     production = production_manifest(Path(outputs["production"]).parent)
     assert production is not None
-    assert production["deployment"] == outputs["deployment"]
+    assert production.deployment == outputs["deployment"]
     strategist = json.loads((copy / "rl" / "models" / "final" / "manifest.json").read_text())[
         "version"
     ]
-    assert production["versions"]["strategist"] == strategist
+    assert production.versions["strategist"] == strategist
     assert "Deployed: **rl**" in (copy / "summary.md").read_text()
 
 
@@ -193,7 +196,7 @@ def test_bad_options_are_one_line_errors(
         profile="tiny", rl_iterations=100, sft_examples=100, rl_trajectories=500, sft_steps=500
     ).resolved()
     assert (capped.rl_iterations, capped.sft_examples, capped.rl_trajectories) == (3, 24, 48)
-    assert capped.sft_steps == 30
+    assert capped.sft_steps == 6
     with pytest.raises(ConfigError, match="--test-days 20: deployment needs"):
         CompleteOptions(test_days=20).resolved()
     assert CompleteOptions(test_days=20, deploy=False).resolved().test_days == 20

@@ -75,9 +75,9 @@ def test_resume_keeps_finished_agents(run: Path) -> None:
 
 
 def test_profiles_give_each_agent_its_steps(run: Path) -> None:
-    from stockagents.pipelines.sft import PROFILES
+    from stockagents.pipelines.profiles import SFT_PROFILES
 
-    cpu = PROFILES["cpu"]
+    cpu = SFT_PROFILES["cpu"]
     assert cpu.steps_for("strategist") == 80
     assert cpu.steps_for("technical") == cpu.max_steps
     manifest = json.loads((run / "manifest.json").read_text())

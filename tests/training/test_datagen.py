@@ -22,7 +22,6 @@ from stockagents.data.calendar import market_close_utc
 from stockagents.llm.anthropic_backend import AnthropicBackend
 from stockagents.llm.base import GenerationRequest, Sampling
 from stockagents.llm.openai_backend import OpenAIBackend
-from tests.scripted import ScriptedBackend
 from stockagents.training.synthetic.generate import generate_dataset, heldout_path
 from stockagents.training.synthetic.inputs import InputSampler
 from stockagents.training.synthetic.teacher_headlines import (
@@ -34,6 +33,7 @@ from stockagents.training.synthetic.teacher_headlines import (
 )
 from stockagents.training.synthetic.teachers import Teacher, make_teacher
 from tests.fake_api import FakeServer, Recorded, Reply, last_user_text
+from tests.scripted import ScriptedBackend
 
 
 @pytest.fixture(scope="module")

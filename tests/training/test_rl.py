@@ -307,6 +307,7 @@ def test_rl_raises_the_reward_and_changes_the_weights(
     import torch
 
     from stockagents.agents.runtime import read_manifest
+    from stockagents.core.manifests import RLTraining
     from stockagents.training.rl.grpo import train_grpo
     from stockagents.training.rl.ppo import train_ppo
 
@@ -324,10 +325,12 @@ def test_rl_raises_the_reward_and_changes_the_weights(
     assert any("lora_B" in k and float(v.abs().max()) > 0 for k, v in weights.items())
     assert not any(".ref." in k for k in weights)  # only the trained adapter is saved
     manifest = read_manifest(result.final_dir)
-    assert manifest["kind"] == "lora"
-    assert manifest["agent"] == "strategist"
-    assert manifest["training"]["algorithm"] == algorithm
-    assert manifest["version"].startswith(f"rl-{algorithm}-strategist-")
+    assert manifest is not None
+    assert manifest.kind == "lora"
+    assert manifest.agent == "strategist"
+    assert isinstance(manifest.training, RLTraining)
+    assert manifest.training.algorithm == result.training.algorithm == algorithm
+    assert (manifest.version or "").startswith(f"rl-{algorithm}-strategist-")
     assert (result.final_dir.parent / "reward_curve.png").stat().st_size > 1000
     assert list((result.final_dir.parent / "runs").rglob("events.out.tfevents.*"))
 

@@ -392,7 +392,7 @@ def test_final_dir_loads_as_the_agents_runtime(trained: dict[str, Any]) -> None:
     runtime = load_runtime("technical", trained["result"].final_dir)
     assert runtime is not None
     assert runtime.adapter is not None
-    assert runtime.version.startswith(trained["result"].manifest["version"])
+    assert runtime.version.startswith(trained["result"].manifest.version)
     assert runtime.adapter in runtime.backend.adapters  # type: ignore[attr-defined]
 
 

@@ -25,12 +25,20 @@ from typing import Any
 
 from stockagents.agents.prompting import prompt_version
 from stockagents.core.errors import AgentError, BackendError, ProviderUnavailableError
+from stockagents.core.manifests import ModelManifest, ModelSetManifest, find_manifest
+from stockagents.core.packages import TORCH_INSTALL, require_packages
 from stockagents.core.settings import load_settings
-from stockagents.core.textfile import parse_json, read_text
 from stockagents.llm.base import Backend, Sampling
 from stockagents.llm.presets import PRESETS
 
-__all__ = ["AGENT_NAMES", "ModelRuntime", "load_runtime", "model_set_paths", "read_manifest"]
+__all__ = [
+    "AGENT_NAMES",
+    "ModelRuntime",
+    "load_runtime",
+    "model_set_paths",
+    "read_manifest",
+    "read_set_manifest",
+]
 
 AGENT_NAMES = ("news", "technical", "fundamental", "strategist")
 
@@ -48,16 +56,15 @@ class ModelRuntime:
     version: str
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest of a model directory, or {} when it has none."""
-    file = path / "manifest.json"
-    if not file.is_file():
-        return {}
-    text = read_text(file, "manifest", "re-save or re-train the model", AgentError)
-    data = parse_json(text, str(file), AgentError)
-    if not isinstance(data, dict):
-        raise AgentError(f"{file}: expected a JSON object")
-    return data
+def read_manifest(path: Path) -> ModelManifest | None:
+    """The manifest of a model directory, or None when it has none; a malformed one is
+    an ``AgentError`` naming the file and the field."""
+    return find_manifest(path / "manifest.json", ModelManifest, AgentError)
+
+
+def read_set_manifest(root: Path) -> ModelSetManifest | None:
+    """The manifest of a model set (or a production release), or None when it has none."""
+    return find_manifest(root / "manifest.json", ModelSetManifest, AgentError)
 
 
 def _api_backend(kind: str, model: str, base_url: str | None) -> Backend:
@@ -80,13 +87,10 @@ def _api_backend(kind: str, model: str, base_url: str | None) -> Backend:
 
 
 def _hf(model: str, options: Any) -> Any:
-    import importlib.util
-
-    for package in ("torch", "transformers", "peft", "xgrammar"):
-        if importlib.util.find_spec(package) is None:
-            raise ProviderUnavailableError(
-                f"model-backed agents need {package}: pip install torch==2.13.0 -r requirements.txt"
-            )
+    require_packages(
+        "torch", "transformers", "peft", "xgrammar",
+        needed_by="a model-backed agent", install=TORCH_INSTALL,
+    )  # fmt: skip
     import torch
 
     from stockagents.llm.hf_backend import HFBackend, pick_dtype
@@ -147,18 +151,16 @@ def _load_runtime(agent: str, model_path: str | Path, options: Any) -> ModelRunt
             raise AgentError(f"{agent}: model path {text} does not exist")
         backend = _hf(text, options)  # OWNER/NAME: a Hugging Face id
         return ModelRuntime(backend, None, sampling, text, f"{text} prompt {prompt}")
-    manifest = read_manifest(path)
-    kind = manifest.get("kind") or (
+    manifest = read_manifest(path) or ModelManifest()
+    kind = manifest.kind or (
         "lora" if (path / "adapter_config.json").is_file()
         else "full" if (path / "config.json").is_file() else ""
     )  # fmt: skip
     if kind == "expert":
         return None
     if kind in ("openai", "anthropic"):
-        model = str(manifest.get("model", ""))
-        if not model:
-            raise AgentError(f"{path / 'manifest.json'}: kind {kind} needs a 'model'")
-        backend = _api_backend(kind, model, manifest.get("base_url"))
+        model = manifest.model or ""  # the manifest says one (ModelManifest checks)
+        backend = _api_backend(kind, model, manifest.base_url)
         return ModelRuntime(backend, None, sampling, text, f"{kind}:{model} prompt {prompt}")
     if kind == "full":
         backend = _hf(str(path), options)
@@ -166,7 +168,7 @@ def _load_runtime(agent: str, model_path: str | Path, options: Any) -> ModelRunt
     if kind == "lora":
         if not (path / "adapter_config.json").is_file():
             raise AgentError(f"{path}: kind lora but no adapter_config.json beside the manifest")
-        base = manifest.get("base_model")
+        base = manifest.base_model
         if not base:
             config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
             base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
@@ -179,12 +181,12 @@ def _load_runtime(agent: str, model_path: str | Path, options: Any) -> ModelRunt
         digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
         name = f"{agent}-{digest}"
         backend.add_adapter(name, path)
-        version = str(manifest.get("version") or f"lora:{path.name}")
+        version = manifest.version or f"lora:{path.name}"
         return ModelRuntime(backend, name, sampling, text, f"{version} on {base} prompt {prompt}")
-    if manifest:
+    if not manifest.is_empty():
         raise AgentError(
-            f"{path / 'manifest.json'}: unknown kind {kind!r}; use lora, full, openai, "
-            "anthropic or expert"
+            f"{path / 'manifest.json'}: no kind, and no adapter_config.json or config.json "
+            "beside it; set kind to lora, full, openai, anthropic or expert"
         )
     raise AgentError(
         f"{path}: not a model directory (no manifest.json, adapter_config.json or config.json)"
@@ -201,10 +203,8 @@ def model_set_paths(models: str | Path) -> dict[str, str | None]:
     root = Path(models).expanduser()
     if not root.is_dir():
         raise AgentError(f"model set {root} does not exist; pass a directory or leave it out")
-    manifest = read_manifest(root)
-    mapping = manifest.get("agents", {})
-    if not isinstance(mapping, dict):
-        raise AgentError(f"{root / 'manifest.json'}: 'agents' must map agent names to models")
+    manifest = read_set_manifest(root)
+    mapping = manifest.agents if manifest is not None else {}
     unknown = set(mapping) - set(AGENT_NAMES)
     if unknown:
         raise AgentError(f"{root / 'manifest.json'}: unknown agents {sorted(unknown)}")
@@ -215,7 +215,6 @@ def model_set_paths(models: str | Path) -> dict[str, str | None]:
             candidate = root / agent
             out[agent] = str(candidate) if candidate.is_dir() else None
             continue
-        entry = str(entry)
         if entry in ("", "expert"):
             out[agent] = None
         elif (root / entry).exists():
@@ -227,7 +226,7 @@ def model_set_paths(models: str | Path) -> dict[str, str | None]:
                 f"{root / 'manifest.json'}: {agent} -> {entry!r} is neither a path inside the "
                 "set, a preset, an openai:/anthropic: model nor a Hugging Face id"
             )
-    if not manifest and not any(out.values()):
+    if (manifest is None or manifest.is_empty()) and not any(out.values()):
         raise AgentError(
             f"model set {root} has no news, technical, fundamental or strategist entry "
             "(and no manifest.json); use --models expert for the rules"

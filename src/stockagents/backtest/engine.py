@@ -233,6 +233,187 @@ def _target_weight(decision: Decision, config: BacktestConfig) -> float | None:
     return None
 
 
+#: A decision waiting for the next open: target weight, equity it was sized against,
+#: stop-loss and take-profit.
+_Pending = tuple[float, float, float | None, float | None]
+
+
+@dataclass
+class _Simulation:
+    """One backtest: the bars as arrays (days x symbols) and the state the days change."""
+
+    symbols: list[str]
+    index: pd.DatetimeIndex
+    bars: dict[str, np.ndarray]
+    config: BacktestConfig
+    policy: Policy | None
+    targets: np.ndarray | None
+    rebalance_band: float
+    opens: np.ndarray = field(init=False)
+    highs: np.ndarray = field(init=False)
+    lows: np.ndarray = field(init=False)
+    closes: np.ndarray = field(init=False)
+    book: _Book = field(init=False)
+    days: list[dt.date] = field(init=False)
+    shares_hist: np.ndarray = field(init=False)
+    equity_hist: np.ndarray = field(init=False)
+    pending: dict[int, _Pending] = field(init=False, default_factory=dict)
+    last_close: np.ndarray = field(init=False)
+    decisions: int = 0
+
+    def __post_init__(self) -> None:
+        n, k = len(self.index), len(self.symbols)
+        self.opens, self.highs = self.bars["open"], self.bars["high"]
+        self.lows, self.closes = self.bars["low"], self.bars["close"]
+        self.days = [ts.date() for ts in self.index]
+        self.book = _Book(self.config, self.symbols)
+        self.shares_hist = np.zeros((n, k))
+        self.equity_hist = np.zeros(n)
+        self.last_close = np.full(k, np.nan)
+
+    def run_day(self, i: int) -> None:
+        """Day ``i``: exits at the open, fills, exits in the bar, the mark, decisions."""
+        day = self.days[i]
+        if self.config.use_stops:
+            self.exit_gaps(i, day)
+        self.fill_pending(i, day)
+        if self.config.use_stops:
+            self.exit_in_bar(i, day)
+        held, marks, equity, valid = self.mark(i)
+        self.decide(i, day, equity, valid)
+        if self.pending:
+            k = len(self.symbols)
+            current = {j: held[j] * marks[j] / equity if equity > 0 else 0.0 for j in range(k)}
+            _cap_gross(self.pending, current, self.config.max_gross_exposure)
+
+    def exit_gaps(self, i: int, day: dt.date) -> None:
+        """1. At the open: held positions whose stop or target the open gapped through."""
+        book, opens = self.book, self.opens
+        for j, symbol in enumerate(self.symbols):
+            pos = book.positions[symbol]
+            if pos.shares != 0 and not math.isnan(opens[i, j]):
+                level, reason = _gap_level(pos, opens[i, j])
+                if level is not None:
+                    book.fill(symbol, day, -pos.shares, level, reason)
+
+    def fill_pending(self, i: int, day: dt.date) -> None:
+        """2. Fills at the open for decisions made at the previous close (sells first)."""
+        book, opens, config = self.book, self.opens, self.config
+        for j, delta, stop, take in sorted(self.orders(i), key=lambda o: o[1]):
+            symbol = self.symbols[j]
+            if delta > 0 and not config.allow_short:
+                affordable = book.cash / (opens[i, j] * (1 + book.slip) * (1 + book.comm))
+                affordable = max(0.0, affordable)
+                if not config.fractional_shares:
+                    affordable = math.floor(affordable)
+                delta = min(delta, affordable)
+            before = book.positions[symbol].shares
+            book.fill(symbol, day, delta, opens[i, j], "signal")
+            _set_levels(book.positions[symbol], before, stop, take)
+
+    def orders(self, i: int) -> list[tuple[int, float, float | None, float | None]]:
+        """The pending decisions of symbols with an open on day ``i``, as share deltas."""
+        book, opens, config = self.book, self.opens, self.config
+        ready = [j for j in self.pending if not math.isnan(opens[i, j])]
+        orders = []
+        for j in ready:
+            weight, ref_equity, stop, take = self.pending.pop(j)
+            pos = book.positions[self.symbols[j]]
+            fill_ref = opens[i, j]
+            est = fill_ref * (
+                1 + book.slip * (1 if weight * ref_equity > pos.shares * fill_ref else -1)
+            )
+            wanted = weight * ref_equity / (est * (1 + book.comm))
+            if not config.fractional_shares:
+                wanted = math.floor(wanted) if wanted >= 0 else -math.floor(-wanted)
+            delta = wanted - pos.shares
+            if abs(delta * fill_ref) < self.rebalance_band * ref_equity and wanted != 0:
+                delta = 0.0
+            orders.append((j, delta, stop, take))
+        return orders
+
+    def exit_in_bar(self, i: int, day: dt.date) -> None:
+        """3. During the bar: stops and targets of every position, including new ones."""
+        book, opens = self.book, self.opens
+        for j, symbol in enumerate(self.symbols):
+            pos = book.positions[symbol]
+            if pos.shares == 0 or math.isnan(opens[i, j]):
+                continue
+            level, reason = _gap_level(pos, opens[i, j])
+            if level is None:
+                level, reason = _bar_level(pos, self.highs[i, j], self.lows[i, j])
+            if level is not None:
+                book.fill(symbol, day, -pos.shares, level, reason)
+
+    def mark(self, i: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """4. Mark to market at the close: shares held, marks, equity, symbols with a close."""
+        valid = ~np.isnan(self.closes[i])
+        self.last_close[valid] = self.closes[i, valid]
+        held = np.array([self.book.positions[s].shares for s in self.symbols])
+        marks = np.where(np.isnan(self.last_close), 0.0, self.last_close)
+        equity = self.book.cash + float(held @ marks)
+        self.shares_hist[i] = held
+        self.equity_hist[i] = equity
+        return held, marks, equity, valid
+
+    def decide(self, i: int, day: dt.date, equity: float, valid: np.ndarray) -> None:
+        """5. Decisions after the close, filled at the next open."""
+        config = self.config
+        for j, symbol in enumerate(self.symbols):
+            if not valid[j]:
+                continue
+            if self.targets is not None:
+                weight = self.targets[i, j]
+                if not math.isnan(weight):
+                    if not config.allow_short:
+                        weight = max(0.0, weight)
+                    weight = max(-config.max_position, min(config.max_position, weight))
+                    self.pending[j] = (weight, equity, None, None)
+                    self.decisions += 1
+                continue
+            assert self.policy is not None
+            decision = self.policy(symbol, day, self.context(i, j, day, equity))
+            if decision is None:
+                continue
+            self.decisions += 1
+            target = _target_weight(decision, config)
+            if target is not None:
+                self.pending[j] = (target, equity, decision.stop_loss, decision.take_profit)
+
+    def context(self, i: int, j: int, day: dt.date, equity: float) -> PortfolioContext:
+        """What the policy sees of its position in symbol ``j`` at the close of day ``i``."""
+        pos = self.book.positions[self.symbols[j]]
+        return PortfolioContext(
+            position=max(-1.0, min(1.0, pos.shares * self.closes[i, j] / equity))
+            if equity > 0
+            else 0.0,
+            entry_price=pos.entry_price if pos.shares else None,
+            days_held=(day - pos.entry_date).days if pos.shares and pos.entry_date else 0,
+        )
+
+    def result(self) -> BacktestResult:
+        """The finished run: equity, positions, weights, trades (open ones marked)."""
+        book, symbols, index = self.book, self.symbols, self.index
+        final_closes = {s: float(self.last_close[j]) for j, s in enumerate(symbols)}
+        trades = book.trades + book.open_trades(self.days[-1], final_closes)
+        equity_series = pd.Series(self.equity_hist, index=index, name="equity")
+        positions = pd.DataFrame(self.shares_hist, index=index, columns=symbols)
+        marks_frame = pd.DataFrame(self.closes, index=index, columns=symbols).ffill().fillna(0.0)
+        weights = positions * marks_frame
+        weights = weights.div(equity_series.replace(0.0, np.nan), axis=0).fillna(0.0)
+        return BacktestResult(
+            equity=equity_series,
+            positions=positions,
+            weights=weights,
+            trades=trades,
+            config=self.config,
+            total_costs=book.total_costs,
+            traded_notional=book.notional,
+            decisions=self.decisions,
+            fills=book.fills,
+        )
+
+
 def run_backtest(
     prices: Mapping[str, pd.DataFrame],
     policy: Policy | None = None,
@@ -251,128 +432,14 @@ def run_backtest(
         raise ValueError("pass exactly one of policy or targets")
     config = config or BacktestConfig()
     symbols = list(prices)
-    index, a = _frames_to_arrays(prices, start, end)
-    opens, highs, lows, closes = a["open"], a["high"], a["low"], a["close"]
+    index, bars = _frames_to_arrays(prices, start, end)
     target_arr = None
     if targets is not None:
         target_arr = targets.reindex(index=index, columns=symbols).to_numpy(dtype=float)
-    days = [ts.date() for ts in index]
-    book = _Book(config, symbols)
-    n, k = len(index), len(symbols)
-    shares_hist = np.zeros((n, k))
-    equity_hist = np.zeros(n)
-    pending: dict[int, tuple[float, float, float | None, float | None]] = {}
-    last_close = np.full(k, np.nan)
-    decisions = 0
-
-    for i in range(n):
-        day = days[i]
-        # 1. At the open: held positions whose stop or target the open gapped through.
-        if config.use_stops:
-            for j, symbol in enumerate(symbols):
-                pos = book.positions[symbol]
-                if pos.shares != 0 and not math.isnan(opens[i, j]):
-                    level, reason = _gap_level(pos, opens[i, j])
-                    if level is not None:
-                        book.fill(symbol, day, -pos.shares, level, reason)
-        # 2. Fills at the open for decisions made at the previous close.
-        ready = [j for j in pending if not math.isnan(opens[i, j])]
-        orders = []
-        for j in ready:
-            weight, ref_equity, stop, take = pending.pop(j)
-            pos = book.positions[symbols[j]]
-            fill_ref = opens[i, j]
-            est = fill_ref * (
-                1 + book.slip * (1 if weight * ref_equity > pos.shares * fill_ref else -1)
-            )
-            wanted = weight * ref_equity / (est * (1 + book.comm))
-            if not config.fractional_shares:
-                wanted = math.floor(wanted) if wanted >= 0 else -math.floor(-wanted)
-            delta = wanted - pos.shares
-            if abs(delta * fill_ref) < rebalance_band * ref_equity and wanted != 0:
-                delta = 0.0
-            orders.append((j, delta, stop, take))
-        for j, delta, stop, take in sorted(orders, key=lambda o: o[1]):  # sells first
-            symbol = symbols[j]
-            if delta > 0 and not config.allow_short:
-                affordable = book.cash / (opens[i, j] * (1 + book.slip) * (1 + book.comm))
-                affordable = max(0.0, affordable)
-                if not config.fractional_shares:
-                    affordable = math.floor(affordable)
-                delta = min(delta, affordable)
-            before = book.positions[symbol].shares
-            book.fill(symbol, day, delta, opens[i, j], "signal")
-            _set_levels(book.positions[symbol], before, stop, take)
-        # 3. During the bar: stops and targets of every position, including new ones.
-        if config.use_stops:
-            for j, symbol in enumerate(symbols):
-                pos = book.positions[symbol]
-                if pos.shares == 0 or math.isnan(opens[i, j]):
-                    continue
-                level, reason = _gap_level(pos, opens[i, j])
-                if level is None:
-                    level, reason = _bar_level(pos, highs[i, j], lows[i, j])
-                if level is not None:
-                    book.fill(symbol, day, -pos.shares, level, reason)
-        # 3. Mark to market at the close.
-        valid = ~np.isnan(closes[i])
-        last_close[valid] = closes[i, valid]
-        held = np.array([book.positions[s].shares for s in symbols])
-        marks = np.where(np.isnan(last_close), 0.0, last_close)
-        equity = book.cash + float(held @ marks)
-        shares_hist[i] = held
-        equity_hist[i] = equity
-        # 4. Decisions after the close, filled at the next open.
-        for j, symbol in enumerate(symbols):
-            if not valid[j]:
-                continue
-            if target_arr is not None:
-                weight = target_arr[i, j]
-                if not math.isnan(weight):
-                    if not config.allow_short:
-                        weight = max(0.0, weight)
-                    weight = max(-config.max_position, min(config.max_position, weight))
-                    pending[j] = (weight, equity, None, None)
-                    decisions += 1
-                continue
-            assert policy is not None
-            pos = book.positions[symbol]
-            context = PortfolioContext(
-                position=max(-1.0, min(1.0, pos.shares * closes[i, j] / equity))
-                if equity > 0
-                else 0.0,
-                entry_price=pos.entry_price if pos.shares else None,
-                days_held=(day - pos.entry_date).days if pos.shares and pos.entry_date else 0,
-            )
-            decision = policy(symbol, day, context)
-            if decision is None:
-                continue
-            decisions += 1
-            target = _target_weight(decision, config)
-            if target is not None:
-                pending[j] = (target, equity, decision.stop_loss, decision.take_profit)
-        if pending:
-            current = {j: held[j] * marks[j] / equity if equity > 0 else 0.0 for j in range(k)}
-            _cap_gross(pending, current, config.max_gross_exposure)
-
-    final_closes = {s: float(last_close[j]) for j, s in enumerate(symbols)}
-    trades = book.trades + book.open_trades(days[-1], final_closes)
-    equity_series = pd.Series(equity_hist, index=index, name="equity")
-    positions = pd.DataFrame(shares_hist, index=index, columns=symbols)
-    marks_frame = pd.DataFrame(closes, index=index, columns=symbols).ffill().fillna(0.0)
-    weights = positions * marks_frame
-    weights = weights.div(equity_series.replace(0.0, np.nan), axis=0).fillna(0.0)
-    return BacktestResult(
-        equity=equity_series,
-        positions=positions,
-        weights=weights,
-        trades=trades,
-        config=config,
-        total_costs=book.total_costs,
-        traded_notional=book.notional,
-        decisions=decisions,
-        fills=book.fills,
-    )
+    simulation = _Simulation(symbols, index, bars, config, policy, target_arr, rebalance_band)
+    for i in range(len(index)):
+        simulation.run_day(i)
+    return simulation.result()
 
 
 def _set_levels(pos: _Position, before: float, stop: float | None, take: float | None) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -28,7 +27,9 @@ from stockagents.cli.options import (
     timestamped,
 )
 from stockagents.core.errors import DataError
+from stockagents.core.formatting import format_or_na
 from stockagents.core.jsonio import dumps, write_json
+from stockagents.core.manifests import BacktestRunManifest, write_manifest
 from stockagents.evaluation.agent_backtest import backtest_agents
 from stockagents.evaluation.backtest_report import plot_equity
 from stockagents.orchestration import SystemCoordinator
@@ -36,29 +37,21 @@ from stockagents.orchestration import SystemCoordinator
 __all__ = ["backtest"]
 
 _SHOWN = [
-    ("total_return", "{:+.2%}"),
-    ("cagr", "{:+.2%}"),
-    ("sharpe", "{:.2f}"),
-    ("sortino", "{:.2f}"),
-    ("max_drawdown", "{:.2%}"),
-    ("calmar", "{:.2f}"),
-    ("annual_volatility", "{:.2%}"),
-    ("win_rate", "{:.1%}"),
-    ("profit_factor", "{:.2f}"),
-    ("trades", "{:.0f}"),
-    ("exposure", "{:.1%}"),
-    ("turnover", "{:.2f}"),
-    ("total_costs", "{:,.2f}"),
-    ("final_equity", "{:,.2f}"),
+    ("total_return", "+.2%"),
+    ("cagr", "+.2%"),
+    ("sharpe", ".2f"),
+    ("sortino", ".2f"),
+    ("max_drawdown", ".2%"),
+    ("calmar", ".2f"),
+    ("annual_volatility", ".2%"),
+    ("win_rate", ".1%"),
+    ("profit_factor", ".2f"),
+    ("trades", ".0f"),
+    ("exposure", ".1%"),
+    ("turnover", ".2f"),
+    ("total_costs", ",.2f"),
+    ("final_equity", ",.2f"),
 ]
-
-
-def _fmt(value: float, pattern: str) -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else pattern.format(value)
-    )
 
 
 def backtest(
@@ -106,19 +99,18 @@ def backtest(
         f"{', '.join(prices)}: {span}",
     )
     with_costs.trades_frame().to_csv(run_dir / "trades.csv", index=False)
-    manifest: dict[str, Any] = {
-        "kind": "backtest",
-        "stockagents_version": __version__,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "symbols": prices,
-        "period": span,
-        "models": coordinator.model_set,
-        "model_versions": coordinator.model_versions,
-        "config": coordinator.config.model_dump(mode="json"),
-        "data": {"source": provider.name, "sha256": provider.fingerprint(prices)},
-        "metrics": results,
-    }
-    write_json(run_dir / "manifest.json", manifest)
+    manifest = BacktestRunManifest(
+        stockagents_version=__version__,
+        created_at=dt.datetime.now(dt.UTC).isoformat(),
+        symbols=prices,
+        period=span,
+        models=coordinator.model_set,
+        model_versions=coordinator.model_versions,
+        config=coordinator.config.model_dump(mode="json"),
+        data={"source": provider.name, "sha256": provider.fingerprint(prices)},
+        metrics=results,
+    )
+    write_manifest(run_dir / "manifest.json", manifest)
     write_json(run_dir / "metrics.json", results)
     if as_json:
         typer.echo(dumps({"period": span, "output": str(run_dir), "metrics": results}))
@@ -128,7 +120,7 @@ def backtest(
     for name in results:
         table.add_column(name, justify="right")
     for key, pattern in _SHOWN:
-        table.add_row(key, *(_fmt(results[name].get(key, math.nan), pattern) for name in results))
+        table.add_row(key, *(format_or_na(results[name].get(key), pattern) for name in results))
     console = Console()
     console.print(table)
     console.print(

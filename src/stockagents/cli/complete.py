@@ -3,6 +3,7 @@ SFT, trajectories, RL, evaluation and deployment in one resumable run."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from stockagents.cli.options import (
 )
 from stockagents.core.config import load_config
 from stockagents.core.errors import ConfigError
+from stockagents.core.formatting import format_or_na
 from stockagents.pipelines.complete import (
     GUIDE_SYMBOLS,
     STAGES,
@@ -80,17 +82,7 @@ def run_complete(
     RL, evaluate baseline vs SFT vs RL, and deploy the best set that passes the gate."""
     options = None
     if resume is not None:
-        given = [
-            f"--{name.replace('_', '-')}"
-            for name in ctx.params
-            if name not in ("resume", "config", "symbols_args")
-            and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
-        ]
-        if given:
-            raise ConfigError(
-                f"--resume continues a run with the options it was started with; drop "
-                f"{', '.join(given)} (or start a new run)"
-            )
+        _refuse_new_options(ctx)
     else:
         options = CompleteOptions(
             profile=profile, sft_examples=sft_examples, sft_steps=sft_steps,
@@ -102,35 +94,58 @@ def run_complete(
             models_dir=str(models_dir) if models_dir else None,
         )  # fmt: skip
     console = Console()
-
-    def on_stage(name: str, index: int, record: StageRecord) -> None:
-        head = f"[bold]stage {index}/{len(STAGES)}: {name}[/bold]"
-        if record.status == "running":
-            console.rule(head)
-        elif record.status == "done":
-            console.print(f"{head} done in {record.seconds / 60:.1f} min")
-        elif record.status == "failed":
-            console.print(f"{head} [red]failed[/red] after {record.seconds / 60:.1f} min")
-
-    started: list[Path] = []
-
-    def on_run(path: Path) -> None:
-        started.append(path)
-        console.print(f"run: {path}")
-
+    progress = _Progress(console)
     try:
         run = run_complete_training(
             options, resume=resume, config=load_config(config) if config else None,
-            output_root=output_root, on_stage=on_stage, on_run=on_run,
+            output_root=output_root, on_stage=progress.on_stage, on_run=progress.on_run,
         )  # fmt: skip
     except BaseException:
-        if started:
+        if progress.started:
             console.print(
                 f"the run stopped; continue it with: python scripts/run_complete_training.py "
-                f"--resume {started[0]}"
+                f"--resume {progress.started[0]}"
             )
         raise
     _print_summary(console, run)
+
+
+def _refuse_new_options(ctx: typer.Context) -> None:
+    """``--resume`` keeps the options a run started with: refuse any other one given."""
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ctx.params
+        if name not in ("resume", "config", "symbols_args")
+        and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
+    ]
+    if given:
+        raise ConfigError(
+            f"--resume continues a run with the options it was started with; drop "
+            f"{', '.join(given)} (or start a new run)"
+        )
+
+
+@dataclass
+class _Progress:
+    """Prints each stage as it starts and ends, and keeps the run directory once known."""
+
+    console: Console
+    started: list[Path] = field(default_factory=list)
+
+    def on_stage(self, name: str, index: int, record: StageRecord) -> None:
+        """A stage started, finished or failed."""
+        head = f"[bold]stage {index}/{len(STAGES)}: {name}[/bold]"
+        if record.status == "running":
+            self.console.rule(head)
+        elif record.status == "done":
+            self.console.print(f"{head} done in {record.seconds / 60:.1f} min")
+        elif record.status == "failed":
+            self.console.print(f"{head} [red]failed[/red] after {record.seconds / 60:.1f} min")
+
+    def on_run(self, path: Path) -> None:
+        """The run directory is chosen."""
+        self.started.append(path)
+        self.console.print(f"run: {path}")
 
 
 def _print_summary(console: Console, run: Path) -> None:
@@ -151,12 +166,12 @@ def _print_summary(console: Console, run: Path) -> None:
         for name, m in summary["sets"].items():
             table.add_row(
                 name,
-                _fmt(m["sharpe"], ".2f"),
-                _fmt(m["total_return"], "+.2%"),
-                _fmt(m["max_drawdown"], ".1%"),
-                _fmt(m.get("win_rate"), ".0%"),
-                _fmt(m.get("profit_factor"), ".2f"),
-                _fmt(m.get("trades"), ".0f"),
+                format_or_na(m["sharpe"], ".2f"),
+                format_or_na(m["total_return"], "+.2%"),
+                format_or_na(m["max_drawdown"], ".1%"),
+                format_or_na(m.get("win_rate"), ".0%"),
+                format_or_na(m.get("profit_factor"), ".2f"),
+                format_or_na(m.get("trades"), ".0f"),
                 {True: "[green]PASS[/green]", False: "[red]FAIL[/red]", None: ""}[m["passed"]],
             )
         console.print(table)
@@ -171,7 +186,3 @@ def _print_summary(console: Console, run: Path) -> None:
             if verdict["failed"]:
                 console.print(f"  {name} fails {'; '.join(verdict['failed'])}")
     console.print(f"run: {run}  (summary: {run / 'summary.md'})")
-
-
-def _fmt(value: object, pattern: str) -> str:
-    return "n/a" if value is None else format(value, pattern)

@@ -1,14 +1,13 @@
 """``stockagents deploy`` (the guide's ``scripts/deploy_models.py``), ``stockagents deploy
 rollback [BACKUP]`` and ``stockagents models list``.
 
-argparse for ``deploy``: ``--models`` takes several values, as the guide writes it
-(``--models news:DIR technical:DIR fundamental:DIR strategist:DIR``).
+``deploy``'s ``--models`` and ``--symbols`` take several values, as the guide writes them
+(``--models news:DIR technical:DIR fundamental:DIR strategist:DIR``): see
+``cli.multivalue``.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,62 +15,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stockagents.cli.edge import guarded
+from stockagents.cli.multivalue import MultiValueGroup
 from stockagents.cli.options import ConfigOption, split_symbols
 from stockagents.core.errors import ConfigError
+from stockagents.core.formatting import format_or_na
 from stockagents.core.jsonio import dumps
 from stockagents.deployment import ModelDeployer
 
-__all__ = ["main", "models_app"]
+__all__ = ["deploy_app", "models_app"]
 
 _GUIDE_SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"]
-
-
-def _deploy_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stockagents deploy",
-        description="Deploy models to production: validate (an evaluation that meets the "
-        "criteria), back up, install atomically, verify, roll back on failure. "
-        "'stockagents deploy rollback [BACKUP]' restores a backup.",
-    )
-    parser.add_argument(
-        "--models", nargs="+", required=True, metavar="AGENT:DIR",
-        help="news:DIR technical:DIR fundamental:DIR strategist:DIR (a model's final/ "
-        "directory, or 'expert'); agents left out keep their production model.",
-    )  # fmt: skip
-    parser.add_argument("--min-sharpe", type=float, help="Override the config's min_sharpe.")
-    parser.add_argument(
-        "--evaluations", type=Path, default=Path("evaluation_results"),
-        help="Where evaluate_models wrote (searched for an evaluation of this set).",
-    )  # fmt: skip
-    parser.add_argument(
-        "--evaluate", action="store_true",
-        help="Evaluate the set on the test segment first when no evaluation of it exists.",
-    )  # fmt: skip
-    parser.add_argument(
-        "--force", action="store_true",
-        help="Deploy without a passing evaluation (the record says so).",
-    )  # fmt: skip
-    parser.add_argument("--symbols", nargs="+", help="Symbols for --evaluate.")
-    parser.add_argument("--models-dir", type=Path, help="Default: the config's (models).")
-    parser.add_argument("--config", "-c", type=Path, help="A YAML config file.")
-    parser.add_argument("--json", action="store_true", help="Print the record as JSON.")
-    return parser
-
-
-def _rollback_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stockagents deploy rollback",
-        description="Restore a backup as production (verified; what it replaces is backed up).",
-    )
-    parser.add_argument(
-        "backup", nargs="?",
-        help="models/backups/backup_... (default: the production the current one replaced)",
-    )  # fmt: skip
-    parser.add_argument("--models-dir", type=Path, help="Default: the config's (models).")
-    parser.add_argument("--config", "-c", type=Path, help="A YAML config file.")
-    parser.add_argument("--json", action="store_true", help="Print the record as JSON.")
-    return parser
 
 
 def _parse_models(items: list[str]) -> dict[str, str]:
@@ -101,7 +54,7 @@ def _show(record: dict[str, Any], as_json: bool) -> None:
         sharpe = evaluation["metrics"].get("sharpe")
         console.print(
             f"  evaluation {evaluation['path']} ({evaluation['set']}): Sharpe "
-            f"{'n/a' if sharpe is None else f'{sharpe:.2f}'}, criteria "
+            f"{format_or_na(sharpe)}, criteria "
             f"{'passed' if evaluation['passed'] else 'failed'}"
         )
     if record.get("forced_because"):
@@ -116,28 +69,88 @@ def _show(record: dict[str, Any], as_json: bool) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``deploy`` or ``deploy rollback``; returns the exit code."""
-    args_list = list(argv or [])
+deploy_app = typer.Typer(
+    cls=MultiValueGroup,
+    invoke_without_command=True,
+    subcommand_metavar="[rollback [BACKUP]]",
+    add_completion=False,
+)
+ModelsDirOption = Annotated[
+    Path | None, typer.Option("--models-dir", help="Default: the config's (models).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the record as JSON.")]
 
-    def run() -> None:
-        logging.basicConfig(level=logging.WARNING)
-        if args_list[:1] == ["rollback"]:
-            args = _rollback_parser().parse_args(args_list[1:])
-            deployer = ModelDeployer(args.models_dir, config=args.config)
-            _show(deployer.rollback(args.backup), args.json)
-            return
-        args = _deploy_parser().parse_args(args_list)
-        deployer = ModelDeployer(
-            args.models_dir, config=args.config, evaluations_dir=args.evaluations
-        )
-        record = deployer.deploy(
-            _parse_models(args.models), min_sharpe=args.min_sharpe, force=args.force,
-            evaluate=args.evaluate, symbols=split_symbols(args.symbols) or _GUIDE_SYMBOLS,
-        )  # fmt: skip
-        _show(record, args.json)
 
-    return guarded(run)
+@deploy_app.callback()
+def deploy(
+    ctx: typer.Context,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--models",
+            metavar="AGENT:DIR",
+            help="news:DIR technical:DIR fundamental:DIR strategist:DIR (a model's final/ "
+            "directory, or 'expert'); agents left out keep their production model. Required.",
+        ),
+    ] = None,
+    min_sharpe: Annotated[
+        float | None, typer.Option("--min-sharpe", help="Override the config's min_sharpe.")
+    ] = None,
+    evaluations: Annotated[
+        Path,
+        typer.Option(
+            "--evaluations",
+            help="Where evaluate_models wrote (searched for an evaluation of this set).",
+        ),
+    ] = Path("evaluation_results"),
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate",
+            help="Evaluate the set on the test segment first when no evaluation of it exists.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Deploy without a passing evaluation (the record says so)."),
+    ] = False,
+    symbols: Annotated[
+        list[str] | None,
+        typer.Option("--symbols", metavar="SYMBOL", help="Symbols for --evaluate."),
+    ] = None,
+    models_dir: ModelsDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy models to production: validate (an evaluation that meets the criteria), back
+    up, install atomically, verify, roll back on failure. 'stockagents deploy rollback
+    [BACKUP]' restores a backup."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not models:
+        ctx.fail("Missing option '--models'.")
+    deployer = ModelDeployer(models_dir, config=config, evaluations_dir=evaluations)
+    record = deployer.deploy(
+        _parse_models(models), min_sharpe=min_sharpe, force=force, evaluate=evaluate,
+        symbols=split_symbols(symbols) or _GUIDE_SYMBOLS,
+    )  # fmt: skip
+    _show(record, as_json)
+
+
+@deploy_app.command("rollback")
+def rollback(
+    backup: Annotated[
+        str | None,
+        typer.Argument(
+            help="models/backups/backup_... (default: the production the current one replaced)",
+        ),
+    ] = None,
+    models_dir: ModelsDirOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore a backup as production (verified; what it replaces is backed up)."""
+    _show(ModelDeployer(models_dir, config=config).rollback(backup), as_json)
 
 
 models_app = typer.Typer(

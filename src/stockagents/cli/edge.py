@@ -47,7 +47,7 @@ def guarded(run: Callable[[], None], interrupted: str = "interrupted") -> int:
     install_log_redaction()  # before ``run`` configures logging: every record is covered
     try:
         run()
-    except SystemExit as exc:  # typer / argparse: usage errors, --help, Exit
+    except SystemExit as exc:  # typer: usage errors, --help, Exit
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except StockAgentsError as exc:

@@ -1,9 +1,9 @@
 """Command lines of RL: ``stockagents run-rl`` (the guide's ``scripts/run_rl_training.py``)
-and ``training/rl/train_strategist_{grpo,ppo}.py --config FILE --iterations N``."""
+and ``training/rl/train_strategist_{grpo,ppo}.py --config FILE --iterations N``
+(``main(argv, algorithm=...)`` runs ``train_rl``)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -21,11 +21,12 @@ from stockagents.cli.options import (
     SymbolsOption,
     split_symbols,
 )
+from stockagents.cli.output import configure_output, show_debug_details
 from stockagents.core.config import load_config
 from stockagents.pipelines.rl import run_rl_training, train_strategist
 from stockagents.training.rl.config import load_rl_config
 
-__all__ = ["main", "run_rl"]
+__all__ = ["main", "run_rl", "train_rl"]
 
 _GUIDE_SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"]
 
@@ -71,46 +72,60 @@ def run_rl(
     console.print(f"run: {run}  (model set: {run / 'models'})")
 
 
-def _parser(algorithm: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=f"Train the strategist with {algorithm.upper()} on realised, "
-        "cost-aware rewards."
-    )
-    parser.add_argument(
-        "--config", "-c", type=Path, required=True, help=f"config/rl/{algorithm}_config.yaml"
-    )
-    group = parser.add_argument_group("overrides of the config")
-    group.add_argument("--iterations", type=int, help="training.num_iterations")
-    group.add_argument("--output-dir", type=Path, help="training.output_dir")
-    group.add_argument("--sft-checkpoint", type=Path, help="model.sft_checkpoint")
-    group.add_argument("--experience-library", type=Path, help="data.experience_library")
-    group.add_argument("--resume", metavar="auto|PATH|none", help="training.resume_from_checkpoint")
-    parser.add_argument("--verbose", "-v", action="store_true", help="log debug details")
-    return parser
+_OVERRIDES = "Overrides of the config"
 
 
-def _train(argv: list[str] | None, algorithm: str) -> None:
-    args = _parser(algorithm).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    resume = args.resume
-    if resume is not None and resume.lower() in ("none", "null", "no"):
-        resume = None
-    overrides = {
-        "training.num_iterations": args.iterations,
-        "training.output_dir": str(args.output_dir) if args.output_dir else None,
-        "model.sft_checkpoint": str(args.sft_checkpoint) if args.sft_checkpoint else None,
-        "data.experience_library": (
-            str(args.experience_library) if args.experience_library else None
+def train_rl(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option("--config", "-c", help="YAML config (config/rl/<algorithm>_config.yaml)."),
+    ],
+    iterations: Annotated[
+        int | None,
+        typer.Option("--iterations", help="training.num_iterations", rich_help_panel=_OVERRIDES),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", help="training.output_dir", rich_help_panel=_OVERRIDES),
+    ] = None,
+    sft_checkpoint: Annotated[
+        Path | None,
+        typer.Option("--sft-checkpoint", help="model.sft_checkpoint", rich_help_panel=_OVERRIDES),
+    ] = None,
+    experience_library: Annotated[
+        Path | None,
+        typer.Option(
+            "--experience-library", help="data.experience_library", rich_help_panel=_OVERRIDES
         ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="auto|PATH|none",
+            help="training.resume_from_checkpoint",
+            rich_help_panel=_OVERRIDES,
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    """Train the strategist on realised, cost-aware rewards."""
+    if verbose:
+        show_debug_details()
+    algorithm: str = ctx.obj
+    overrides = {
+        "training.num_iterations": iterations,
+        "training.output_dir": str(output_dir) if output_dir else None,
+        "model.sft_checkpoint": str(sft_checkpoint) if sft_checkpoint else None,
+        "data.experience_library": str(experience_library) if experience_library else None,
     }
-    config = load_rl_config(args.config, algorithm=algorithm, overrides=overrides)
-    if args.resume is not None:
-        training = config.training.model_copy(update={"resume_from_checkpoint": resume})
-        config = config.model_copy(update={"training": training})
-    summary = train_strategist(config)
+    rl_config = load_rl_config(config, algorithm=algorithm, overrides=overrides)
+    if resume is not None:
+        value = None if resume.lower() in ("none", "null", "no") else resume
+        training = rl_config.training.model_copy(update={"resume_from_checkpoint": value})
+        rl_config = rl_config.model_copy(update={"training": training})
+    summary = train_strategist(rl_config)
     log = logging.getLogger(__name__)
     for key in ("expert", "before", "after"):
         if key in summary:
@@ -123,7 +138,12 @@ def _train(argv: list[str] | None, algorithm: str) -> None:
 
 def main(argv: list[str] | None = None, algorithm: str = "grpo") -> int:
     """Run the RL trainer for ``algorithm``; returns the exit code."""
+    configure_output(level=logging.INFO)
+    app = typer.Typer(add_completion=False)
+    app.command()(train_rl)
+    command = typer.main.get_command(app)
+    command.help = f"Train the strategist with {algorithm.upper()} on realised, cost-aware rewards."
     return guarded(
-        lambda: _train(argv, algorithm),
+        lambda: command.main(args=argv, obj=algorithm),
         interrupted="interrupted; rerun the same command to resume from the last checkpoint",
     )

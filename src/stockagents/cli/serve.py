@@ -7,14 +7,13 @@ anyway (``serving.guards.check_bind``). The limits are refused below 1, in one l
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from typing import Annotated
 
 import typer
 
 from stockagents.cli.options import ConfigOption, ModelsOption, model_set
-from stockagents.core.errors import ProviderUnavailableError
+from stockagents.core.packages import REQUIREMENTS_INSTALL, require_packages
 
 __all__ = ["serve"]
 
@@ -55,11 +54,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the agents over HTTP: /health, /models, /analyze, /backtest, /docs."""
-    for package in ("fastapi", "uvicorn"):
-        if importlib.util.find_spec(package) is None:
-            raise ProviderUnavailableError(
-                f"the HTTP API needs {package}: pip install -r requirements.txt"
-            )
+    require_packages("fastapi", "uvicorn", needed_by="the HTTP API", install=REQUIREMENTS_INSTALL)
     import uvicorn
 
     from stockagents.core.settings import load_settings

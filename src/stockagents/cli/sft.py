@@ -1,79 +1,107 @@
-"""Command line of SFT training: ``training/sft/train_<agent>_agent.py --config FILE``.
+"""Command line of SFT training: ``training/sft/train_<agent>_agent.py --config FILE`` and
+``stockagents train-sft --agent NAME --config FILE``.
 
-``main(argv, agent=...)`` parses the flags, loads and validates the config once (flags
-override its keys), configures logging and runs ``train_agent``. Like the ``stockagents``
-console script, a ``StockAgentsError`` becomes one ``error:`` line and exit code 1, any
-other exception one line and exit code 2 (``STOCKAGENTS_DEBUG=1`` shows the traceback).
+``main(argv, agent=...)`` (the training scripts) runs ``train_sft`` without ``--agent``;
+the command loads and validates the config once (flags override its keys) and runs
+``train_agent``. Like the ``stockagents`` console script, a ``StockAgentsError`` becomes
+one ``error:`` line and exit code 1, any other exception one line and exit code 2
+(``STOCKAGENTS_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from stockagents.cli.edge import guarded
-from stockagents.training.sft.config import AGENTS, load_sft_config
+from stockagents.cli.output import configure_output, show_debug_details
+from stockagents.core.formatting import format_or_na
+from stockagents.training.sft.config import Agent, load_sft_config
 from stockagents.training.sft.trainer import train_agent
 
-__all__ = ["build_parser", "main"]
+__all__ = ["main", "train_sft"]
+
+_OVERRIDES = "Overrides of the config"
 
 
-def build_parser(agent: str | None = None) -> argparse.ArgumentParser:
-    what = f"the {agent} agent" if agent else "an agent"
-    parser = argparse.ArgumentParser(
-        description=f"Train {what}'s LoRA adapter by supervised fine-tuning (TRL SFTTrainer)."
-    )
-    parser.add_argument(
-        "--config", "-c", type=Path, required=True, help="YAML config (config/sft/<agent>.yaml)"
-    )
-    if agent is None:
-        parser.add_argument("--agent", choices=AGENTS, help="the agent to train")
-    group = parser.add_argument_group("overrides of the config")
-    group.add_argument("--max-steps", type=int, help="training.max_steps")
-    group.add_argument("--output-dir", type=Path, help="training.output_dir")
-    group.add_argument("--dataset-path", type=Path, help="data.dataset_path")
-    group.add_argument("--base-model", help="model.base_model (a preset, directory or hub id)")
-    group.add_argument(
-        "--resume",
-        metavar="auto|PATH|none",
-        help="training.resume_from_checkpoint: auto, a checkpoint directory, or none",
-    )
-    parser.add_argument("--verbose", "-v", action="store_true", help="log debug details")
-    return parser
-
-
-def _run(argv: list[str] | None, agent: str | None) -> None:
-    args = build_parser(agent).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    resume: str | None = args.resume
+def train_sft(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="YAML config (config/sft/<agent>.yaml).")
+    ],
+    agent: Annotated[Agent | None, typer.Option("--agent", help="The agent to train.")] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", help="training.max_steps", rich_help_panel=_OVERRIDES),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", help="training.output_dir", rich_help_panel=_OVERRIDES),
+    ] = None,
+    dataset_path: Annotated[
+        Path | None,
+        typer.Option("--dataset-path", help="data.dataset_path", rich_help_panel=_OVERRIDES),
+    ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model",
+            help="model.base_model (a preset, directory or hub id)",
+            rich_help_panel=_OVERRIDES,
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="auto|PATH|none",
+            rich_help_panel=_OVERRIDES,
+            help="training.resume_from_checkpoint: auto, a checkpoint directory, or none",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    """Train an agent's LoRA adapter by supervised fine-tuning (TRL SFTTrainer)."""
+    if verbose:
+        show_debug_details()
     overrides = {
-        "training.max_steps": args.max_steps,
-        "training.output_dir": str(args.output_dir) if args.output_dir else None,
-        "data.dataset_path": str(args.dataset_path) if args.dataset_path else None,
-        "model.base_model": args.base_model,
+        "training.max_steps": max_steps,
+        "training.output_dir": str(output_dir) if output_dir else None,
+        "data.dataset_path": str(dataset_path) if dataset_path else None,
+        "model.base_model": base_model,
     }
-    config = load_sft_config(args.config, agent=agent or args.agent, overrides=overrides)
+    sft_config = load_sft_config(config, agent=agent or ctx.obj, overrides=overrides)
     if resume is not None:
         value = None if resume.lower() in ("none", "null", "no") else resume
-        training = config.training.model_copy(update={"resume_from_checkpoint": value})
-        config = config.model_copy(update={"training": training})
-    result = train_agent(config)
+        training = sft_config.training.model_copy(update={"resume_from_checkpoint": value})
+        sft_config = sft_config.model_copy(update={"training": training})
+    result = train_agent(sft_config)
     logging.getLogger(__name__).info(
         "done: %d steps, eval_loss %s, perplexity %s, %.0f tokens/s; load it with model_path %s",
         result.global_step,
-        "n/a" if result.eval_loss is None else f"{result.eval_loss:.4f}",
-        "n/a" if result.perplexity is None else f"{result.perplexity:.2f}",
+        format_or_na(result.eval_loss, ".4f"),
+        format_or_na(result.perplexity, ".2f"),
         result.tokens_per_second,
         result.final_dir,
     )
 
 
 def main(argv: list[str] | None = None, agent: str | None = None) -> int:
-    """Run SFT for ``agent`` (or ``--agent``); returns the exit code."""
+    """Run SFT for ``agent`` (its script has no ``--agent``) or ``--agent``; returns the
+    exit code."""
+    configure_output(level=logging.INFO)
+    app = typer.Typer(add_completion=False)
+    app.command()(train_sft)
+    command = typer.main.get_command(app)
+    if agent is not None:
+        command.params = [p for p in command.params if p.name != "agent"]
+        command.help = (
+            f"Train the {agent} agent's LoRA adapter by supervised fine-tuning (TRL SFTTrainer)."
+        )
     return guarded(
-        lambda: _run(argv, agent), interrupted="interrupted; rerun with --resume auto to continue"
+        lambda: command.main(args=argv, obj=agent),
+        interrupted="interrupted; rerun with --resume auto to continue",
     )

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from stockagents.core.config import LONGEST_LABEL_HORIZON
+from stockagents.core.errors import AgentError
+from stockagents.core.manifests import ModelManifest, RLTraining, TrainedOn, find_manifest
 
 __all__ = ["TrainingWindow", "training_window"]
 
@@ -46,23 +48,28 @@ class TrainingWindow:
         return cls(days[0], days[-1], len(days), label_horizon_days)
 
     @classmethod
-    def from_dict(cls, data: Any) -> TrainingWindow | None:
-        if not isinstance(data, dict) or not data.get("start") or not data.get("end"):
+    def from_record(cls, record: TrainedOn | None) -> TrainingWindow | None:
+        """The window a manifest's ``trained_on`` gives (None without both dates)."""
+        if record is None or not record.start or not record.end:
             return None
         return cls(
-            _day(data["start"]),
-            _day(data["end"]),
-            int(data.get("examples") or 0),
-            int(data.get("label_horizon_days") or LONGEST_LABEL_HORIZON),
+            _day(record.start),
+            _day(record.end),
+            record.examples,
+            record.label_horizon_days or LONGEST_LABEL_HORIZON,
+        )
+
+    def to_record(self) -> TrainedOn:
+        """The manifest's ``trained_on``."""
+        return TrainedOn(
+            start=self.start.isoformat(),
+            end=self.end.isoformat(),
+            examples=self.examples,
+            label_horizon_days=self.label_horizon_days,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "examples": self.examples,
-            "label_horizon_days": self.label_horizon_days,
-        }
+        return self.to_record().model_dump(mode="json")
 
     def union(self, other: TrainingWindow | None) -> TrainingWindow:
         if other is None:
@@ -79,14 +86,6 @@ def _day(value: str | dt.date) -> dt.date:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
-
-
-def _manifest(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _jsonl_dates(path: Path) -> list[str]:
@@ -106,18 +105,21 @@ def _jsonl_dates(path: Path) -> list[str]:
 
 
 def training_window(model_dir: str | Path, _depth: int = 0) -> TrainingWindow | None:
-    """The dates the model at ``model_dir`` trained on, or None when nothing says."""
+    """The dates the model at ``model_dir`` trained on, or None when nothing says.
+
+    A manifest with a bad field is an ``AgentError`` (as when the model is loaded)."""
     path = Path(model_dir)
-    manifest = _manifest(path)
-    if "trained_on" in manifest:
-        return TrainingWindow.from_dict(manifest["trained_on"])
+    manifest = find_manifest(path / "manifest.json", ModelManifest, AgentError)
+    if manifest is None:
+        return None
+    if "trained_on" in manifest.model_fields_set:
+        return TrainingWindow.from_record(manifest.trained_on)
     window = None
-    data = manifest.get("data")
-    if isinstance(data, dict) and data.get("path"):
-        window = TrainingWindow.from_dates(_jsonl_dates(Path(str(data["path"]))))
-    training = manifest.get("training")
-    start = training.get("sft_checkpoint") if isinstance(training, dict) else None
-    if start and _depth < 4 and Path(str(start)).is_dir():
-        parent = training_window(Path(str(start)), _depth + 1)
+    if manifest.data is not None and manifest.data.path:
+        window = TrainingWindow.from_dates(_jsonl_dates(Path(manifest.data.path)))
+    training = manifest.training
+    start = training.sft_checkpoint if isinstance(training, RLTraining) else None
+    if start and _depth < 4 and Path(start).is_dir():
+        parent = training_window(Path(start), _depth + 1)
         window = parent.union(window) if parent else window
     return window

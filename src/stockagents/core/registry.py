@@ -19,8 +19,10 @@ backup counts only when that record says the run installed its release (see
 ``stockagents.deployment.store``). The manifest's ``deployment`` names the record of the run
 that installed the release, so production leads to the backup of what it replaced.
 
-``production_models(models_dir)`` is the production release when one is deployed (the
-symlink resolved once, so a reader loads one consistent set), else None.
+``release_manifest(release)`` is a release's ``ReleaseManifest`` (``core.manifests``), or
+None when the directory is not a release; ``production_models(models_dir)`` is the
+production release when one is deployed (the symlink resolved once, so a reader loads one
+consistent set), else None.
 ``content_hash`` is the hash of a model directory's files that manifests, records and
 evaluations use to say which bytes they mean; ``set_identity`` the hash of a release's
 whole model set, which tells whether two releases (or backups) hold the same models.
@@ -32,7 +34,9 @@ import fnmatch
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+
+from stockagents.core.errors import AgentError
+from stockagents.core.manifests import ReleaseManifest, parse_manifest
 
 __all__ = [
     "BACKUPS",
@@ -82,19 +86,21 @@ def content_hash(path: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def release_manifest(release: str | Path) -> dict[str, Any] | None:
-    """The manifest of a production release directory, or None when it is not one."""
+def release_manifest(release: str | Path) -> ReleaseManifest | None:
+    """The manifest of a production release directory (or a backup of one), or None when
+    it is not one (no readable manifest, or another kind). A release manifest with a bad
+    field or a newer schema version is an ``AgentError`` naming the file and the field."""
     file = Path(release) / "manifest.json"
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("kind") != PRODUCTION_KIND:
         return None
-    return data
+    return parse_manifest(data, ReleaseManifest, file, AgentError)
 
 
-def production_manifest(models_dir: str | Path) -> dict[str, Any] | None:
+def production_manifest(models_dir: str | Path) -> ReleaseManifest | None:
     """The manifest of the deployed production set, or None when nothing is deployed."""
     return release_manifest(Path(models_dir) / PRODUCTION)
 
@@ -117,12 +123,11 @@ def set_identity(release: str | Path) -> str | None:
     manifest = release_manifest(release)
     if manifest is None:
         return None
-    hashes = manifest.get("hashes") or {}
-    agents = manifest.get("agents") or {}
+    hashes, agents = manifest.hashes, manifest.agents
     models: dict[str, str] = {}
     for agent in sorted({*agents, *hashes}):
         if agent in hashes:
-            value = str(hashes[agent])
+            value = hashes[agent]
         else:
             entry = agents[agent]
             path = Path(release) / str(entry)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from stockagents.core.errors import ProviderUnavailableError, UpstreamError
+from stockagents.core.packages import YFINANCE_INSTALL, require_packages
 from stockagents.core.redact import redact
 from stockagents.data.base import PriceProvider
 from stockagents.data.paths import file_in
@@ -30,13 +31,8 @@ Downloader = Callable[[str], pd.DataFrame]
 
 
 def _yfinance_download(symbol: str) -> pd.DataFrame:
-    try:
-        yf: Any = importlib.import_module("yfinance")
-    except ImportError:
-        raise ProviderUnavailableError(
-            "the yfinance price provider needs the yfinance package: "
-            "pip install 'stockagents[yfinance]'"
-        ) from None
+    require_packages("yfinance", needed_by="the yfinance price provider", install=YFINANCE_INSTALL)
+    yf: Any = importlib.import_module("yfinance")
     frame: pd.DataFrame = yf.Ticker(symbol).history(period="max", auto_adjust=True)
     return frame
 

@@ -36,16 +36,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from stockagents.agents.runtime import AGENT_NAMES, read_manifest
+from stockagents.agents.runtime import AGENT_NAMES
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import DeploymentError, StockAgentsError
-from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import (
+    DeploymentRecord,
+    ModelSetManifest,
+    ReleaseManifest,
+    write_manifest,
+)
 from stockagents.core.registry import (
-    PRODUCTION_KIND,
     content_hash,
     production_manifest,
+    release_manifest,
     set_identity,
 )
 from stockagents.deployment.gate import (
@@ -68,6 +73,8 @@ logger = logging.getLogger(__name__)
 STEPS = ("validate", "backup", "stage", "verify", "swap", "confirm", "done")
 
 _GUIDE_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")
+
+Action = Literal["deploy", "rollback"]
 
 
 class ModelDeployer:
@@ -110,17 +117,17 @@ class ModelDeployer:
             criteria = criteria.model_copy(update={"min_sharpe": min_sharpe})
         with sigterm_raises(), DeployLock(self.models_dir), self._run("deploy", force) as record:
             candidates = candidate_from(models, self.store.current())
-            record["agents"] = {a: c.describe() for a, c in candidates.items()}
+            record.agents = {a: c.describe() for a, c in candidates.items()}
             check_loads(candidates, self.config.agents)
             match = find_evaluation(candidates, self.evaluations_dir, criteria, self.config)
             if match is None and evaluate:
                 match = self._evaluate(candidates, symbols, criteria)
-            record["evaluation"] = match.describe() if match else None
-            record["criteria"] = criteria.model_dump(
+            record.evaluation = match.describe() if match else None
+            record.criteria = criteria.model_dump(
                 mode="json", exclude={"models_dir", "keep_backups"}
             )
-            record["forced_because"] = gate(match, force)
-            return self._install(candidates, record)
+            record.forced_because = gate(match, force)
+            return self._install(candidates, record).as_json()
 
     def rollback(self, backup: str | Path | None = None) -> dict[str, Any]:
         """Install ``backup`` as production, verified like any deployment; the production
@@ -132,15 +139,16 @@ class ModelDeployer:
             self._run("rollback", False) as record,
         ):
             source = self._backup_path(backup)
-            record["rollback_to"] = str(source)
-            manifest = read_manifest(source)
+            record.rollback_to = str(source)
+            manifest = release_manifest(source)
+            agents = manifest.agents if manifest is not None else {}
             given: dict[str, str | Path] = {}
             for agent in AGENT_NAMES:
-                entry = str((manifest.get("agents") or {}).get(agent) or "expert")
+                entry = agents.get(agent) or "expert"
                 given[agent] = "expert" if entry == "expert" else source / entry
             candidates = candidate_from(given, None)
-            record["agents"] = {a: c.describe() for a, c in candidates.items()}
-            return self._install(candidates, record)
+            record.agents = {a: c.describe() for a, c in candidates.items()}
+            return self._install(candidates, record).as_json()
 
     def status(self) -> dict[str, Any]:
         """Production (its agents and deployment), the backups, the one ``rollback``
@@ -157,19 +165,23 @@ class ModelDeployer:
         previous = self.store.previous_backup()
         return {
             "models_dir": str(self.models_dir),
-            "production": {"release": str(current), **(manifest or {})} if current else None,
+            "production": (
+                {"release": str(current), **(manifest.as_json() if manifest else {})}
+                if current
+                else None
+            ),
             "backups": [
-                {"path": str(p), "deployment": read_manifest(p).get("deployment")}
+                {"path": str(p), "deployment": self.store.installed_by(p)}
                 for p in self.store.list_backups()
             ],
             "rollback_to": str(previous) if previous else None,
-            "records": self.store.history(),
+            "records": [record.as_json() for record in self.store.history()],
         }
 
     # -- steps --------------------------------------------------------------------
 
     @contextmanager
-    def _run(self, action: str, forced: bool) -> Iterator[dict[str, Any]]:
+    def _run(self, action: Action, forced: bool) -> Iterator[DeploymentRecord]:
         """A deployment's record, named under the lock and begun; any failure inside is
         recorded, a file error turned into one line, and what it left cleared."""
         record = self._record(action, forced)
@@ -188,7 +200,7 @@ class ModelDeployer:
             self._fail(record, exc)
             raise
 
-    def _record(self, action: str, forced: bool) -> dict[str, Any]:
+    def _record(self, action: Action, forced: bool) -> DeploymentRecord:
         name = stamp()
         taken = (
             self.store.records / f"deployment_{name}.json",
@@ -197,41 +209,40 @@ class ModelDeployer:
         )
         if any(p.exists() for p in taken):  # a second deployment within the same second
             name = dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
-        return {
-            "kind": "deployment",
-            "id": f"deployment_{name}",
-            "action": action,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "models_dir": str(self.models_dir),
-            "forced": forced,
-            "pid": os.getpid(),
-            "outcome": "started",
-            "steps": {},
-        }
+        return DeploymentRecord(
+            id=f"deployment_{name}",
+            action=action,
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            models_dir=str(self.models_dir),
+            forced=forced,
+            pid=os.getpid(),
+            outcome="started",
+            steps={},
+        )
 
-    def _step(self, record: dict[str, Any], name: str, started: float) -> None:
-        """Begin step ``name``: ``record["steps"]`` keeps when each began (seconds)."""
-        record["steps"][name] = round(time.perf_counter() - started, 3)
+    def _step(self, record: DeploymentRecord, name: str, started: float) -> None:
+        """Begin step ``name``: ``record.steps`` keeps when each began (seconds)."""
+        record.steps[name] = round(time.perf_counter() - started, 3)
         self.on_step(name)
 
     def _recover(self) -> None:
         for line in self.store.recover():
             logger.info("a run that died: %s", line)
 
-    def _begin(self, record: dict[str, Any]) -> None:
+    def _begin(self, record: DeploymentRecord) -> None:
         """Clear what dead runs left, then record this one as started."""
         self._recover()
         self.store.adopt()
         self.store.write_record(record)
 
     def _install(
-        self, candidates: Mapping[str, Candidate], record: dict[str, Any]
-    ) -> dict[str, Any]:
+        self, candidates: Mapping[str, Candidate], record: DeploymentRecord
+    ) -> DeploymentRecord:
         started = time.perf_counter()
-        name = record["id"].removeprefix("deployment_")
+        name = record.id.removeprefix("deployment_")
         self._step(record, "backup", started)
         backup = self.store.backup(name)
-        record["backup"] = str(backup) if backup else None
+        record.backup = str(backup) if backup else None
         self.store.write_record(record)  # the backup is this run's (an orphan if it dies)
         self._step(record, "stage", started)
         staging = self.store.staging(name)
@@ -242,47 +253,46 @@ class ModelDeployer:
                 if content_hash(staging / agent) != candidate.hash:
                     raise DeploymentError(f"{agent}: the copy differs from {candidate.source}")
                 agents[agent] = agent
-        manifest = {
-            "kind": PRODUCTION_KIND,
-            "deployment": record["id"],
-            "agents": {a: agents.get(a, "expert") for a in AGENT_NAMES},
-            "hashes": {a: c.hash for a, c in candidates.items()},
-            "versions": {a: c.version for a, c in candidates.items()},
-            "sources": {a: c.describe()["source"] for a, c in candidates.items()},
-        }
-        write_json(staging / "manifest.json", manifest)
+        manifest = ReleaseManifest(
+            deployment=record.id,
+            agents={a: agents.get(a, "expert") for a in AGENT_NAMES},
+            hashes={a: c.hash for a, c in candidates.items()},
+            versions={a: c.version for a, c in candidates.items()},
+            sources={a: c.describe().source for a, c in candidates.items()},
+        )
+        write_manifest(staging / "manifest.json", manifest)
         release = self.store.publish(staging, name)  # its final path: models load from it
         self._step(record, "verify", started)
-        record["verification"] = self._verify(release)
+        record.verification = self._verify(release)
         for old in self.store.history():  # the history travels with production
-            if old["id"] != record["id"]:
-                write_json(release / f"{old['id']}.json", old)
-        record["outcome"] = "deployed" if record["action"] == "deploy" else "rolled back"
-        write_json(release / f"{record['id']}.json", record)
+            if old.id != record.id:
+                write_manifest(release / f"{old.id}.json", old)
+        record.outcome = "deployed" if record.action == "deploy" else "rolled back"
+        write_manifest(release / f"{record.id}.json", record)
         self._step(record, "swap", started)
         previous = self.store.swap(release)
-        record["swapped"] = True
-        record["replaced"] = str(previous) if previous else None
+        record.swapped = True
+        record.replaced = str(previous) if previous else None
         self._step(record, "confirm", started)
         if production_manifest(self.models_dir) != manifest or any(
             content_hash(self.store.production / a) != candidates[a].hash for a in agents
         ):
             self.store.unswap(previous)
-            record["swapped"] = False
+            record.swapped = False
             raise DeploymentError(
                 "production does not match what was staged; swapped back to "
                 + (previous.name if previous is not None else "no production")
             )
-        record["release"] = str(release)
+        record.release = str(release)
         self._step(record, "done", started)
         self.store.write_record(record)
-        write_json(release / f"{record['id']}.json", record)
+        write_manifest(release / f"{record.id}.json", record)
         self.store.sweep(previous)
         keep = self.config.deployment.keep_backups
         needed = self.store.previous_backup()  # what a rollback from here installs
         for pruned in self.store.prune_backups(keep, protect=needed):
             logger.info("removed %s (keep_backups is %d)", pruned.name, keep)
-        logger.info("%s: production is now %s", record["id"], release.name)
+        logger.info("%s: production is now %s", record.id, release.name)
         return record
 
     def _verify(self, release: Path) -> dict[str, Any]:
@@ -320,7 +330,7 @@ class ModelDeployer:
         target = self.models_dir / f".candidate-{stamp()}"
         target.mkdir(parents=True, exist_ok=True)
         agents = {a: str(c.source) if c.source else "expert" for a, c in candidates.items()}
-        write_json(target / "manifest.json", {"agents": agents})
+        write_manifest(target / "manifest.json", ModelSetManifest(agents=dict(agents)))
         try:
             evaluate_models(
                 [f"candidate:{target}"], symbols=symbols, config=self.config,
@@ -347,7 +357,7 @@ class ModelDeployer:
             )
         if not path.is_dir():
             raise DeploymentError(f"{backup} does not exist; see stockagents models list")
-        if read_manifest(path).get("kind") != PRODUCTION_KIND:
+        if release_manifest(path) is None:
             raise DeploymentError(f"{backup} has no production manifest; it is not a backup")
         if current is not None and set_identity(path) == set_identity(current):
             logger.info("%s holds the model set already in production", path.name)
@@ -359,25 +369,25 @@ class ModelDeployer:
         state = f"production is {current.name}" if current else "nothing is deployed"
         return DeploymentError(f"{where}{exc.strerror or exc}; {state}")
 
-    def _fail(self, record: dict[str, Any], exc: BaseException) -> None:
+    def _fail(self, record: DeploymentRecord, exc: BaseException) -> None:
         """Record the failure or interruption (best effort: the disk may be full) and clear
         what it left; a backup taken for a run whose release is not production (it never
         swapped, or swapped back) is removed."""
         if isinstance(exc, Exception):
-            record["outcome"] = "refused" if "refused" in str(exc) else "failed"
-            record["error"] = str(exc)
+            record.outcome = "refused" if "refused" in str(exc) else "failed"
+            record.error = str(exc)
         else:
-            record["outcome"] = "interrupted"
-            record["error"] = stopped_by(exc)
+            record.outcome = "interrupted"
+            record.error = stopped_by(exc)
         try:
-            record["swapped"] = self.store.installed_by() == record["id"]
-            record["production"] = str(self.store.current() or "none")
-            backup = self.store.backup_of(record)
-            if not record["swapped"]:
+            record.swapped = self.store.installed_by() == record.id
+            record.production = str(self.store.current() or "none")
+            backup = self.store.backup_of(record.id)
+            if not record.swapped:
                 if backup is not None:
                     self.store.discard(backup)
-                record["backup"] = None
-            self.store.write_record(record, into_production=record["swapped"])
+                record.backup = None
+            self.store.write_record(record, into_production=record.swapped)
             self.store.sweep()
         except OSError as error:
-            logger.warning("could not record %s: %s", record["id"], error)
+            logger.warning("could not record %s: %s", record.id, error)

@@ -23,7 +23,14 @@ from stockagents.core.errors import (
     DeploymentError,
     ProviderUnavailableError,
 )
-from stockagents.core.registry import content_hash
+from stockagents.core.formatting import format_or_na
+from stockagents.core.manifests import (
+    AgentChoice,
+    EvaluationManifest,
+    ModelManifest,
+    parse_manifest,
+)
+from stockagents.core.registry import content_hash, release_manifest
 from stockagents.evaluation.cache import code_fingerprint
 from stockagents.evaluation.criteria import check_criteria
 from stockagents.evaluation.evaluate import MIN_RELIABLE_DAYS
@@ -54,13 +61,13 @@ class Candidate:
     hash: str
     version: str
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "source": str(self.source) if self.source else "expert",
-            "origin": self.origin,
-            "hash": self.hash,
-            "version": self.version,
-        }
+    def describe(self) -> AgentChoice:
+        return AgentChoice(
+            source=str(self.source) if self.source else "expert",
+            origin=self.origin,
+            hash=self.hash,
+            version=self.version,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,26 +91,27 @@ class EvaluationMatch:
         }  # fmt: skip
 
 
-def _checked_manifest(agent: str, path: Path) -> dict[str, Any]:
+def _checked_version(agent: str, path: Path) -> str:
+    """The version of the model at ``path``, once its manifest shows it is deployable."""
     try:
-        manifest = read_manifest(path)
+        manifest = read_manifest(path) or ModelManifest()
     except AgentError as exc:
         raise DeploymentError(f"{agent}: {exc}") from None
-    kind = manifest.get("kind") or ("lora" if (path / "adapter_config.json").is_file() else "")
+    kind = manifest.kind or ("lora" if (path / "adapter_config.json").is_file() else "")
     if kind not in _REQUIRED:
         raise DeploymentError(
             f"{agent}: {path} has no complete manifest.json (kind {kind or 'missing'}); "
             "deploy the final/ directory an SFT or RL run wrote"
         )
-    missing = [key for key in _REQUIRED[kind] if not manifest.get(key)]
+    missing = [key for key in _REQUIRED[kind] if not getattr(manifest, key)]
     if missing:
         raise DeploymentError(f"{agent}: {path / 'manifest.json'} lacks {', '.join(missing)}")
-    if manifest.get("agent") not in (None, agent):
+    if manifest.agent not in (None, agent):
         raise DeploymentError(
-            f"{agent}: {path} is the {manifest['agent']} agent's model; "
-            f"pass it as {manifest['agent']}:{path}"
+            f"{agent}: {path} is the {manifest.agent} agent's model; "
+            f"pass it as {manifest.agent}:{path}"
         )
-    return manifest
+    return manifest.version or f"{kind}:{manifest.model}"
 
 
 def candidate_from(
@@ -117,7 +125,7 @@ def candidate_from(
             f"--models: unknown agent {unknown[0]!r}; use {', '.join(AGENT_NAMES)} as in news:PATH"
         )
     out: dict[str, Candidate] = {}
-    current = read_manifest(production) if production is not None else {}
+    current = release_manifest(production) if production is not None else None
     for agent in AGENT_NAMES:
         if agent in given:
             text = str(given[agent]).strip()
@@ -127,14 +135,14 @@ def candidate_from(
             path = Path(text).expanduser()
             if not path.is_dir():
                 raise DeploymentError(f"{agent}: {path} is not a directory")
-            manifest = _checked_manifest(agent, path)
-            version = str(manifest.get("version") or f"{manifest['kind']}:{manifest.get('model')}")
+            version = _checked_version(agent, path)
             out[agent] = Candidate(agent, path.resolve(), "given", content_hash(path), version)
             continue
-        entry = (current.get("agents") or {}).get(agent) if production else None
+        entry = current.agents.get(agent) if production is not None and current else None
         if production is not None and entry and (production / entry).is_dir():
             path = (production / entry).resolve()
-            version = str(read_manifest(path).get("version", "?"))
+            kept = read_manifest(path)
+            version = kept.version if kept is not None and kept.version else "?"
             out[agent] = Candidate(agent, path, "production", content_hash(path), version)
         else:
             out[agent] = Candidate(agent, None, "expert", "expert", "expert")
@@ -152,17 +160,19 @@ def check_loads(candidates: Mapping[str, Candidate], agents: AgentsConfig) -> No
             raise DeploymentError(f"{candidate.agent}: does not load ({exc})") from None
 
 
-def _problems(results: dict[str, Any], config: AppConfig) -> tuple[str, ...]:
-    """Why an evaluation of the same bytes does not speak for this deployment."""
-    manifest = results.get("manifest") or {}
-    evaluated = manifest.get("config") or {}
+def _problems(
+    manifest: EvaluationManifest | None, window: dict[str, Any], config: AppConfig
+) -> tuple[str, ...]:
+    """Why an evaluation of the same bytes does not speak for this deployment (one that
+    records no manifest says nothing of its settings or code)."""
+    evaluated = manifest.config if manifest is not None else {}
     problems = []
     for section in ("backtest", "agents"):
         if evaluated.get(section) != config.model_dump(mode="json")[section]:
             problems.append(f"its {section} settings differ from this config's")
-    if manifest.get("code") != code_fingerprint():
+    if manifest is None or manifest.code != code_fingerprint():
         problems.append("the agents' code has changed since")
-    days = int((results.get("window") or {}).get("days") or 0)
+    days = int(window.get("days") or 0)
     if days < MIN_RELIABLE_DAYS:
         problems.append(f"its window has {days} trading days (at least {MIN_RELIABLE_DAYS})")
     return tuple(problems)
@@ -184,15 +194,29 @@ def find_evaluation(
         except (OSError, json.JSONDecodeError):
             logger.warning("skipping %s: not readable JSON", file)
             continue
+        try:
+            manifest = _evaluation_manifest(results, file)
+        except DeploymentError as exc:
+            logger.warning("skipping %s", exc)
+            continue
         for entry in results.get("sets", []):
             if entry.get("model_hashes") == wanted:
                 metrics = entry["metrics"]["with_costs"]
                 checks = check_criteria(metrics, criteria)
                 return EvaluationMatch(
                     file.parent, entry["name"], results.get("window", {}), metrics, checks,
-                    all(c["passed"] for c in checks.values()), _problems(results, config),
+                    all(c["passed"] for c in checks.values()),
+                    _problems(manifest, results.get("window") or {}, config),
                 )  # fmt: skip
     return None
+
+
+def _evaluation_manifest(results: dict[str, Any], file: Path) -> EvaluationManifest | None:
+    """The ``manifest`` of an evaluation's results (None when it records none)."""
+    recorded = results.get("manifest")
+    if recorded is None:
+        return None
+    return parse_manifest(recorded, EvaluationManifest, f"{file}: manifest", DeploymentError)
 
 
 def gate(match: EvaluationMatch | None, force: bool) -> str | None:
@@ -206,7 +230,7 @@ def gate(match: EvaluationMatch | None, force: bool) -> str | None:
         reason = f"the evaluation in {match.path} does not apply: {'; '.join(match.problems)}"
     elif not match.passed:
         failed = [
-            f"{name} {_shown(c['value'])} (needs {c['rule']})"
+            f"{name} {format_or_na(c['value'], '.3g')} (needs {c['rule']})"
             for name, c in match.criteria.items()
             if not c["passed"]
         ]
@@ -217,7 +241,3 @@ def gate(match: EvaluationMatch | None, force: bool) -> str | None:
         raise DeploymentError(f"refused: {reason}; production is unchanged")
     logger.info("deploying with --force: %s", reason)
     return reason
-
-
-def _shown(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"

@@ -26,10 +26,9 @@ import os
 import shutil
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from stockagents.core.errors import DeploymentError
-from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import DeploymentRecord, parse_manifest, write_manifest
 from stockagents.core.registry import (
     BACKUPS,
     PRODUCTION,
@@ -246,23 +245,23 @@ class Store:
             p for p in self.backups.iterdir() if p.name.startswith("backup_") and p.is_dir()
         )
 
-    def backup_of(self, record: dict[str, Any]) -> Path | None:
-        """The backup the run of ``record`` took (same name), if it is there."""
-        path = self.backups / f"backup_{str(record['id']).removeprefix('deployment_')}"
+    def backup_of(self, run_id: str) -> Path | None:
+        """The backup the run ``run_id`` took (same name), if it is there."""
+        path = self.backups / f"backup_{run_id.removeprefix('deployment_')}"
         return path if path.is_dir() else None
 
-    def installed_by(self) -> str | None:
-        """The id of the run that installed production (its manifest's ``deployment``)."""
-        current = self.current()
-        manifest = release_manifest(current) if current is not None else None
-        return str(manifest["deployment"]) if manifest and manifest.get("deployment") else None
+    def installed_by(self, release: Path | None = None) -> str | None:
+        """The id of the run that installed production (its manifest's ``deployment``),
+        or the release (or backup) ``release``."""
+        release = release if release is not None else self.current()
+        manifest = release_manifest(release) if release is not None else None
+        return manifest.deployment if manifest is not None and manifest.deployment else None
 
     def _ever_installed(self) -> set[str]:
         """The runs whose release is or was production: production's, and those of the
         releases the backups copied (a backup is a copy of production)."""
         ids = {self.installed_by()}
-        for backup in self.list_backups():
-            ids.add(str((release_manifest(backup) or {}).get("deployment") or ""))
+        ids.update(self.installed_by(backup) for backup in self.list_backups())
         return {i for i in ids if i}
 
     def discard(self, path: Path) -> None:
@@ -286,22 +285,21 @@ class Store:
         installed = self._ever_installed()
         done = []
         for record in self.history():
-            if record.get("outcome") == "started":
-                swapped = record["id"] in installed
-                record.update(
-                    outcome="interrupted",
-                    swapped=swapped,
-                    production=str(self.current() or "none"),
-                    error="the process ended "
-                    + ("after its swap" if swapped else "before its swap; production unchanged"),
+            if record.outcome == "started":
+                swapped = record.id in installed
+                record.outcome = "interrupted"
+                record.swapped = swapped
+                record.production = str(self.current() or "none")
+                record.error = "the process ended " + (
+                    "after its swap" if swapped else "before its swap; production unchanged"
                 )
                 self.write_record(record, into_production=swapped)
-                done.append(f"{record['id']}: marked interrupted")
-            ran = record.get("outcome") in INSTALLED or record.get("swapped")
-            backup = self.backup_of(record)
-            if backup is not None and not ran and record["id"] not in installed:
+                done.append(f"{record.id}: marked interrupted")
+            ran = record.outcome in INSTALLED or record.swapped
+            backup = self.backup_of(record.id)
+            if backup is not None and not ran and record.id not in installed:
                 self.discard(backup)
-                done.append(f"{record['id']}: removed its orphaned {backup.name}")
+                done.append(f"{record.id}: removed its orphaned {backup.name}")
         self.sweep()
         return done
 
@@ -317,7 +315,7 @@ class Store:
         identity = set_identity(current)
         others = [b for b in backups if set_identity(b) not in (None, identity)]
         installer = self.installed_by()
-        linked = self.backup_of({"id": installer}) if installer else None
+        linked = self.backup_of(installer) if installer else None
         if linked is not None and linked in others:
             return linked
         return others[-1] if others else None
@@ -336,20 +334,22 @@ class Store:
 
     # -- records ----------------------------------------------------------------------
 
-    def write_record(self, record: dict[str, Any], into_production: bool = False) -> Path:
+    def write_record(self, record: DeploymentRecord, into_production: bool = False) -> Path:
         """Keep ``record`` in ``records/`` (every deployment, refused ones too); with
         ``into_production``, also in the production release (the copy that travels)."""
         current = self.current()
         if into_production and current is not None:
-            write_json(current / f"{record['id']}.json", record)
-        return write_json(self.records / f"{record['id']}.json", record)
+            write_manifest(current / f"{record.id}.json", record)
+        return write_manifest(self.records / f"{record.id}.json", record)
 
-    def history(self) -> list[dict[str, Any]]:
-        """Every record, oldest first."""
+    def history(self) -> list[DeploymentRecord]:
+        """Every record, oldest first. A file that is not JSON (cut short) is skipped; a
+        record with a bad field is a ``DeploymentError`` naming the file and the field."""
         out = []
         for file in sorted(self.records.glob("deployment_*.json")):
             try:
-                out.append(json.loads(file.read_text(encoding="utf-8")))
+                data = json.loads(file.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 continue
+            out.append(parse_manifest(data, DeploymentRecord, file, DeploymentError))
         return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,12 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stockagents import __version__
-from stockagents.agents.runtime import read_manifest
+from stockagents.agents.runtime import read_manifest, read_set_manifest
 from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import EvaluationData, EvaluationManifest
 from stockagents.core.symbols import validate_symbols
 from stockagents.data.factory import build_sources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint
@@ -107,17 +109,179 @@ def _with_baseline(sets: list[ModelSet]) -> list[ModelSet]:
     return [*parse_model_sets([f"{name}:expert"]), *sets]
 
 
-def _models_manifest(sets: Sequence[ModelSet]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _models_manifest(sets: Sequence[ModelSet]) -> dict[str, dict[str, Any]]:
+    """Each set's manifest and its models' (without ``training``: the full config is in
+    the model's own files), as their files say them."""
+    out: dict[str, dict[str, Any]] = {}
     for s in sets:
-        entries: dict[str, Any] = {"set": read_manifest(s.path) if s.path else {}}
+        found = read_set_manifest(s.path) if s.path else None
+        entries: dict[str, Any] = {"set": found.as_json() if found else {}}
         for agent, source in s.agents.items():
             if Path(source).is_dir():
                 manifest = read_manifest(Path(source))
-                manifest.pop("training", None)  # the full config is in the model's own files
-                entries[agent] = {"path": source, **manifest}
+                shown = manifest.as_json(exclude={"training"}) if manifest else {}
+                entries[agent] = {"path": source, **shown}
         out[s.name] = entries
     return out
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What an evaluation runs on, settled before any model answers."""
+
+    app: AppConfig
+    sets: list[ModelSet]
+    prices: dict[str, pd.DataFrame]
+    skipped: dict[str, str]
+    window_days: list[dt.date]
+    warnings: list[str]
+
+    @property
+    def start(self) -> dt.date:
+        """The first test day."""
+        return self.window_days[0]
+
+    @property
+    def end(self) -> dt.date:
+        """The last test day."""
+        return self.window_days[-1]
+
+
+def _bars_inside(frame: pd.DataFrame, start: dt.date, end: dt.date) -> int:
+    """How many of ``frame``'s bars lie between ``start`` and ``end`` (both included)."""
+    return int(((frame.index >= pd.Timestamp(start)) & (frame.index <= pd.Timestamp(end))).sum())
+
+
+def _inputs(
+    specs: Sequence[str],
+    symbols: Sequence[str],
+    test_days: int,
+    config: AppConfig | str | Path | None,
+) -> _Inputs:
+    """Load the config, the model sets and the prices; settle the test window and warnings."""
+    app = load_config(config)
+    sets = _with_baseline(parse_model_sets(specs))
+    prices, skipped = _prices(app, symbols)
+    window_days, calendar = _window(prices, test_days)
+    start, end = window_days[0], window_days[-1]
+    for symbol, frame in list(prices.items()):  # a symbol needs two bars inside the window
+        inside = _bars_inside(frame, start, end)
+        if inside < 2:
+            skipped[symbol] = f"{inside} bars between {start} and {end}"
+            logger.warning("skipping %s: %s", symbol, skipped[symbol])
+            del prices[symbol]
+    if not prices:
+        raise DataError(f"no symbol has two or more bars between {start} and {end}")
+    warnings = check_test_window(sets, window_days, calendar)
+    if len(window_days) < MIN_RELIABLE_DAYS:
+        warnings.append(
+            f"{len(window_days)} test days: the Sharpe intervals and signal metrics are "
+            f"unreliable below about {MIN_RELIABLE_DAYS}"
+        )
+    return _Inputs(app, sets, prices, skipped, window_days, warnings)
+
+
+def _run_sets(
+    inputs: _Inputs,
+    sources: Any,
+    answers: AnswerCache | None,
+    grader: Any,
+    samples: int | None,
+    progress: bool,
+) -> list[SetRun]:
+    """Run every model set over the test window, one progress bar each."""
+    start, end, prices = inputs.start, inputs.end, inputs.prices
+    in_window = sum(_bars_inside(f, start, end) for f in prices.values())
+    runs: list[SetRun] = []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), disable=not progress, transient=True,
+    ) as bar:  # fmt: skip
+        for models in inputs.sets:
+            task = bar.add_task(f"evaluating {models.name}", total=in_window)
+            runs.append(
+                run_model_set(
+                    models,
+                    inputs.app,
+                    sources,
+                    prices,
+                    (start, end),
+                    cache=answers,
+                    judge=grader,
+                    judge_samples=samples,
+                    tick=lambda task=task: bar.advance(task),  # type: ignore[misc]
+                )
+            )
+    return runs
+
+
+def _results(
+    inputs: _Inputs,
+    runs: list[SetRun],
+    sources: Any,
+    *,
+    judge: dict[str, Any],
+    cache: dict[str, Any],
+    command: dict[str, Any],
+) -> EvaluationResults:
+    """The results: every set against the baseline and buy-and-hold, and the manifest."""
+    app, prices, start, end = inputs.app, inputs.prices, inputs.start, inputs.end
+    free = app.backtest.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
+    bench = buy_and_hold(prices, app.backtest, start, end)
+    bench_free = buy_and_hold(prices, free, start, end)
+    per_symbol = {
+        s: (buy_and_hold({s: f}, app.backtest, start, end), buy_and_hold({s: f}, free, start, end))
+        for s, f in prices.items()
+    }
+    baseline = next(r for r in runs if r.models.is_baseline)
+    horizon = app.agents.strategist.horizon_days
+    return EvaluationResults(
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        stockagents_version=__version__,
+        window={
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "days": len(inputs.window_days),
+        },
+        symbols=list(prices),
+        skipped_symbols=inputs.skipped,
+        dates=[ts.date().isoformat() for ts in bench.equity.index],
+        costs={
+            "commission_bps": app.backtest.commission_bps,
+            "slippage_bps": app.backtest.slippage_bps,
+        },
+        forward_horizon_days=horizon,
+        criteria=app.deployment.model_dump(include=CRITERIA),
+        bootstrap=BOOTSTRAP,
+        judge=judge,
+        sets=[
+            set_result(
+                run,
+                prices=prices,
+                horizon=horizon,
+                criteria=app.deployment,
+                baseline=baseline,
+                benchmark=bench,
+                bootstrap=BOOTSTRAP,
+            )
+            for run in runs
+        ],
+        benchmark=benchmark_result(bench, bench_free, per_symbol, BOOTSTRAP),
+        warnings=inputs.warnings,
+        cache=cache,
+        manifest=EvaluationManifest(
+            code=code_fingerprint(),
+            config=app.model_dump(mode="json"),
+            data=EvaluationData(
+                source=sources.prices.name,
+                sha256=sources.prices.fingerprint(list(prices)),
+                first_bar=min(f.index[0] for f in prices.values()).date().isoformat(),
+                last_bar=max(f.index[-1] for f in prices.values()).date().isoformat(),
+            ),
+            models=_models_manifest(inputs.sets),
+            command=command,
+        ),
+    )
 
 
 def evaluate_models(
@@ -136,113 +300,26 @@ def evaluate_models(
     progress: bool = True,
 ) -> Path:
     """Evaluate the model sets ``specs`` (see the module docstring); returns the directory."""
-    app = load_config(config)
-    sets = _with_baseline(parse_model_sets(specs))
-    prices, skipped = _prices(app, symbols)
-    window_days, calendar = _window(prices, test_days)
-    start, end = window_days[0], window_days[-1]
-    for symbol, frame in list(prices.items()):  # a symbol needs two bars inside the window
-        inside = int(
-            ((frame.index >= pd.Timestamp(start)) & (frame.index <= pd.Timestamp(end))).sum()
-        )
-        if inside < 2:
-            skipped[symbol] = f"{inside} bars between {start} and {end}"
-            logger.warning("skipping %s: %s", symbol, skipped[symbol])
-            del prices[symbol]
-    if not prices:
-        raise DataError(f"no symbol has two or more bars between {start} and {end}")
-    warnings = check_test_window(sets, window_days, calendar)
-    if len(window_days) < MIN_RELIABLE_DAYS:
-        warnings.append(
-            f"{len(window_days)} test days: the Sharpe intervals and signal metrics are "
-            f"unreliable below about {MIN_RELIABLE_DAYS}"
-        )
+    inputs = _inputs(specs, symbols, test_days, config)
     grader = build_judge(judge, judge_model, judge_base_url)
     samples = judge_samples if judge_samples is not None else (None if judge == "rules" else 20)
     run_dir = output or _fresh_dir(output_root)
     answers = AnswerCache(output_root / ".cache" / "answers.sqlite") if cache else None
-    sources = build_sources(app.data)
-    in_window = sum(
-        int(((f.index >= pd.Timestamp(start)) & (f.index <= pd.Timestamp(end))).sum())
-        for f in prices.values()
-    )
-    runs: list[SetRun] = []
+    sources = build_sources(inputs.app.data)
     try:
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), disable=not progress, transient=True,
-        ) as bar:  # fmt: skip
-            for models in sets:
-                task = bar.add_task(f"evaluating {models.name}", total=in_window)
-                runs.append(
-                    run_model_set(
-                        models,
-                        app,
-                        sources,
-                        prices,
-                        (start, end),
-                        cache=answers,
-                        judge=grader,
-                        judge_samples=samples,
-                        tick=lambda task=task: bar.advance(task),  # type: ignore[misc]
-                    )
-                )
+        runs = _run_sets(inputs, sources, answers, grader, samples, progress)
     finally:
         hits, misses = (answers.hits, answers.misses) if answers else (0, 0)
         if answers is not None:
             answers.close()
         grader.close()
-    free = app.backtest.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
-    bench = buy_and_hold(prices, app.backtest, start, end)
-    bench_free = buy_and_hold(prices, free, start, end)
-    per_symbol = {
-        s: (buy_and_hold({s: f}, app.backtest, start, end), buy_and_hold({s: f}, free, start, end))
-        for s, f in prices.items()
-    }
-    baseline = next(r for r in runs if r.models.is_baseline)
-    horizon = app.agents.strategist.horizon_days
-    results = EvaluationResults(
-        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        stockagents_version=__version__,
-        window={"start": start.isoformat(), "end": end.isoformat(), "days": len(window_days)},
-        symbols=list(prices),
-        skipped_symbols=skipped,
-        dates=[ts.date().isoformat() for ts in bench.equity.index],
-        costs={
-            "commission_bps": app.backtest.commission_bps,
-            "slippage_bps": app.backtest.slippage_bps,
-        },
-        forward_horizon_days=horizon,
-        criteria=app.deployment.model_dump(include=CRITERIA),
-        bootstrap=BOOTSTRAP,
+    results = _results(
+        inputs,
+        runs,
+        sources,
         judge={"kind": getattr(grader, "name", judge), "samples": samples},
-        sets=[
-            set_result(
-                run,
-                prices=prices,
-                horizon=horizon,
-                criteria=app.deployment,
-                baseline=baseline,
-                benchmark=bench,
-                bootstrap=BOOTSTRAP,
-            )
-            for run in runs
-        ],
-        benchmark=benchmark_result(bench, bench_free, per_symbol, BOOTSTRAP),
-        warnings=warnings,
         cache={"enabled": cache, "hits": hits, "misses": misses},
-        manifest={
-            "code": code_fingerprint(),
-            "config": app.model_dump(mode="json"),
-            "data": {
-                "source": sources.prices.name,
-                "sha256": sources.prices.fingerprint(list(prices)),
-                "first_bar": min(f.index[0] for f in prices.values()).date().isoformat(),
-                "last_bar": max(f.index[-1] for f in prices.values()).date().isoformat(),
-            },
-            "models": _models_manifest(sets),
-            "command": {"models": list(specs), "symbols": list(symbols), "test_days": test_days},
-        },
+        command={"models": list(specs), "symbols": list(symbols), "test_days": test_days},
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "evaluation_results.json", results.model_dump(mode="json"))

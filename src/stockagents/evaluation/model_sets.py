@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stockagents.agents.runtime import AGENT_NAMES, model_set_paths, read_manifest
+from stockagents.agents.runtime import AGENT_NAMES, model_set_paths, read_set_manifest
 from stockagents.core.errors import AgentError, ConfigError
 from stockagents.core.provenance import TrainingWindow, training_window
 
@@ -90,17 +90,16 @@ def _load(name: str, spec: str, target: str) -> ModelSet:
             else ""
         )
         raise AgentError(f"--models {spec}: {path} is not a directory{hint}")
-    manifest = read_manifest(path)
-    if manifest.get("kind") == "baseline":
+    manifest = read_set_manifest(path)
+    if manifest is not None and manifest.kind == "baseline":
         return ModelSet(name, spec, path, {a: "expert" for a in AGENT_NAMES})
     paths = model_set_paths(path)
-    mapping = manifest.get("agents") if isinstance(manifest.get("agents"), dict) else {}
-    assert isinstance(mapping, dict)
+    mapping = manifest.agents if manifest is not None else {}
     models = ModelSet(name, spec, path)
     for agent in AGENT_NAMES:
         entry = paths.get(agent)
         models.agents[agent] = entry or "expert"
-        if entry is None and str(mapping.get(agent, "")).strip() not in ("expert",):
+        if entry is None and (mapping.get(agent) or "").strip() != "expert":
             models.as_expert.append(agent)
         if entry is not None and Path(entry).is_dir():
             models.windows[agent] = training_window(entry)

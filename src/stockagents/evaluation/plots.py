@@ -57,16 +57,11 @@ def _zoom_sets(
     inset.grid(alpha=0.3)
 
 
-def plot_comparison(results: EvaluationResults, path: Path) -> Path:
-    """Draw the six panels and save them as PNG at ``path``."""
-    fig = Figure(figsize=(17, 10.5))
-    axes = fig.subplots(2, 3)
-    dates = [dt.date.fromisoformat(d) for d in results.dates]
-    colours = {s.name: f"C{i}" for i, s in enumerate(results.sets)}
-    curves = [(s.name, s.equity, colours[s.name], "-") for s in results.sets]
-    curves.append(("buy & hold", results.benchmark.equity, _BENCH_COLOUR, "--"))
+_Curve = tuple[str, list[float | None], str, str]  # name, equity, colour, line style
 
-    ax = axes[0, 0]
+
+def _equity_panel(ax: Any, dates: list[dt.date], curves: list[_Curve]) -> None:
+    """Panel 1: equity curves with costs, with the model sets' inset when needed."""
     for name, equity, colour, style in curves:
         ax.plot(dates, equity, style, color=colour, label=name, linewidth=1.6)
     ax.axhline(1.0, color="grey", linewidth=0.6)
@@ -74,7 +69,11 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     ax.legend(loc="upper left", fontsize=9)
     _zoom_sets(ax, dates, curves[:-1], curves[-1][1])
 
-    ax = axes[0, 1]
+
+def _drawdown_panel(
+    ax: Any, dates: list[dt.date], curves: list[_Curve], results: EvaluationResults
+) -> None:
+    """Panel 2: drawdowns, with the criterion line when it does not flatten the curves."""
     for name, equity, colour, style in curves:
         ax.plot(dates, 100 * drawdown_series(_returns(equity)), style, color=colour, label=name)
     limit = 100 * results.criteria["max_drawdown"]
@@ -86,8 +85,11 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     ax.set_title(f"Drawdown % (criterion: shallower than -{limit:.0f}%)")
     ax.legend(loc="lower left", fontsize=9)
 
-    ax = axes[0, 2]
-    names = [s.name for s in results.sets] + ["buy & hold"]
+
+def _sharpe_panel(
+    ax: Any, results: EvaluationResults, names: list[str], colours: dict[str, str]
+) -> None:
+    """Panel 3: each Sharpe ratio with its bootstrap interval and the criterion line."""
     intervals = [s.sharpe_interval for s in results.sets] + [results.benchmark.sharpe_interval]
     for i, (name, ci) in enumerate(zip(names, intervals, strict=True)):
         colour = colours.get(name, _BENCH_COLOUR)
@@ -107,7 +109,11 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     ax.set_title(f"Sharpe with costs, {results.bootstrap['confidence']:.0%} bootstrap interval")
     ax.legend(loc="best", fontsize=9)
 
-    ax = axes[1, 0]
+
+def _per_symbol_panel(
+    ax: Any, results: EvaluationResults, names: list[str], colours: dict[str, str]
+) -> None:
+    """Panel 4: total return per symbol, each set and buy-and-hold side by side."""
     symbols = results.symbols
     width = 0.8 / len(names)
     for i, name in enumerate(names):
@@ -124,7 +130,9 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     ax.set_title("Total return % per symbol (alone, with costs)")
     ax.legend(loc="best", fontsize=9)
 
-    ax = axes[1, 1]
+
+def _calibration_panel(ax: Any, results: EvaluationResults, colours: dict[str, str]) -> None:
+    """Panel 5: stated confidence against how often the direction was right."""
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect")
     for s in results.sets:
         bins = max((len(q.calibration) for q in s.agents_quality.values()), default=0)
@@ -146,7 +154,9 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     ax.set_title("Calibration of directional answers (all agents)")
     ax.legend(loc="best", fontsize=9)
 
-    ax = axes[1, 2]
+
+def _quality_panel(ax: Any, results: EvaluationResults, colours: dict[str, str]) -> None:
+    """Panel 6: the share of valid model output and the judge's consistency, per agent."""
     agents = ["news", "technical", "fundamental", "strategist"]
     width = 0.8 / max(1, len(results.sets))
     for i, s in enumerate(results.sets):
@@ -161,6 +171,22 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     ax.set_title(f"Valid output % (bars) and judge ({results.judge['kind']}) consistency %")
     ax.legend(loc="upper center", fontsize=7, ncol=len(results.sets))
 
+
+def plot_comparison(results: EvaluationResults, path: Path) -> Path:
+    """Draw the six panels and save them as PNG at ``path``."""
+    fig = Figure(figsize=(17, 10.5))
+    axes = fig.subplots(2, 3)
+    dates = [dt.date.fromisoformat(d) for d in results.dates]
+    colours = {s.name: f"C{i}" for i, s in enumerate(results.sets)}
+    curves: list[_Curve] = [(s.name, s.equity, colours[s.name], "-") for s in results.sets]
+    curves.append(("buy & hold", results.benchmark.equity, _BENCH_COLOUR, "--"))
+    names = [s.name for s in results.sets] + ["buy & hold"]
+    _equity_panel(axes[0, 0], dates, curves)
+    _drawdown_panel(axes[0, 1], dates, curves, results)
+    _sharpe_panel(axes[0, 2], results, names, colours)
+    _per_symbol_panel(axes[1, 0], results, names, colours)
+    _calibration_panel(axes[1, 1], results, colours)
+    _quality_panel(axes[1, 2], results, colours)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     for ax in axes[0, :2]:
@@ -168,7 +194,7 @@ def plot_comparison(results: EvaluationResults, path: Path) -> Path:
     first, last = results.window["start"], results.window["end"]
     fig.suptitle(
         f"Test segment {first} to {last} ({results.window['days']} trading days), "
-        f"{', '.join(symbols)}; costs {results.costs['commission_bps']:g}+"
+        f"{', '.join(results.symbols)}; costs {results.costs['commission_bps']:g}+"
         f"{results.costs['slippage_bps']:g} bps",
         fontsize=13,
     )

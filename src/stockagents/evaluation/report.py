@@ -6,31 +6,25 @@ report and the JSON cannot disagree; this module only formats.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
+from stockagents.core.formatting import format_or_na as _f
 from stockagents.evaluation.schema import EvaluationResults, SetResult
 
 __all__ = ["render_report"]
 
 _COLUMNS = [
-    ("sharpe", "Sharpe", "{:.2f}"),
-    ("max_drawdown", "max DD", "{:.1%}"),
-    ("win_rate", "win rate", "{:.0%}"),
-    ("profit_factor", "profit factor", "{:.2f}"),
-    ("total_return", "total return", "{:+.2%}"),
-    ("cagr", "CAGR", "{:+.1%}"),
-    ("sortino", "Sortino", "{:.2f}"),
-    ("calmar", "Calmar", "{:.2f}"),
-    ("trades", "trades", "{:.0f}"),
-    ("exposure", "exposure", "{:.0%}"),
+    ("sharpe", "Sharpe", ".2f"),
+    ("max_drawdown", "max DD", ".1%"),
+    ("win_rate", "win rate", ".0%"),
+    ("profit_factor", "profit factor", ".2f"),
+    ("total_return", "total return", "+.2%"),
+    ("cagr", "CAGR", "+.1%"),
+    ("sortino", "Sortino", ".2f"),
+    ("calmar", "Calmar", ".2f"),
+    ("trades", "trades", ".0f"),
+    ("exposure", "exposure", ".0%"),
 ]
-
-
-def _f(value: float | None, pattern: str = "{:.2f}") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return pattern.format(value)
 
 
 def _metric_rows(name: str, metrics: Mapping[str, Mapping[str, float | None]]) -> list[str]:
@@ -67,7 +61,7 @@ def _criteria(results: EvaluationResults) -> list[str]:
         cells = []
         for n in names:
             c = s.criteria[n]
-            pattern = "{:.1%}" if n in ("max_drawdown", "win_rate") else "{:.2f}"
+            pattern = ".1%" if n in ("max_drawdown", "win_rate") else ".2f"
             cells.append(f"{'PASS' if c.passed else 'FAIL'} ({_f(c.value, pattern)})")
         lines.append(
             f"| {s.name} | "
@@ -103,13 +97,13 @@ def _uncertainty(results: EvaluationResults) -> list[str]:
         vb = s.sharpe_vs_baseline
         vh = s.sharpe_vs_buy_and_hold
         base = (
-            f"{_f(vb.difference, '{:+.2f}')} | [{_f(vb.low)}, {_f(vb.high)}] | {_f(vb.p_value)}"
+            f"{_f(vb.difference, '+.2f')} | [{_f(vb.low)}, {_f(vb.high)}] | {_f(vb.p_value)}"
             if vb is not None
             else "(baseline) | | "
         )
         lines.append(
             f"| {s.name} | {_f(ci.sharpe)} | [{_f(ci.low)}, {_f(ci.high)}] | {base} | "
-            f"{_f(vh.difference, '{:+.2f}')} | [{_f(vh.low)}, {_f(vh.high)}] | {_f(vh.p_value)} |"
+            f"{_f(vh.difference, '+.2f')} | [{_f(vh.low)}, {_f(vh.high)}] | {_f(vh.p_value)} |"
         )
     ci = results.benchmark.sharpe_interval
     lines.append(f"| buy & hold | {_f(ci.sharpe)} | [{_f(ci.low)}, {_f(ci.high)}] | | | | | | |")
@@ -145,11 +139,11 @@ def _agents(s: SetResult) -> list[str]:
             else f"`{q.source}`"
         )
         lines.append(
-            f"| {agent} | {model} | {_f(q.valid_rate, '{:.0%}')} | {q.directional} | "
-            f"{_f(q.hit_rate, '{:.0%}')} | {_f(q.ic, '{:+.3f}')} | {_f(q.rank_ic, '{:+.3f}')} | "
-            f"{_f(q.brier, '{:.3f}')} | {_f(q.ece, '{:.3f}')} | "
-            f"{_f(j.evidence if j else None, '{:.0%}')} | "
-            f"{_f(j.consistency if j else None, '{:.0%}')} |"
+            f"| {agent} | {model} | {_f(q.valid_rate, '.0%')} | {q.directional} | "
+            f"{_f(q.hit_rate, '.0%')} | {_f(q.ic, '+.3f')} | {_f(q.rank_ic, '+.3f')} | "
+            f"{_f(q.brier, '.3f')} | {_f(q.ece, '.3f')} | "
+            f"{_f(j.evidence if j else None, '.0%')} | "
+            f"{_f(j.consistency if j else None, '.0%')} |"
         )
     worst = [
         (a, e)

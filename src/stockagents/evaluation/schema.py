@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockagents.core.manifests import EvaluationManifest
+
 __all__ = [
     "AgentQuality",
     "BenchmarkResult",
@@ -135,4 +137,4 @@ class EvaluationResults(_Model):
     benchmark: BenchmarkResult
     warnings: list[str]
     cache: dict[str, Any]
-    manifest: dict[str, Any] = Field(description="code, config, data and the models' manifests")
+    manifest: EvaluationManifest = Field(description="code, config, data and the models' manifests")

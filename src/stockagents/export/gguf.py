@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from stockagents.core.errors import ExportError, ProviderUnavailableError
-from stockagents.core.jsonio import write_json
+from stockagents.core.errors import ExportError
+from stockagents.core.manifests import ExportCheck, GgufManifest, write_manifest
+from stockagents.core.packages import REQUIREMENTS_INSTALL, require_packages
 from stockagents.export.source import greedy, prepare
 
 __all__ = ["export_gguf"]
@@ -130,16 +131,14 @@ def _write(model: Any, tokenizer: Any, output: Path, outtype: str) -> None:
 
 def export_gguf(
     model_path: str | Path, output_path: str | Path, *, outtype: str = "f16", check_tokens: int = 8
-) -> dict[str, Any]:
+) -> GgufManifest:
     """Export and check (see the module docstring); returns the manifest."""
-    try:
-        import gguf  # noqa: F401
-        import torch
-        from transformers import AutoModelForCausalLM
-    except ImportError as exc:
-        raise ProviderUnavailableError(
-            f"GGUF export needs {exc.name}: pip install -r requirements.txt"
-        ) from None
+    require_packages(
+        "gguf", "torch", "transformers", needed_by="GGUF export", install=REQUIREMENTS_INSTALL
+    )
+    import torch
+    from transformers import AutoModelForCausalLM
+
     if outtype not in OUTTYPES:
         raise ExportError(f"--outtype {outtype!r}: use {' or '.join(OUTTYPES)}")
     started = time.perf_counter()
@@ -181,22 +180,21 @@ def export_gguf(
             f"the GGUF file does not answer as the model: greedy tokens differ "
             f"(first-step logits differ by up to {difference:.2e})"
         )
-    manifest = {
-        "kind": "gguf",
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "source": job.source,
-        "file": output.name,
-        "outtype": outtype,
-        "bytes": output.stat().st_size,
-        "check": {
-            "loaded_by": "transformers",
-            "prompt_tokens": len(ids),
-            "max_logit_difference": difference,
-            "greedy_tokens": check_tokens,
-            "greedy_identical": True,
-            "tokenizer_identical": True,
-        },
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    write_json(output.with_name(output.name + ".json"), manifest)
+    manifest = GgufManifest(
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        source=job.source,
+        file=output.name,
+        outtype=outtype,
+        bytes=output.stat().st_size,
+        check=ExportCheck(
+            loaded_by="transformers",
+            prompt_tokens=len(ids),
+            max_logit_difference=difference,
+            greedy_tokens=check_tokens,
+            greedy_identical=True,
+            tokenizer_identical=True,
+        ),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    write_manifest(output.with_name(output.name + ".json"), manifest)
     return manifest

@@ -23,8 +23,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from stockagents.core.errors import ExportError, ProviderUnavailableError
-from stockagents.core.jsonio import write_json
+from stockagents.core.errors import ExportError
+from stockagents.core.manifests import ExportCheck, OnnxManifest, write_manifest
+from stockagents.core.packages import REQUIREMENTS_INSTALL, require_packages
 from stockagents.export.source import greedy, prepare
 
 __all__ = ["export_onnx"]
@@ -51,32 +52,10 @@ class _Logits:
         return Wrapper().eval()
 
 
-def export_onnx(
-    model_path: str | Path,
-    output_path: str | Path,
-    *,
-    tolerance: float = 1e-4,
-    check_tokens: int = 8,
-) -> dict[str, Any]:
-    """Export and check (see the module docstring); returns the manifest."""
-    try:
-        import numpy as np
-        import onnxruntime as ort  # type: ignore[import-untyped]
-        import torch
-    except ImportError as exc:
-        raise ProviderUnavailableError(
-            f"ONNX export needs {exc.name}: pip install -r requirements.txt"
-        ) from None
-    started = time.perf_counter()
-    job = prepare(model_path, output_path, ".onnx")
-    model, tokenizer, source, output, ids = (
-        job.model,
-        job.tokenizer,
-        job.source,
-        job.output,
-        job.ids,
-    )
-    graph = _Logits(model)
+def _write_onnx(graph: Any, ids: list[int], output: Path) -> None:
+    """Trace ``graph`` on the prompt ``ids`` into ``output`` (batch and sequence dynamic)."""
+    import torch
+
     example = torch.tensor([ids])
     axes = {"batch": 0, "sequence": 1}
     dynamic = {
@@ -89,6 +68,14 @@ def export_onnx(
             input_names=["input_ids", "attention_mask"], output_names=["logits"],
             dynamic_axes=dynamic, opset_version=17,
         )  # fmt: skip
+
+
+def _check(graph: Any, output: Path, ids: list[int], tolerance: float, check_tokens: int) -> float:
+    """Check the file against the model on ``ids``; returns the largest logit difference."""
+    import numpy as np
+    import onnxruntime as ort  # type: ignore[import-untyped]
+    import torch
+
     session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
 
     def onnx_step(tokens: list[int]) -> Any:
@@ -111,25 +98,44 @@ def export_onnx(
             f"the ONNX file does not answer as the model: logits differ by up to "
             f"{difference:.2e} (allowed {tolerance:.0e}), greedy tokens {verdict}"
         )
+    return difference
+
+
+def export_onnx(
+    model_path: str | Path,
+    output_path: str | Path,
+    *,
+    tolerance: float = 1e-4,
+    check_tokens: int = 8,
+) -> OnnxManifest:
+    """Export and check (see the module docstring); returns the manifest."""
+    require_packages(
+        "numpy", "onnxruntime", "torch", needed_by="ONNX export", install=REQUIREMENTS_INSTALL
+    )
+    started = time.perf_counter()
+    job = prepare(model_path, output_path, ".onnx")
+    tokenizer, source, output, ids = job.tokenizer, job.source, job.output, job.ids
+    graph = _Logits(job.model)
+    _write_onnx(graph, ids, output)
+    difference = _check(graph, output, ids, tolerance, check_tokens)
     tokenizer.save_pretrained(str(output.with_name(f"{output.stem}_tokenizer")))
-    manifest = {
-        "kind": "onnx",
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "source": source,
-        "file": output.name,
-        "bytes": output.stat().st_size,
-        "inputs": ["input_ids", "attention_mask"],
-        "outputs": ["logits"],
-        "opset": 17,
-        "check": {
-            "prompt_tokens": len(ids),
-            "max_logit_difference": difference,
-            "tolerance": tolerance,
-            "greedy_tokens": check_tokens,
-            "greedy_identical": True,
-        },
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    write_json(output.with_name(output.name + ".json"), manifest)
+    manifest = OnnxManifest(
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        source=source,
+        file=output.name,
+        bytes=output.stat().st_size,
+        inputs=["input_ids", "attention_mask"],
+        outputs=["logits"],
+        opset=17,
+        check=ExportCheck(
+            prompt_tokens=len(ids),
+            max_logit_difference=difference,
+            tolerance=tolerance,
+            greedy_tokens=check_tokens,
+            greedy_identical=True,
+        ),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    write_manifest(output.with_name(output.name + ".json"), manifest)
     logger.info("exported %s to %s (max logit difference %.2e)", model_path, output, difference)
     return manifest

@@ -11,6 +11,7 @@ from typing import Any
 
 from stockagents.agents.runtime import read_manifest
 from stockagents.core.errors import ExportError
+from stockagents.core.manifests import ExportSource
 from stockagents.core.registry import content_hash
 from stockagents.llm.presets import PRESETS, resolve_model
 
@@ -22,7 +23,7 @@ CHECK_PROMPT = [
 ]
 
 
-def load_merged(model_path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
+def load_merged(model_path: str | Path) -> tuple[Any, Any, ExportSource]:
     """The model at ``model_path`` as one plain float32 transformers model (a LoRA adapter
     merged into its base), its tokenizer, and where it came from."""
     import torch
@@ -36,11 +37,11 @@ def load_merged(model_path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
         raise ExportError(f"--model-path {text}: not a model directory or a preset")
     else:
         manifest = read_manifest(path)
-        kind = manifest.get("kind") or (
+        kind = (manifest.kind if manifest else None) or (
             "lora" if (path / "adapter_config.json").is_file() else "full"
         )
         if kind == "lora":
-            base, adapter = str(manifest.get("base_model") or ""), path
+            base, adapter = (manifest.base_model if manifest else None) or "", path
             if not base:
                 raise ExportError(f"{path}: the adapter's manifest does not name its base_model")
         elif kind == "full":
@@ -57,12 +58,12 @@ def load_merged(model_path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source or resolve_model(base)))
     model.train(False)
-    source = {
-        "model_path": text,
-        "base_model": base,
-        "adapter": str(adapter) if adapter else None,
-        "hash": content_hash(path) if path.is_dir() else text,
-    }
+    source = ExportSource(
+        model_path=text,
+        base_model=base,
+        adapter=str(adapter) if adapter else None,
+        hash=content_hash(path) if path.is_dir() else text,
+    )
     return model, tokenizer, source
 
 
@@ -70,7 +71,7 @@ def load_merged(model_path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
 class Prepared:
     model: Any
     tokenizer: Any
-    source: dict[str, Any]
+    source: ExportSource
     output: Path
     text: str
     ids: list[int]

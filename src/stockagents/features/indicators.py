@@ -137,14 +137,30 @@ def compute_indicators(prices: pd.DataFrame) -> pd.DataFrame:
     logger.debug("computing %d indicator columns over %d bars", len(INDICATOR_COLUMNS), n)
 
     out: dict[str, FloatArray] = {}
+    out.update(_momentum(close))
+    out.update(_averages(close))
+    out.update(_range_and_volume(high, low, close, volume))
+    out.update(_trend_and_levels(high, low, close, out["sma_50"], out["sma_200"]))
+    return pd.DataFrame({name: out[name] for name in INDICATOR_COLUMNS}, index=prices.index)
 
-    out["rsi_14"] = _rsi(close, _RSI_PERIOD)
 
+# --- groups of columns -----------------------------------------------------------------
+
+
+def _momentum(close: FloatArray) -> dict[str, FloatArray]:
+    """RSI(14) and MACD(12, 26, 9) with its signal line and histogram."""
     macd, macd_signal = _macd(close, _MACD_FAST, _MACD_SLOW, _MACD_SIGNAL)
-    out["macd"] = macd
-    out["macd_signal"] = macd_signal
-    out["macd_hist"] = macd - macd_signal
+    return {
+        "rsi_14": _rsi(close, _RSI_PERIOD),
+        "macd": macd,
+        "macd_signal": macd_signal,
+        "macd_hist": macd - macd_signal,
+    }
 
+
+def _averages(close: FloatArray) -> dict[str, FloatArray]:
+    """Bollinger bands (20, 2), %B and width; SMA and EMA over 20, 50 and 200 bars."""
+    out: dict[str, FloatArray] = {}
     bb_mid = _sma(close, _BB_PERIOD)
     bb_dev = _BB_NB_DEV * _population_std(close, _BB_PERIOD)
     bb_upper = bb_mid + bb_dev
@@ -154,49 +170,58 @@ def compute_indicators(prices: pd.DataFrame) -> pd.DataFrame:
     out["bb_lower"] = bb_lower
     out["bb_pct_b"] = _safe_divide(close - bb_lower, bb_upper - bb_lower)
     out["bb_width"] = _safe_divide(bb_upper - bb_lower, bb_mid)
-
-    sma_50 = _sma(close, 50)
-    sma_200 = _sma(close, 200)
     out["sma_20"] = bb_mid.copy()
-    out["sma_50"] = sma_50
-    out["sma_200"] = sma_200
+    out["sma_50"] = _sma(close, 50)
+    out["sma_200"] = _sma(close, 200)
     for period in (20, 50, 200):
         out[f"ema_{period}"] = _ema(close, period, first=period - 1)
+    return out
 
+
+def _range_and_volume(
+    high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray
+) -> dict[str, FloatArray]:
+    """ATR(14) and ATR %, OBV, STOCH(14, 3, 3), ADX(14) with +DI / -DI, volume ratio."""
     true_range = _true_range(high, low, close)
     atr = _wilder_average(true_range, _ATR_PERIOD)
-    out["atr_14"] = atr
-    out["atr_pct"] = _safe_divide(atr, close)
-
-    out["obv"] = _obv(close, volume)
-
     stoch_k, stoch_d = _stoch(high, low, close, _STOCH_FASTK, _STOCH_SLOWK, _STOCH_SLOWD)
-    out["stoch_k"] = stoch_k
-    out["stoch_d"] = stoch_d
-
     adx, plus_di, minus_di = _adx(high, low, true_range, _ADX_PERIOD)
-    out["adx_14"] = adx
-    out["plus_di_14"] = plus_di
-    out["minus_di_14"] = minus_di
+    return {
+        "atr_14": atr,
+        "atr_pct": _safe_divide(atr, close),
+        "obv": _obv(close, volume),
+        "stoch_k": stoch_k,
+        "stoch_d": stoch_d,
+        "adx_14": adx,
+        "plus_di_14": plus_di,
+        "minus_di_14": minus_di,
+        "volume_ratio": _safe_divide(volume, _sma(volume, _VOLUME_PERIOD)),
+    }
 
-    out["volume_ratio"] = _safe_divide(volume, _sma(volume, _VOLUME_PERIOD))
 
+def _trend_and_levels(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    sma_50: FloatArray,
+    sma_200: FloatArray,
+) -> dict[str, FloatArray]:
+    """The 50/200 cross, the 52-week range and the 20- and 60-bar support / resistance."""
     above, cross = _trend_cross(sma_50, sma_200)
-    out["trend_cross"] = cross
-    out["sma50_above_sma200"] = above
-
     high_52w = _rolling(high, _WEEKS_52_BARS, "max")
     low_52w = _rolling(low, _WEEKS_52_BARS, "min")
-    out["high_52w"] = high_52w
-    out["low_52w"] = low_52w
-    out["dist_52w_high"] = _safe_divide(close, high_52w) - 1.0
-    out["dist_52w_low"] = _safe_divide(close, low_52w) - 1.0
-
+    out: dict[str, FloatArray] = {
+        "trend_cross": cross,
+        "sma50_above_sma200": above,
+        "high_52w": high_52w,
+        "low_52w": low_52w,
+        "dist_52w_high": _safe_divide(close, high_52w) - 1.0,
+        "dist_52w_low": _safe_divide(close, low_52w) - 1.0,
+    }
     for window in (_SUPPORT_SHORT, _SUPPORT_LONG):
         out[f"support_{window}"] = _shift_one(_rolling(low, window, "min"))
         out[f"resistance_{window}"] = _shift_one(_rolling(high, window, "max"))
-
-    return pd.DataFrame({name: out[name] for name in INDICATOR_COLUMNS}, index=prices.index)
+    return out
 
 
 # --- input -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from stockagents.core.errors import BackendError, ProviderUnavailableError, http_status_reason
+from stockagents.core.packages import require_packages
 from stockagents.core.redact import excerpt, redact, register_secret
 from stockagents.core.settings import Settings, load_settings
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
@@ -118,13 +119,9 @@ class APIBackend(Backend):
     @classmethod
     def sdk(cls) -> Any:
         """The SDK module, or a clear error saying how to install it."""
-        try:
-            return __import__(cls.package)
-        except ImportError as exc:
-            raise ProviderUnavailableError(
-                f"the {cls.package} package is not installed; install it with "
-                f"`pip install {cls.package}`"
-            ) from exc
+        install = f"pip install {cls.package}"
+        require_packages(cls.package, needed_by=f"the {cls.provider} backend", install=install)
+        return __import__(cls.package)
 
     @abstractmethod
     def _make_client(

@@ -3,8 +3,9 @@
 ``Backend.generate(requests, sampling) -> texts``: a batch of chat conversations, each
 with the JSON schema its answer must follow (and, for local models, which LoRA adapter
 answers it), in; one raw text per request out. ``Backend.complete`` is the same call that
-also says what each answer cost (new tokens), where the backend counts them. Backends know nothing about agents,
-observations or trading; parsing, validation and repair live in ``stockagents.agents``.
+also says what each answer cost (new tokens), where the backend counts them. Backends
+know nothing about agents, observations or trading; parsing, validation and repair live
+in ``stockagents.agents``.
 """
 
 from __future__ import annotations

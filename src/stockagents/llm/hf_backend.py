@@ -391,7 +391,9 @@ class HFBackend(Backend):
             "seconds": time.perf_counter() - started,
         }
         return [
-            Generation(self.tokenizer.decode(row.out, skip_special_tokens=True).strip(), len(row.out))
+            Generation(
+                self.tokenizer.decode(row.out, skip_special_tokens=True).strip(), len(row.out)
+            )
             for row in rows
         ]
 

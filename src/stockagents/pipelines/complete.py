@@ -25,7 +25,7 @@ Each finished stage is recorded in ``manifest.json`` (paths relative to the run)
 ``resume=RUN_DIR`` skips those and continues the others where they stopped (data and
 agents already written, trajectories already collected and RL checkpoints are kept). A
 resumed run keeps the options and the config it was started with; a lock keeps two
-processes from running one directory. Profiles size the run (``COMPLETE_PROFILES``);
+processes from running one directory. Profiles size the run (``profiles.py``);
 explicit sizes override them, except on ``tiny``, whose sizes are ceilings (a smoke
 run). The summary is ``complete_report.py``'s.
 """
@@ -41,35 +41,38 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from stockagents.agents.runtime import model_set_paths
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError, DeploymentError
+from stockagents.core.formatting import format_or_na
 from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import (
+    AnyManifest,
+    CompleteRunManifest,
+    ModelSetManifest,
+    RLRunManifest,
+    StageRecord,
+    load_manifest,
+    write_manifest,
+)
 from stockagents.data.factory import build_sources
 from stockagents.deployment.deployer import ModelDeployer
 from stockagents.evaluation.criteria import check_criteria
 from stockagents.evaluation.evaluate import MIN_RELIABLE_DAYS, evaluate_models
 from stockagents.pipelines.complete_report import STAGES, render_summary, summarize
-from stockagents.pipelines.rl import RL_PROFILES, collect_rl_data, run_rl_training
-from stockagents.pipelines.sft import (
-    AGENTS,
-    PROFILES,
-    data_provenance,
-    generate_sft_data,
-    run_sft_training,
-)
+from stockagents.pipelines.profiles import COMPLETE_PROFILES, RL_PROFILES, SFT_PROFILES
+from stockagents.pipelines.rl import collect_rl_data, run_rl_training
+from stockagents.pipelines.sft import AGENTS, data_provenance, generate_sft_data, run_sft_training
 from stockagents.training.synthetic.generate import heldout_path
 from stockagents.training.synthetic.teachers import make_teacher
 
 __all__ = [
-    "COMPLETE_PROFILES",
     "STAGES",
     "CompleteOptions",
-    "CompleteProfile",
     "StageRecord",
     "run_complete_training",
 ]
@@ -79,32 +82,6 @@ logger = logging.getLogger(__name__)
 GUIDE_SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")
 #: The sets trained here, in the order they are considered for deployment on ties.
 CANDIDATES = ("rl", "sft")
-
-
-@dataclass(frozen=True)
-class CompleteProfile:
-    """A run's default sizes; the SFT and RL profiles of the same name do the rest."""
-
-    sft_examples: int
-    rl_trajectories: int
-    rl_iterations: int
-    test_days: int
-    compare_base: bool
-    rl_backtest: bool
-    #: A smoke profile: its sizes are ceilings, larger requests are cut.
-    cap: bool = False
-
-
-# cpu is sized to finish in under an hour on 2 cores (docs/TRAINING.md has the figures:
-# 36 min 45 s alone on the machine): the SFT profile's steps per agent (20 minutes), 10
-# GRPO iterations instead of the guide's 100 (7 minutes with validation), no evaluation
-# of the untrained base model, and the shortest test window the deployment gate accepts
-# (60 days, 10 minutes). With 20 iterations and other work beside it, a run took 62.
-COMPLETE_PROFILES = {
-    "tiny": CompleteProfile(24, 48, 3, 60, compare_base=False, rl_backtest=False, cap=True),
-    "cpu": CompleteProfile(600, 300, 10, 60, compare_base=False, rl_backtest=False),
-    "gpu": CompleteProfile(1000, 500, 100, 90, compare_base=True, rl_backtest=True),
-}
 
 
 @dataclass(frozen=True)
@@ -143,7 +120,7 @@ class CompleteOptions:
         p, rl, sft = (
             COMPLETE_PROFILES[self.profile],
             RL_PROFILES[self.profile],
-            PROFILES[self.profile],
+            SFT_PROFILES[self.profile],
         )
         sizes: dict[str, tuple[int | None, int | None]] = {  # default, ceiling
             "sft_examples": (p.sft_examples, p.sft_examples if p.cap else None),
@@ -181,30 +158,18 @@ def _least(cap: bool, *ceilings: int | None) -> int | None:
     return min(values) if cap and values else None
 
 
-@dataclass
-class StageRecord:
-    """One stage's outcome, as ``manifest.json`` keeps it."""
-
-    status: str = "pending"  # pending, running, done, failed
-    seconds: float = 0.0
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
 class _Run:
     """The run directory (absolute), its options, config and manifest, written after
     every change. Output paths are stored relative to the directory."""
 
     def __init__(
-        self, path: Path, options: CompleteOptions, app: AppConfig, manifest: dict[str, Any]
+        self, path: Path, options: CompleteOptions, app: AppConfig, manifest: CompleteRunManifest
     ) -> None:
         self.path = path
         self.options = options
         self.app = app
         self.manifest = manifest
-        self.stages = {
-            name: StageRecord(**manifest.get("stages", {}).get(name, {})) for name in STAGES
-        }
+        self.stages = {name: manifest.stages.get(name) or StageRecord() for name in STAGES}
 
     @classmethod
     def start(cls, root: Path, options: CompleteOptions, app: AppConfig) -> _Run:
@@ -214,13 +179,12 @@ class _Run:
             n += 1
             path = root.resolve() / f"complete_run_{stamp}_{n}"
         path.mkdir(parents=True)
-        manifest = {
-            "kind": "complete-run",
-            "run": path.name,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "options": _jsonable(options),
-            "config": app.model_dump(mode="json"),
-        }
+        manifest = CompleteRunManifest(
+            run=path.name,
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            options=_jsonable(options),
+            config=app.model_dump(mode="json"),
+        )
         run = cls(path, options, app, manifest)
         run.save()
         return run
@@ -231,22 +195,21 @@ class _Run:
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--resume {path}: is a file; pass the complete run's directory")
         file = path / "manifest.json"
+        if not file.is_file():
+            raise ConfigError(f"--resume {path}: no manifest.json; is it a complete run?")
         try:
-            manifest = json.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"--resume {path}: no manifest.json; is it a complete run?") from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"--resume {path}: unreadable manifest.json ({exc})") from None
-        if not isinstance(manifest, dict) or manifest.get("kind") != "complete-run":
-            kind = manifest.get("kind") if isinstance(manifest, dict) else None
-            raise ConfigError(f"--resume {path}: not a complete run (kind {kind})")
-        try:
-            recorded = manifest["options"]
+            kind = load_manifest(file, AnyManifest, ConfigError).kind
+            if kind != "complete-run":
+                raise ConfigError(f"not a complete run (kind {kind})")
+            manifest = load_manifest(file, CompleteRunManifest, ConfigError)
+            recorded = manifest.options
             options = CompleteOptions(**{**recorded, "symbols": tuple(recorded["symbols"])})
-            app = load_config(manifest["config"])
-        except (KeyError, TypeError, ConfigError) as exc:
+            app = load_config(manifest.config)
+        except ConfigError as exc:
+            raise ConfigError(f"--resume {path}: {exc}") from None
+        except (KeyError, TypeError) as exc:
             raise ConfigError(f"--resume {path}: unreadable manifest.json ({exc})") from None
-        if config is not None and config.model_dump(mode="json") != manifest["config"]:
+        if config is not None and config.model_dump(mode="json") != manifest.config:
             raise ConfigError(
                 f"--resume {path}: --config differs from the config the run started with "
                 "(kept in its manifest.json); resume without --config, or start a new run"
@@ -254,8 +217,8 @@ class _Run:
         return cls(path, options, app, manifest)
 
     def save(self) -> None:
-        self.manifest["stages"] = {name: asdict(r) for name, r in self.stages.items()}
-        write_json(self.path / "manifest.json", self.manifest)
+        self.manifest.stages = dict(self.stages)
+        write_manifest(self.path / "manifest.json", self.manifest)
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the run (outputs are stored so)."""
@@ -447,12 +410,12 @@ def _rl(run: _Run, progress: bool) -> dict[str, Any]:
     analysts = model_set_paths(sft_models)
     agents = {a: _inside(analysts[a], target) for a in AGENTS if a != "strategist"}
     agents["strategist"] = _inside(str(rl / "models" / "final"), target)
-    write_json(target / "manifest.json", {"agents": agents, "run": run.path.name})
+    write_manifest(target / "manifest.json", ModelSetManifest(agents=agents, run=run.path.name))
     report = json.loads((rl / "report.json").read_text(encoding="utf-8"))
     return {
         "run": run.rel(rl),
         "set": run.rel(target),
-        "iterations": report["manifest"]["iterations"],
+        "iterations": load_manifest(rl / "manifest.json", RLRunManifest, ConfigError).iterations,
         "validation_reward": {name: r["reward"] for name, r in report["validation_reward"].items()},
     }
 
@@ -482,8 +445,11 @@ def _deployment(run: _Run, progress: bool) -> dict[str, Any]:
         if entry["name"] not in CANDIDATES:
             continue
         checks = check_criteria(entry["metrics"]["with_costs"], run.app.deployment)
-        failed = [f"{k} {_shown(c['value'])} (needs {c['rule']})" for k, c in checks.items()
-                  if not c["passed"]]  # fmt: skip
+        failed = [
+            f"{k} {format_or_na(c['value'], '.3g')} (needs {c['rule']})"
+            for k, c in checks.items()
+            if not c["passed"]
+        ]
         verdicts[entry["name"]] = {
             "sharpe": entry["metrics"]["with_costs"].get("sharpe"),
             "passed": not failed,
@@ -523,7 +489,3 @@ def _deployment(run: _Run, progress: bool) -> dict[str, Any]:
 def _sort_key(sharpe: float | None) -> float:
     """Highest Sharpe first; an undefined one last."""
     return math.inf if sharpe is None or math.isnan(sharpe) else -sharpe
-
-
-def _shown(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"

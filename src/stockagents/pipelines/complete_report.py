@@ -8,9 +8,12 @@ of a run that was moved; nothing here trains, evaluates or deploys.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
+
+from stockagents.core.errors import ConfigError
+from stockagents.core.formatting import format_or_na as _f
+from stockagents.core.manifests import CompleteRunManifest, StageRecord, load_manifest
 
 __all__ = ["STAGES", "render_summary", "summarize"]
 
@@ -20,19 +23,24 @@ _KEYS = ("sharpe", "total_return", "max_drawdown", "win_rate", "profit_factor", 
 
 def summarize(run: Path) -> dict[str, Any]:
     """What a finished (or partly finished) run did, from its files."""
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    stages = manifest.get("stages", {})
+    manifest = load_manifest(run / "manifest.json", CompleteRunManifest, ConfigError)
+    stages = manifest.stages
+    missing = StageRecord()  # a stage an older run does not list
     summary: dict[str, Any] = {
         "run": str(run),
-        "options": manifest.get("options", {}),
+        "options": manifest.options,
         "stages": {
-            name: {k: stages.get(name, {}).get(k) for k in ("status", "seconds", "error")}
+            name: (
+                stages[name].model_dump(include={"status", "seconds", "error"})
+                if name in stages
+                else dict.fromkeys(("status", "seconds", "error"))
+            )
             for name in STAGES
         },
-        "seconds": sum(float(s.get("seconds") or 0.0) for s in stages.values()),
+        "seconds": sum(s.seconds for s in stages.values()),
         "sets": {},
     }
-    outputs = {name: (stages.get(name) or {}).get("outputs") or {} for name in STAGES}
+    outputs = {name: (stages.get(name) or missing).outputs for name in STAGES}
     deployment = outputs["deployment"]
     if outputs["evaluation"].get("dir"):
         directory = run / outputs["evaluation"]["dir"]
@@ -50,16 +58,6 @@ def summarize(run: Path) -> dict[str, Any]:
     summary["sft"] = outputs["sft"]
     summary["rl"] = outputs["rl"]
     return summary
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value:+.2%}"
-
-
-def _num(value: Any, pattern: str = ".2f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return format(value, pattern)
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -86,8 +84,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         lines += ["", "| SFT agent | steps | held-out agreement | valid |", "|---|---:|---:|---:|"]
         for agent, a in summary["sft"]["agents"].items():
             lines.append(
-                f"| {agent} | {a['steps']} | {_num(a['agreement'], '.0%')} "
-                f"| {_num(a['valid_rate'], '.0%')} |"
+                f"| {agent} | {a['steps']} | {_f(a['agreement'], '.0%')} "
+                f"| {_f(a['valid_rate'], '.0%')} |"
             )
     if summary["sets"]:
         window = summary["evaluation"]["window"]
@@ -102,9 +100,9 @@ def render_summary(summary: dict[str, Any]) -> str:
         for name, m in summary["sets"].items():
             verdict = {True: "PASS", False: "FAIL", None: ""}[m["passed"]]
             lines.append(
-                f"| {name} | {_num(m['sharpe'])} | {_pct(m['total_return'])} "
-                f"| {_pct(m['max_drawdown'])} | {_num(m.get('win_rate'), '.0%')} "
-                f"| {_num(m.get('profit_factor'))} | {_num(m.get('trades'), '.0f')} | {verdict} |"
+                f"| {name} | {_f(m['sharpe'])} | {_f(m['total_return'], '+.2%')} "
+                f"| {_f(m['max_drawdown'], '+.2%')} | {_f(m.get('win_rate'), '.0%')} "
+                f"| {_f(m.get('profit_factor'))} | {_f(m.get('trades'), '.0f')} | {verdict} |"
             )
         lines += ["", f"Report: {summary['evaluation']['dir']}/evaluation_report.md"]
     d = summary["deployment"]

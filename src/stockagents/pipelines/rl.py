@@ -20,14 +20,12 @@ validation-segment backtest of the three against buy-and-hold, with costs.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import re
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +39,21 @@ from stockagents.backtest.engine import BacktestResult, run_backtest
 from stockagents.backtest.policy import CoordinatorPolicy
 from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError
+from stockagents.core.formatting import format_or_na as _f
 from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import (
+    ModelSetManifest,
+    RLRunManifest,
+    load_manifest,
+    write_manifest,
+)
 from stockagents.core.types import Decision, PortfolioContext
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import DateSplits, compute_splits
 from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
 from stockagents.features.observation import MIN_BARS
 from stockagents.orchestration import SystemCoordinator
+from stockagents.pipelines.profiles import RL_PROFILES, RLProfile
 from stockagents.training.rl.config import RLConfig, load_rl_config
 from stockagents.training.rl.dataset import RLExample, load_rl_examples, write_examples
 from stockagents.training.rl.grpo import train_grpo
@@ -57,8 +63,6 @@ from stockagents.training.rl.results import RLResult
 from stockagents.training.rl.scoring import RewardModel, desk_from, validation_reward
 
 __all__ = [
-    "RL_PROFILES",
-    "RLProfile",
     "collect_rl_data",
     "find_sft_strategist",
     "run_rl_training",
@@ -66,39 +70,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RLProfile:
-    """How big an RL run is."""
-
-    batch_size: int
-    group_size: int
-    learning_rate: float
-    kl_coef: float
-    max_completion_length: int
-    temperature: float = 1.0
-    validation_examples: int = 60
-    ppo_batch_size: int = 8  # PPO samples one completion per prompt
-    report_to: tuple[str, ...] = ("tensorboard", "wandb")
-    #: A smoke profile's ceilings: larger requests are cut to these (with a warning).
-    max_trajectories: int | None = None
-    max_iterations: int | None = None
-
-    def capped(self, name: str, value: int, ceiling: int | None) -> int:
-        """``value``, or the profile's ``ceiling`` for it when that is lower."""
-        if ceiling is not None and value > ceiling:
-            logger.warning("this profile caps %s at %d (asked %d)", name, ceiling, value)
-            return ceiling
-        return value
-
-
-RL_PROFILES = {
-    "tiny": RLProfile(4, 2, 1e-3, 0.05, 48, temperature=1.0, validation_examples=8,
-                      report_to=("tensorboard",), max_trajectories=60, max_iterations=4),
-    "cpu": RLProfile(4, 4, 5e-5, 0.05, 96),
-    "gpu": RLProfile(16, 8, 1e-5, 0.05, 128),
-}  # fmt: skip
 
 
 #: Where the guide's configs expect the strategist's SFT adapter.
@@ -207,23 +178,31 @@ def _analyst_set(target: Path, analysts: Path | None) -> Path:
         for name, p in paths.items()
         if name != "strategist"
     }
-    write_json(target / "manifest.json", {"agents": {**agents, "strategist": "expert"}})
+    write_manifest(
+        target / "manifest.json", ModelSetManifest(agents={**agents, "strategist": "expert"})
+    )
     return target
+
+
+def _analysts_of(collection_models: Path) -> dict[str, str | None]:
+    """The agents of the set the trajectories were collected with."""
+    return load_manifest(collection_models / "manifest.json", ModelSetManifest, DataError).agents
 
 
 def _model_set(run: Path, collection_models: Path) -> Path:
     """``models/`` as a model set: the analysts of the collection, the RL strategist."""
-    data = json.loads((collection_models / "manifest.json").read_text(encoding="utf-8"))
-    agents = {**data["agents"], "strategist": "final"}
-    write_json(run / "models" / "manifest.json", {"agents": agents, "run": run.name})
+    agents = {**_analysts_of(collection_models), "strategist": "final"}
+    write_manifest(run / "models" / "manifest.json", ModelSetManifest(agents=agents, run=run.name))
     return run / "models"
 
 
 def _strategist_set(target: Path, collection_models: Path, strategist: Path | None) -> Path:
-    data = json.loads((collection_models / "manifest.json").read_text(encoding="utf-8"))
-    agents = {**data["agents"], "strategist": str(strategist.resolve()) if strategist else "expert"}
+    agents = {
+        **_analysts_of(collection_models),
+        "strategist": str(strategist.resolve()) if strategist else "expert",
+    }
     target.mkdir(parents=True, exist_ok=True)
-    write_json(target / "manifest.json", {"agents": agents})
+    write_manifest(target / "manifest.json", ModelSetManifest(agents=agents))
     return target
 
 
@@ -259,21 +238,21 @@ def _backtest(
             return run_backtest(prices, decide, config.backtest, start, end)
 
 
-def _markdown(report: dict[str, Any]) -> str:
-    m = report["manifest"]
+def _markdown(m: RLRunManifest, report: dict[str, Any]) -> str:
+    tied = m.tied_groups
     lines = [
-        f"# RL run {m['run']} ({m['algorithm'].upper()})",
+        f"# RL run {m.run} ({m.algorithm.upper()})",
         "",
-        f"{m['iterations']} iterations at {m['seconds_per_iteration']:.1f} s each; "
-        f"{m['train_examples']} train prompts, {m['validation_examples']} validation prompts; "
-        f"symbols {', '.join(m['symbols'])}; start {m['sft_checkpoint']}; "
-        f"{m['seconds']:.0f} s in all.",
+        f"{m.iterations} iterations at {m.seconds_per_iteration:.1f} s each; "
+        f"{m.train_examples} train prompts, {m.validation_examples} validation prompts; "
+        f"symbols {', '.join(m.symbols)}; start {m.sft_checkpoint}; "
+        f"{m.seconds:.0f} s in all.",
         "",
-        f"Mean training reward {m['train_reward_first']:+.4f} over the first tenth of the "
-        f"iterations, {m['train_reward_last']:+.4f} over the last"
+        f"Mean training reward {m.train_reward_first:+.4f} over the first tenth of the "
+        f"iterations, {m.train_reward_last:+.4f} over the last"
         + (
-            f"; groups whose rewards all tied (no signal): {m['tied_groups']:.0%}"
-            if m["algorithm"] == "grpo" and not math.isnan(m["tied_groups"])
+            f"; groups whose rewards all tied (no signal): {tied:.0%}"
+            if m.algorithm == "grpo" and tied is not None and not math.isnan(tied)
             else ""
         )
         + ".",
@@ -307,8 +286,81 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _f(value: float, pattern: str = ".2f") -> str:
-    return "n/a" if value is None or math.isnan(value) else format(value, pattern)
+def _sizes(
+    algorithm: str, profile: str, num_trajectories: int, num_iterations: int
+) -> tuple[RLProfile, int, int]:
+    """Check the profile and sizes; cut the sizes to a smoke profile's ceilings."""
+    if algorithm not in ("grpo", "ppo"):
+        raise ConfigError(f"--algorithm {algorithm!r}: use grpo or ppo")
+    if profile not in RL_PROFILES:
+        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(RL_PROFILES)}")
+    for name, value in (
+        ("--num-trajectories", num_trajectories),
+        ("--num-iterations", num_iterations),
+    ):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {value})")
+    chosen = RL_PROFILES[profile]
+    num_trajectories = chosen.capped(
+        "--num-trajectories", num_trajectories, chosen.max_trajectories
+    )
+    num_iterations = chosen.capped("--num-iterations", num_iterations, chosen.max_iterations)
+    return chosen, num_trajectories, num_iterations
+
+
+def _sft_start(sft_checkpoint: Path | None, output_root: Path) -> Path:
+    """The SFT strategist to start from (given, else the newest), checked to be one."""
+    checkpoint = sft_checkpoint or find_sft_strategist(output_root)
+    if checkpoint is None:
+        raise ConfigError(
+            "no SFT strategist to start from: run python scripts/run_sft_training.py first, "
+            "or pass --sft-checkpoint DIR"
+        )
+    checkpoint_base(checkpoint)
+    return checkpoint
+
+
+def _rl_config(
+    algorithm: str, chosen: RLProfile, checkpoint: Path, run: Path, num_iterations: int
+) -> RLConfig:
+    """The RL config of a run: the profile's sizes, training into ``run/models``."""
+    return load_rl_config(
+        {
+            "algorithm": algorithm,
+            "model": {"sft_checkpoint": str(checkpoint), "learning_rate": chosen.learning_rate},
+            "training": {
+                "output_dir": str(run / "models"),
+                "num_iterations": num_iterations,
+                "batch_size": chosen.batch_size if algorithm == "grpo" else chosen.ppo_batch_size,
+                "group_size": chosen.group_size,
+                "kl_coef": chosen.kl_coef,
+                "max_completion_length": chosen.max_completion_length,
+                "temperature": chosen.temperature,
+                "save_interval": max(1, min(20, num_iterations // 5)),
+                "report_to": list(chosen.report_to),
+            },
+        },
+        algorithm=algorithm,
+    )
+
+
+def _train_and_score(
+    rl: RLConfig,
+    app: AppConfig,
+    train: list[RLExample],
+    validation: list[RLExample],
+    checkpoint: Path,
+    algorithm: str,
+) -> tuple[RLResult, dict[str, Any]]:
+    """Train the strategist; score expert, SFT start and RL on the validation prompts."""
+    reward = RewardModel(desk_from(app), rl.rewards.weights())
+    before = validation_reward(checkpoint, validation, reward, app)
+    rows = [e.record() for e in train]
+    trainer = train_grpo if algorithm == "grpo" else train_ppo
+    result: RLResult = trainer(rl, rows, reward)
+    after = validation_reward(result.final_dir, validation, reward, app)
+    expert = validation_reward(None, validation, reward, app)
+    return result, {"expert": expert, "sft start": before, f"rl ({algorithm})": after}
 
 
 def run_rl_training(
@@ -328,29 +380,11 @@ def run_rl_training(
     progress: bool = True,
 ) -> Path:
     """Collect, train and validate; returns the run directory (see the module docstring)."""
-    if algorithm not in ("grpo", "ppo"):
-        raise ConfigError(f"--algorithm {algorithm!r}: use grpo or ppo")
-    if profile not in RL_PROFILES:
-        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(RL_PROFILES)}")
-    for name, value in (
-        ("--num-trajectories", num_trajectories),
-        ("--num-iterations", num_iterations),
-    ):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1 (got {value})")
-    chosen = RL_PROFILES[profile]
-    num_trajectories = chosen.capped(
-        "--num-trajectories", num_trajectories, chosen.max_trajectories
+    chosen, num_trajectories, num_iterations = _sizes(
+        algorithm, profile, num_trajectories, num_iterations
     )
-    num_iterations = chosen.capped("--num-iterations", num_iterations, chosen.max_iterations)
     app = load_config(config)
-    checkpoint = sft_checkpoint or find_sft_strategist(output_root)
-    if checkpoint is None:
-        raise ConfigError(
-            "no SFT strategist to start from: run python scripts/run_sft_training.py first, "
-            "or pass --sft-checkpoint DIR"
-        )
-    checkpoint_base(checkpoint)
+    checkpoint = _sft_start(sft_checkpoint, output_root)
     started = time.perf_counter()
     run = resume or output_root / f"rl_{algorithm}_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
     run.mkdir(parents=True, exist_ok=True)
@@ -362,67 +396,41 @@ def run_rl_training(
     validation_used = _spread(validation, chosen.validation_examples)
     write_examples(run / "data" / "rl_train.jsonl", train)
     write_examples(run / "data" / "rl_validation.jsonl", validation)
-    rl = rl_config or load_rl_config(
-        {
-            "algorithm": algorithm,
-            "model": {"sft_checkpoint": str(checkpoint), "learning_rate": chosen.learning_rate},
-            "training": {
-                "output_dir": str(run / "models"),
-                "num_iterations": num_iterations,
-                "batch_size": chosen.batch_size if algorithm == "grpo" else chosen.ppo_batch_size,
-                "group_size": chosen.group_size,
-                "kl_coef": chosen.kl_coef,
-                "max_completion_length": chosen.max_completion_length,
-                "temperature": chosen.temperature,
-                "save_interval": max(1, min(20, num_iterations // 5)),
-                "report_to": list(chosen.report_to),
-            },
-        },
-        algorithm=algorithm,
-    )
-    reward = RewardModel(desk_from(app), rl.rewards.weights())
-    before = validation_reward(checkpoint, validation_used, reward, app)
-    rows = [e.record() for e in train]
-    trainer = train_grpo if algorithm == "grpo" else train_ppo
-    result: RLResult = trainer(rl, rows, reward)
-    after = validation_reward(result.final_dir, validation_used, reward, app)
-    expert = validation_reward(None, validation_used, reward, app)
+    rl = rl_config or _rl_config(algorithm, chosen, checkpoint, run, num_iterations)
+    result, rewards = _train_and_score(rl, app, train, validation_used, checkpoint, algorithm)
     models = _model_set(run, run / "collection_models")
-    report: dict[str, Any] = {
-        "validation_reward": {"expert": expert, "sft start": before, f"rl ({algorithm})": after},
-    }
+    report: dict[str, Any] = {"validation_reward": rewards}
     if backtest and splits.validation is not None:
         report["validation_backtest"] = _validation_backtest(
             run, app, known, splits, checkpoint, result.final_dir, progress
         )
-    manifest = {
-        "kind": "rl-run",
-        "run": run.name,
-        "algorithm": algorithm,
-        "profile": profile,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "symbols": known,
-        "sft_checkpoint": str(checkpoint),
-        "analysts": str(analysts) if analysts else "expert",
-        "collected": collected,
-        "splits": splits.to_dict(),
-        "train_examples": len(train),
-        "validation_examples": len(validation_used),
-        "iterations": result.iterations,
-        "seconds_per_iteration": result.seconds_per_iteration,
-        "train_reward_first": result.manifest["training"]["first_reward"],
-        "train_reward_last": result.manifest["training"]["last_reward"],
-        "tied_groups": result.manifest["training"]["tied_groups"],
-        "training_seconds": result.seconds,
-        "seconds": time.perf_counter() - started,
-        "models": str(models),
-        "final": str(result.final_dir),
-        "status": "done",
-    }
-    report["manifest"] = manifest
+    manifest = RLRunManifest(
+        run=run.name,
+        algorithm=algorithm,
+        profile=profile,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        symbols=known,
+        sft_checkpoint=str(checkpoint),
+        analysts=str(analysts) if analysts else "expert",
+        collected=collected,
+        splits=splits.to_dict(),
+        train_examples=len(train),
+        validation_examples=len(validation_used),
+        iterations=result.iterations,
+        seconds_per_iteration=result.seconds_per_iteration,
+        train_reward_first=result.training.first_reward,
+        train_reward_last=result.training.last_reward,
+        tied_groups=result.training.tied_groups,
+        training_seconds=result.seconds,
+        seconds=time.perf_counter() - started,
+        models=str(models),
+        final=str(result.final_dir),
+        status="done",
+    )
+    report["manifest"] = manifest.as_json()
     write_json(run / "report.json", report)
-    (run / "report.md").write_text(_markdown(report), encoding="utf-8")
-    write_json(run / "manifest.json", manifest)
+    (run / "report.md").write_text(_markdown(manifest, report), encoding="utf-8")
+    write_manifest(run / "manifest.json", manifest)
     return run
 
 

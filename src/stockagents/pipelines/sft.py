@@ -11,11 +11,11 @@ every junior agent (and the strategist's warm start), in one timestamped directo
     report.md, report.json, agreement.png, manifest.json
 
 ``models/`` is a model set: ``stockagents analyze AAPL --models <run>/models`` runs the
-trained agents. Profiles size the run: ``tiny`` (the random tiny model, for tests and
-smoke runs), ``cpu`` (SmolLM2-135M, sized to finish all agents on 2 cores in about 20
-minutes), ``gpu`` (the guide's Llama 3.1 8B in 4-bit, on CUDA). A run killed part way
-resumes with ``--resume <run dir>``: finished data and agents are kept, a half-trained
-agent continues from its last checkpoint.
+trained agents. Profiles (``profiles.SFT_PROFILES``) size the run: ``tiny`` (the random
+tiny model, for tests and smoke runs), ``cpu`` (SmolLM2-135M, sized to finish all agents
+on 2 cores in about 20 minutes), ``gpu`` (the guide's Llama 3.1 8B in 4-bit, on CUDA).
+A run killed part way resumes with ``--resume <run dir>``: finished data and agents are
+kept, a half-trained agent continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -24,14 +24,24 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stockagents.core.config import AppConfig
-from stockagents.core.errors import ConfigError
+from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import (
+    ModelManifest,
+    ModelSetManifest,
+    SFTDataManifest,
+    SFTRunManifest,
+    SFTTraining,
+    find_manifest,
+    write_manifest,
+)
+from stockagents.pipelines.profiles import SFT_PROFILES, SFTProfile
 from stockagents.training.agent_eval import evaluate_agent
 from stockagents.training.sft.config import DataSection, ModelSection, SFTConfig, TrainingSection
 from stockagents.training.sft.trainer import train_agent
@@ -39,54 +49,11 @@ from stockagents.training.synthetic.generate import generate_dataset, heldout_pa
 from stockagents.training.synthetic.inputs import InputSampler
 from stockagents.training.synthetic.teachers import Teacher
 
-__all__ = [
-    "AGENTS", "PROFILES", "SFTProfile", "data_provenance", "generate_sft_data", "run_sft_training",
-]  # fmt: skip
+__all__ = ["AGENTS", "data_provenance", "generate_sft_data", "run_sft_training"]
 
 logger = logging.getLogger(__name__)
 
 AGENTS = ("news", "technical", "fundamental", "strategist")
-
-
-@dataclass(frozen=True)
-class SFTProfile:
-    """How big a run is: model, data and training sizes."""
-
-    base_model: str
-    num_examples: int
-    heldout: int
-    max_steps: int
-    batch_size: int
-    learning_rate: float
-    lora_rank: int
-    max_seq_length: int
-    lora_layers: int | None = None
-    load_in_4bit: bool = False
-    bf16: bool = False
-    report_to: tuple[str, ...] = ("tensorboard", "wandb")
-    #: Steps for agents that need another number than ``max_steps``.
-    agent_steps: Mapping[str, int] = field(default_factory=dict)
-    #: A smoke profile: its sizes are ceilings, larger requests are cut (with a warning).
-    cap: bool = False
-
-    def steps_for(self, agent: str) -> int:
-        """Optimizer steps for ``agent``."""
-        return self.agent_steps.get(agent, self.max_steps)
-
-
-# cpu: measured on 2 cores (docs/TRAINING.md): news and fundamental pass their targets
-# at 40 steps, technical needs about 60 and the strategist about 80 (62% at 40, 98% at 80).
-PROFILES = {
-    "tiny": SFTProfile("tiny", 48, 16, 30, 8, 3e-3, 8, 512, report_to=("tensorboard",), cap=True),
-    "cpu": SFTProfile(
-        "smollm2-135m", 600, 60, 60, 8, 2e-3, 16, 512, lora_layers=10,
-        agent_steps={"news": 40, "fundamental": 40, "strategist": 80},
-    ),
-    "gpu": SFTProfile(
-        "unsloth/llama-3.1-8b-bnb-4bit", 1000, 100, 500, 4, 2e-4, 16, 2048,
-        load_in_4bit=True, bf16=True,
-    ),
-}  # fmt: skip
 
 
 def _sft_config(
@@ -148,13 +115,13 @@ def _plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _markdown(manifest: dict[str, Any], results: dict[str, Any]) -> str:
+def _markdown(manifest: SFTRunManifest, results: dict[str, Any]) -> str:
     lines = [
-        f"# SFT run {manifest['run']}",
+        f"# SFT run {manifest.run}",
         "",
-        f"profile {manifest['profile']} (base {manifest['base_model']}), teacher "
-        f"{manifest['teacher']}, {manifest['num_examples']} examples per agent (steps in "
-        f"the table); {manifest['seconds']:.0f} s in all",
+        f"profile {manifest.profile} (base {manifest.base_model}), teacher "
+        f"{manifest.teacher}, {manifest.num_examples} examples per agent (steps in "
+        f"the table); {manifest.seconds or 0.0:.0f} s in all",
         "",
         "| agent | examples | steps | eval loss | valid | agreement | macro F1 "
         "| ECE (teacher's) | confidence gap | base agreement |",
@@ -205,17 +172,21 @@ def _data(
 
 def data_provenance(data_dir: Path, agents: Sequence[str]) -> dict[str, Any]:
     """Who wrote the data in ``data_dir`` (from each file's manifest, so a resumed run
-    names the teacher that answered, not the one it was resumed with)."""
+    names the teacher that answered, not the one it was resumed with). A file without a
+    readable manifest is left out, with a warning when the manifest is there but bad."""
     teachers: dict[str, None] = {}
     fallbacks: dict[str, None] = {}
     for agent in agents:
         path = sibling(data_dir / f"{agent}_train.jsonl", ".manifest.json")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = find_manifest(path, SFTDataManifest, DataError)
+        except DataError as exc:
+            logger.warning("%s", exc)
             continue
-        teachers[str(data.get("teacher", "unknown"))] = None
-        fallbacks.update(dict.fromkeys(data.get("teacher_fallbacks") or []))
+        if data is None:
+            continue
+        teachers[data.teacher] = None
+        fallbacks.update(dict.fromkeys(data.teacher_fallbacks))
     return {"teacher": ",".join(teachers) or "unknown", "teacher_fallbacks": list(fallbacks)}
 
 
@@ -232,9 +203,9 @@ def generate_sft_data(
 ) -> dict[str, Path]:
     """The data of an SFT run only, into ``run/data`` (files already there are kept), so
     that ``run_sft_training(resume=run)`` trains on it; returns each agent's file."""
-    if profile not in PROFILES:
-        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
-    chosen = PROFILES[profile]
+    if profile not in SFT_PROFILES:
+        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(SFT_PROFILES)}")
+    chosen = SFT_PROFILES[profile]
     n = num_examples or chosen.num_examples
     if chosen.cap:
         n = min(n, chosen.num_examples)
@@ -249,16 +220,99 @@ def generate_sft_data(
 
 def _previous_steps(path: Path) -> dict[str, int]:
     """Per-agent steps recorded in a run's manifest (an int there means every agent)."""
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    recorded = manifest.get("max_steps") if isinstance(manifest, dict) else None
+    manifest = find_manifest(path, SFTRunManifest, ConfigError)
+    recorded = manifest.max_steps if manifest is not None else None
     if isinstance(recorded, int):
-        return dict.fromkeys(manifest.get("agents") or AGENTS, recorded)
-    if isinstance(recorded, dict):
-        return {str(a): int(n) for a, n in recorded.items() if isinstance(n, int)}
-    return {}
+        return dict.fromkeys(manifest.agents if manifest and manifest.agents else AGENTS, recorded)
+    return dict(recorded or {})
+
+
+def _sizes(
+    profile: str, agents: Sequence[str], num_examples: int | None, max_steps: int | None
+) -> tuple[SFTProfile, int, int | None]:
+    """Check the profile and agents; cut the sizes to a smoke profile's ceilings."""
+    if profile not in SFT_PROFILES:
+        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(SFT_PROFILES)}")
+    unknown = [a for a in agents if a not in AGENTS]
+    if unknown:
+        raise ConfigError(f"--agents: unknown {', '.join(unknown)}; use {', '.join(AGENTS)}")
+    chosen = SFT_PROFILES[profile]
+    n = num_examples or chosen.num_examples
+    if chosen.cap and (n > chosen.num_examples or (max_steps or 0) > chosen.max_steps):
+        logger.warning(
+            "the %s profile caps --num-examples at %d and --max-steps at %d",
+            profile, chosen.num_examples, chosen.max_steps,
+        )  # fmt: skip
+        n = min(n, chosen.num_examples)
+        max_steps = min(max_steps, chosen.max_steps) if max_steps else None
+    return chosen, n, max_steps
+
+
+@dataclass(frozen=True)
+class _AgentJob:
+    """What the agents of one SFT run share: the run, the teacher, the sizes."""
+
+    run: Path
+    teacher: Teacher
+    sampler: InputSampler
+    profile: SFTProfile
+    num_examples: int
+    seed: int
+    compare_base: bool
+    progress: bool
+
+    def train_and_evaluate(self, agent: str, steps: int) -> dict[str, Any]:
+        """Make the data, train (unless done) and evaluate ``agent``; its report entry."""
+        t0 = time.perf_counter()
+        data_dir, chosen, progress = self.run / "data", self.profile, self.progress
+        train_path = _data(
+            agent, data_dir, self.teacher, self.sampler, self.num_examples, chosen.heldout,
+            self.seed, progress,
+        )  # fmt: skip
+        examples = sum(1 for line in train_path.open(encoding="utf-8") if line.strip())
+        out = self.agent_dir(agent)
+        step, eval_loss = self.train(agent, train_path, out, steps)
+        held = heldout_path(train_path)
+        entry: dict[str, Any] = {
+            "examples": examples,
+            "steps": step,
+            "eval_loss": eval_loss,
+            "heldout": evaluate_agent(agent, out / "final", held, progress=progress),
+        }
+        if self.compare_base:
+            entry["base"] = evaluate_agent(agent, chosen.base_model, held, progress=progress)
+        entry["seconds"] = time.perf_counter() - t0
+        for key in ("heldout", "base"):  # predictions go to their own file, not the report
+            rows = entry.get(key, {}).pop("predictions", [])
+            if key == "heldout":
+                _write_predictions(out / "heldout_predictions.jsonl", rows)
+        write_json(out / "heldout_eval.json", entry)
+        logger.info(
+            "%s: agreement %.0f%%, valid %.0f%% (%.0f s)",
+            agent, 100 * entry["heldout"]["agreement"], 100 * entry["heldout"]["valid_rate"],
+            entry["seconds"],
+        )  # fmt: skip
+        return entry
+
+    def agent_dir(self, agent: str) -> Path:
+        """``models/<agent>_agent``, after moving an older run's ``models/<agent>`` there."""
+        models_dir = self.run / "models"
+        out = models_dir / f"{agent}_agent"
+        legacy = models_dir / agent  # the layout of runs made before 2026-11-29
+        if not out.exists() and (legacy / "final" / "manifest.json").is_file():
+            logger.info("%s: moving %s to the guide's layout, %s", self.run, legacy, out)
+            legacy.rename(out)
+        return out
+
+    def train(self, agent: str, data: Path, out: Path, steps: int) -> tuple[int, float | None]:
+        """Train ``agent`` into ``out`` unless its ``final/`` exists; steps and eval loss."""
+        trained = find_manifest(out / "final" / "manifest.json", ModelManifest, ConfigError)
+        if trained is not None:
+            training = trained.training if isinstance(trained.training, SFTTraining) else None
+            step = training.steps if training and training.steps is not None else steps
+            return step, training.eval_loss if training else None
+        result = train_agent(_sft_config(agent, self.profile, data, out, steps, self.seed))
+        return result.global_step, result.eval_loss
 
 
 def run_sft_training(
@@ -276,20 +330,7 @@ def run_sft_training(
     progress: bool = True,
 ) -> Path:
     """Generate data, train and evaluate ``agents``; returns the run directory."""
-    if profile not in PROFILES:
-        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
-    unknown = [a for a in agents if a not in AGENTS]
-    if unknown:
-        raise ConfigError(f"--agents: unknown {', '.join(unknown)}; use {', '.join(AGENTS)}")
-    chosen = PROFILES[profile]
-    n = num_examples or chosen.num_examples
-    if chosen.cap and (n > chosen.num_examples or (max_steps or 0) > chosen.max_steps):
-        logger.warning(
-            "the %s profile caps --num-examples at %d and --max-steps at %d",
-            profile, chosen.num_examples, chosen.max_steps,
-        )  # fmt: skip
-        n = min(n, chosen.num_examples)
-        max_steps = min(max_steps, chosen.max_steps) if max_steps else None
+    chosen, n, max_steps = _sizes(profile, agents, num_examples, max_steps)
     run = resume or output_root / f"sft_run_{dt.datetime.now():%Y%m%d_%H%M%S}"
     # A resumed run keeps the step counts it started with, unless told otherwise.
     before = _previous_steps(run / "manifest.json") if resume else {}
@@ -298,70 +339,33 @@ def run_sft_training(
     data_dir, models_dir = run / "data", run / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {
-        "kind": "sft-run",
-        "run": run.name,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "profile": profile,
-        "base_model": chosen.base_model,
-        "teacher": teacher.name,
-        "teacher_fallbacks": teacher.fallbacks,
-        "num_examples": n,
-        "max_steps": {**before, **steps},  # per agent, with those of a resumed run
-        "seed": seed,
-        "agents": list(agents),
-        "status": "running",
-    }
-    write_json(run / "manifest.json", manifest)
-    sampler = InputSampler(config)
-    results: dict[str, Any] = {}
-    for agent in agents:
-        t0 = time.perf_counter()
-        train_path = _data(agent, data_dir, teacher, sampler, n, chosen.heldout, seed, progress)
-        examples = sum(1 for line in train_path.open(encoding="utf-8") if line.strip())
-        out = models_dir / f"{agent}_agent"
-        legacy = models_dir / agent  # the layout of runs made before 2026-11-29
-        if not out.exists() and (legacy / "final" / "manifest.json").is_file():
-            logger.info("%s: moving %s to the guide's layout, %s", run, legacy, out)
-            legacy.rename(out)
-        final = out / "final"
-        if (final / "manifest.json").is_file():
-            trained = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
-            training = trained.get("training", {})
-            step = training.get("global_step", steps[agent])
-            eval_loss = training.get("eval_loss")
-        else:
-            result = train_agent(_sft_config(agent, chosen, train_path, out, steps[agent], seed))
-            step, eval_loss = result.global_step, result.eval_loss
-        held = heldout_path(train_path)
-        entry: dict[str, Any] = {
-            "examples": examples,
-            "steps": step,
-            "eval_loss": eval_loss,
-            "heldout": evaluate_agent(agent, final, held, progress=progress),
-        }
-        if compare_base:
-            entry["base"] = evaluate_agent(agent, chosen.base_model, held, progress=progress)
-        entry["seconds"] = time.perf_counter() - t0
-        for key in ("heldout", "base"):  # predictions go to their own file, not the report
-            rows = entry.get(key, {}).pop("predictions", [])
-            if key == "heldout":
-                _write_predictions(out / "heldout_predictions.jsonl", rows)
-        write_json(out / "heldout_eval.json", entry)
-        results[agent] = entry
-        logger.info(
-            "%s: agreement %.0f%%, valid %.0f%% (%.0f s)",
-            agent, 100 * entry["heldout"]["agreement"], 100 * entry["heldout"]["valid_rate"],
-            entry["seconds"],
-        )  # fmt: skip
-    write_json(
-        models_dir / "manifest.json",
-        {"agents": {a: f"{a}_agent/final" for a in agents}, "run": run.name},
+    manifest = SFTRunManifest(
+        run=run.name,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        profile=profile,
+        base_model=chosen.base_model,
+        teacher=teacher.name,
+        teacher_fallbacks=teacher.fallbacks,
+        num_examples=n,
+        max_steps={**before, **steps},  # per agent, with those of a resumed run
+        seed=seed,
+        agents=list(agents),
+        status="running",
     )
-    manifest.update(data_provenance(data_dir, agents))
-    manifest.update(status="done", seconds=time.perf_counter() - started)
-    write_json(run / "report.json", {"manifest": manifest, "agents": results})
+    write_manifest(run / "manifest.json", manifest)
+    job = _AgentJob(run, teacher, InputSampler(config), chosen, n, seed, compare_base, progress)
+    results = {agent: job.train_and_evaluate(agent, steps[agent]) for agent in agents}
+    write_manifest(
+        models_dir / "manifest.json",
+        ModelSetManifest(agents={a: f"{a}_agent/final" for a in agents}, run=run.name),
+    )
+    provenance = data_provenance(data_dir, agents)
+    manifest.teacher = provenance["teacher"]
+    manifest.teacher_fallbacks = provenance["teacher_fallbacks"]
+    manifest.status = "done"
+    manifest.seconds = time.perf_counter() - started
+    write_json(run / "report.json", {"manifest": manifest.as_json(), "agents": results})
     _plot(results, run / "agreement.png")
     (run / "report.md").write_text(_markdown(manifest, results), encoding="utf-8")
-    write_json(run / "manifest.json", manifest)
+    write_manifest(run / "manifest.json", manifest)
     return run

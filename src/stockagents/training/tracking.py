@@ -8,13 +8,14 @@ set, so training never reaches the network on its own.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from stockagents.core.packages import is_installed
 
 __all__ = ["available_reporters", "wandb_env"]
 
@@ -25,7 +26,7 @@ def available_reporters(wanted: Iterable[str]) -> list[str]:
     """The reporters of ``wanted`` whose package is installed."""
     out: list[str] = []
     for name in wanted:
-        if importlib.util.find_spec(name) is None:
+        if not is_installed(name):
             logger.warning("report_to %s: the %s package is not installed; skipped", name, name)
             continue
         out.append(name)

@@ -30,6 +30,7 @@ import datetime as dt
 import logging
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from stockagents.core.errors import DataError, DataFormatError
@@ -119,6 +120,72 @@ def _days(entry: dict[str, Any]) -> int | None:
     return (end - start).days
 
 
+def _filings(by_tag: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The filings the facts come from: accession number -> form, filed, latest end."""
+    filings: dict[str, dict[str, Any]] = {}
+    for entries in by_tag.values():
+        for entry in entries:
+            accn, end, filed = entry.get("accn"), entry.get("end"), entry.get("filed")
+            if not (accn and end and filed):
+                continue
+            known = filings.setdefault(
+                str(accn), {"form": entry["form"], "filed": str(filed), "end": str(end)}
+            )
+            known["end"] = max(known["end"], str(end))
+    return filings
+
+
+def _shares(dei: dict[str, Any], filings: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Shares outstanding per filing: its latest cover-page figure."""
+    shares: dict[str, tuple[str, float]] = {}
+    for entry in _entries(dei, _SHARES_TAG):
+        accn, end = str(entry.get("accn")), str(entry.get("end"))
+        value = _value(entry)
+        if value is None:
+            continue
+        if accn in filings and (accn not in shares or end > shares[accn][0]):
+            shares[accn] = (end, value)
+    return {accn: value for accn, (_, value) in shares.items()}
+
+
+def _first_values(
+    tags_by_field: dict[str, tuple[str, ...]],
+    by_tag: dict[str, list[dict[str, Any]]],
+    fits: Callable[[dict[str, Any]], bool],
+) -> dict[str, float]:
+    """Each field's value from the first of its tags with a numeric entry that ``fits``."""
+    values: dict[str, float] = {}
+    for field, tags in tags_by_field.items():
+        for tag in tags:
+            found = next((e for e in by_tag[tag] if fits(e) and _value(e) is not None), None)
+            if found is not None:
+                values[field] = float(found["val"])  # a number: checked above
+                break
+    return values
+
+
+def _filing_values(
+    by_tag: dict[str, list[dict[str, Any]]], accn: str, end: str, period: str
+) -> dict[str, float]:
+    """A filing's figures: flows spanning its period, instants at its end, free cash flow."""
+    low, high = _SPAN[period]
+
+    def flow(e: dict[str, Any]) -> bool:
+        """This filing's figure over a span the length of its period."""
+        return e.get("accn") == accn and e.get("end") == end and low <= (_days(e) or 0) <= high
+
+    def instant(e: dict[str, Any]) -> bool:
+        """This filing's figure at its period end."""
+        return e.get("accn") == accn and e.get("end") == end and "start" not in e
+
+    values = _first_values(_FLOW_TAGS, by_tag, flow)
+    values.update(_first_values(_INSTANT_TAGS, by_tag, instant))
+    cash, capex = values.pop("operating_cash_flow", None), values.pop("capex", None)
+    if cash is not None and capex is not None:
+        values["free_cash_flow"] = cash - capex
+    return values
+
+
 def parse_company_facts(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
     """One snapshot per 10-K / 10-Q in a companyfacts answer, by period end."""
     if not isinstance(data, dict) or not isinstance(data.get("facts"), dict):
@@ -130,66 +197,14 @@ def parse_company_facts(symbol: str, data: Any) -> list[FundamentalsSnapshot]:
         for tags in (*_FLOW_TAGS.values(), *_INSTANT_TAGS.values())
         for tag in tags
     }
-    filings: dict[str, dict[str, Any]] = {}  # accn -> form, filed, end
-    for entries in by_tag.values():
-        for entry in entries:
-            accn, end, filed = entry.get("accn"), entry.get("end"), entry.get("filed")
-            if not (accn and end and filed):
-                continue
-            known = filings.setdefault(
-                str(accn), {"form": entry["form"], "filed": str(filed), "end": str(end)}
-            )
-            known["end"] = max(known["end"], str(end))
-    shares: dict[str, tuple[str, float]] = {}
-    for entry in _entries(dei, _SHARES_TAG):
-        accn, end = str(entry.get("accn")), str(entry.get("end"))
-        value = _value(entry)
-        if value is None:
-            continue
-        if accn in filings and (accn not in shares or end > shares[accn][0]):
-            shares[accn] = (end, value)
+    filings = _filings(by_tag)
+    shares = _shares(dei, filings)
     snapshots = []
     for accn, filing in filings.items():
         period = "annual" if str(filing["form"]).startswith("10-K") else "quarterly"
-        low, high = _SPAN[period]
-        values: dict[str, float] = {}
-        for field, tags in _FLOW_TAGS.items():
-            for tag in tags:
-                found = next(
-                    (
-                        e
-                        for e in by_tag[tag]
-                        if e.get("accn") == accn
-                        and e.get("end") == filing["end"]
-                        and low <= (_days(e) or 0) <= high
-                        and _value(e) is not None
-                    ),
-                    None,
-                )
-                if found is not None:
-                    values[field] = float(found["val"])  # a number: checked above
-                    break
-        for field, tags in _INSTANT_TAGS.items():
-            for tag in tags:
-                found = next(
-                    (
-                        e
-                        for e in by_tag[tag]
-                        if e.get("accn") == accn
-                        and e.get("end") == filing["end"]
-                        and "start" not in e
-                        and _value(e) is not None
-                    ),
-                    None,
-                )
-                if found is not None:
-                    values[field] = float(found["val"])  # a number: checked above
-                    break
-        cash, capex = values.pop("operating_cash_flow", None), values.pop("capex", None)
-        if cash is not None and capex is not None:
-            values["free_cash_flow"] = cash - capex
+        values = _filing_values(by_tag, accn, filing["end"], period)
         if accn in shares:
-            values["shares_outstanding"] = shares[accn][1]
+            values["shares_outstanding"] = shares[accn]
         try:
             snapshots.append(
                 FundamentalsSnapshot(

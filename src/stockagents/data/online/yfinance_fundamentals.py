@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import importlib.util
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -26,19 +25,17 @@ from typing import Any
 import pandas as pd
 
 from stockagents.core.errors import ProviderUnavailableError, UpstreamError
+from stockagents.core.packages import YFINANCE_INSTALL, missing_package, require_packages
 from stockagents.core.redact import excerpt
 from stockagents.core.types import FundamentalsSnapshot
 from stockagents.data.fundamentals import FundamentalsProvider, visible_filings
 from stockagents.data.online.finnhub import estimated_filing_date
 
-__all__ = ["INSTALL_HINT", "YFinanceFundamentalsProvider", "snapshots_from_yfinance"]
+__all__ = ["YFinanceFundamentalsProvider", "snapshots_from_yfinance"]
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = (
-    "the yfinance fundamentals provider needs the yfinance package: "
-    "pip install 'stockagents[yfinance]'"
-)
+_NEEDED_BY = "the yfinance fundamentals provider"
 
 #: Statement frames, by the attribute name of ``yfinance.Ticker``.
 STATEMENTS = (
@@ -66,10 +63,9 @@ Fetch = Callable[[str], Mapping[str, pd.DataFrame]]
 
 
 def _yfinance_fetch(symbol: str) -> Mapping[str, pd.DataFrame]:
+    require_packages("yfinance", needed_by=_NEEDED_BY, install=YFINANCE_INSTALL)
     try:
         yf: Any = importlib.import_module("yfinance")
-    except ImportError:
-        raise ProviderUnavailableError(INSTALL_HINT) from None
     except Exception as exc:  # a broken install fails on import in many ways
         raise ProviderUnavailableError(
             f"yfinance cannot be imported ({type(exc).__name__}: {exc}); reinstall it: "
@@ -142,8 +138,10 @@ class YFinanceFundamentalsProvider(FundamentalsProvider):
     )
 
     def __init__(self, fetch: Fetch | None = None) -> None:
-        if fetch is None and importlib.util.find_spec("yfinance") is None:
-            self.unavailable_reason = INSTALL_HINT
+        if fetch is None:
+            self.unavailable_reason = missing_package(
+                "yfinance", needed_by=_NEEDED_BY, install=YFINANCE_INSTALL
+            )
         self._fetch = fetch or _yfinance_fetch
         self._memo: dict[str, list[FundamentalsSnapshot]] = {}
 

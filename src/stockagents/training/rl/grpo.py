@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from stockagents.core.errors import DataError
+from stockagents.core.threads import use_all_cpus
+from stockagents.training.progress import step_progress
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, load_policy, require_training_stack
 from stockagents.training.rl.results import RLResult, finish_run, resume_point
@@ -186,7 +188,7 @@ def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
         # the forward again) and it would disable the shared-prefix log-prob pass
         gradient_checkpointing=False,
         report_to=reporters or "none",
-        disable_tqdm=False,
+        disable_tqdm=True,  # training.progress shows the steps
         dataloader_num_workers=0,
         use_cpu=not _cuda(),
         remove_unused_columns=False,
@@ -213,13 +215,12 @@ def train_grpo(
     (tests use a toy task). Writes ``output_dir/checkpoint-N`` and ``output_dir/final``.
     """
     require_training_stack()
-    import torch
     from datasets import Dataset  # type: ignore[import-untyped]
 
     if not train_rows:
         raise DataError("no training prompts: the train segment of the library is empty")
     if not _cuda():
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        use_all_cpus()
     output_dir = config.training.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     resume = resume_point(config, output_dir)
@@ -258,7 +259,8 @@ def train_grpo(
         )
         if resume is not None:
             logger.info("resuming from %s", resume)
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        with step_progress(trainer, "GRPO"):
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     history = [
         {k: float(v) for k, v in entry.items() if isinstance(v, (int, float))}

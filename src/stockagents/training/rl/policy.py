@@ -10,7 +10,6 @@ the tokenizer and a ``manifest.json`` the agents' runtime loads.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import shutil
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from stockagents.agents.prompting import prompt_version
-from stockagents.core.errors import ConfigError, ProviderUnavailableError
-from stockagents.core.jsonio import write_json
+from stockagents.core.errors import ConfigError
+from stockagents.core.manifests import ModelManifest, find_manifest, write_manifest
+from stockagents.core.packages import TORCH_INSTALL, require_packages
 from stockagents.llm.presets import resolve_model
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.sft.data import file_sha256
@@ -51,11 +51,11 @@ class Policy:
 
 
 def require_training_stack() -> None:
-    for package in ("torch", "transformers", "peft", "trl", "datasets"):
-        if importlib.util.find_spec(package) is None:
-            raise ProviderUnavailableError(
-                f"RL training needs {package}: pip install torch==2.13.0 -r requirements.txt"
-            )
+    """Fail, with the install command, unless the RL training packages are installed."""
+    require_packages(
+        "torch", "transformers", "peft", "trl", "datasets",
+        needed_by="RL training", install=TORCH_INSTALL,
+    )  # fmt: skip
 
 
 def checkpoint_base(path: Path) -> tuple[str, str]:
@@ -66,21 +66,19 @@ def checkpoint_base(path: Path) -> tuple[str, str]:
             "train the strategist first: python training/sft/train_strategist_agent.py "
             "--config config/sft/strategist_agent.yaml (or set model.sft_checkpoint)"
         )
-    manifest: dict[str, Any] = {}
-    if (path / "manifest.json").is_file():
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    agent = manifest.get("agent")
-    if agent not in (None, "strategist"):
+    manifest = find_manifest(path / "manifest.json", ModelManifest, ConfigError) or ModelManifest()
+    if manifest.agent not in (None, "strategist"):
         raise ConfigError(
-            f"model.sft_checkpoint: {path} is the {agent} agent's adapter; RL trains the strategist"
+            f"model.sft_checkpoint: {path} is the {manifest.agent} agent's adapter; "
+            "RL trains the strategist"
         )
-    base = manifest.get("base_model")
+    base = manifest.base_model
     if not base:
         adapter = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
         base = adapter.get("base_model_name_or_path")
     if not base:
         raise ConfigError(f"model.sft_checkpoint: {path} does not name its base model")
-    version = str(manifest.get("version") or f"lora:{path.name}")
+    version = manifest.version or f"lora:{path.name}"
     return str(base), version
 
 
@@ -133,25 +131,27 @@ def load_policy(config: RLConfig, with_reference: bool = True) -> Policy:
 
 
 def save_adapter(
-    policy: Policy, target: Path, manifest: dict[str, Any], algorithm: str
-) -> dict[str, Any]:
+    policy: Policy, target: Path, manifest: ModelManifest, algorithm: str
+) -> ModelManifest:
     """Write the trained adapter (without the reference copy), the tokenizer and a
-    manifest to ``target``, built aside and renamed into place."""
+    manifest to ``target``, built aside and renamed into place. ``manifest`` says how it
+    was trained; the kind, base model, agent, prompt and version are filled in here."""
     staging = target.with_name(f".{target.name}-tmp")
     shutil.rmtree(staging, ignore_errors=True)
     policy.model.save_pretrained(str(staging), selected_adapters=["default"])
     policy.tokenizer.save_pretrained(str(staging))
     weights = staging / "adapter_model.safetensors"
     digest = file_sha256(weights)[:8] if weights.is_file() else "unknown"
-    manifest = {
-        "kind": "lora",
-        "base_model": policy.base_model,
-        "agent": "strategist",
-        "prompt_version": prompt_version("strategist"),
-        **manifest,
-        "version": f"rl-{algorithm}-strategist-{digest}",
-    }
-    write_json(staging / "manifest.json", manifest)
+    manifest = manifest.model_copy(
+        update={
+            "kind": "lora",
+            "base_model": policy.base_model,
+            "agent": "strategist",
+            "prompt_version": prompt_version("strategist"),
+            "version": f"rl-{algorithm}-strategist-{digest}",
+        }
+    )
+    write_manifest(staging / "manifest.json", manifest)
     old = target.with_name(f".{target.name}-old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():

@@ -25,11 +25,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import random
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stockagents.core.errors import DataError
 from stockagents.core.jsonio import write_json
+from stockagents.core.threads import use_all_cpus
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.grpo import RewardFn
 from stockagents.training.rl.policy import REF_ADAPTER, Policy, load_policy, require_training_stack
@@ -247,6 +248,94 @@ def _prune(output_dir: Path, keep: int = 3) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _tensorboard_writer(output_dir: Path, reporters: Sequence[str]) -> Any:
+    """The TensorBoard writer under ``output_dir/runs``, when TensorBoard is reported to."""
+    if "tensorboard" not in reporters:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(output_dir / "runs"))
+
+
+def _wandb_run(config: RLConfig, reporters: Sequence[str]) -> Any:
+    """The ``wandb`` module with this run started, when W&B is reported to."""
+    if "wandb" not in reporters:
+        return None
+    import wandb
+
+    wandb.init(config=config.model_dump(mode="json", by_alias=True), name="ppo-strategist")
+    return wandb
+
+
+@dataclass
+class _Curves:
+    """Where each iteration's figures go besides the history: TensorBoard and W&B."""
+
+    writer: Any = None
+    wandb: Any = None
+
+    def log(self, entry: dict[str, float], step: int) -> None:
+        """Record one iteration's figures."""
+        if self.writer is not None:
+            for key, value in entry.items():
+                if key != "step":
+                    self.writer.add_scalar(f"train/{key}", value, step)
+        if self.wandb is not None:
+            self.wandb.log(entry, step=step)
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class _Loop:
+    """The PPO iterations of one run and what they share."""
+
+    run: _PPO
+    config: RLConfig
+    rows: list[dict[str, Any]]
+    rng: random.Random
+    history: list[dict[str, float]]
+    curves: _Curves
+    bar: Progress
+
+    def iterate(self, step: int) -> tuple[int, int]:
+        """Iterate from ``step`` to ``num_iterations``; the last step and how many ran."""
+        t = self.config.training
+        task = self.bar.add_task("ppo", total=t.num_iterations, completed=step, info="")
+        done_here = 0
+        while step < t.num_iterations:
+            entry = self.one_iteration(step + 1)
+            step += 1
+            done_here += 1
+            self.bar.update(task, advance=1, info=f"reward {entry['reward']:+.3f}")
+            if step % t.save_interval == 0 or step == t.num_iterations:
+                self.run.save(t.output_dir / f"checkpoint-{step}", step, self.history, self.rng)
+                _prune(t.output_dir)
+        return step, done_here
+
+    def one_iteration(self, step: int) -> dict[str, float]:
+        """Rollout, update and record iteration ``step``; its history entry."""
+        t = self.config.training
+        tick = time.perf_counter()
+        batch_rows = self.rng.sample(self.rows, min(t.batch_size, len(self.rows)))
+        batch = self.run.rollout(batch_rows, seed=self.rng.randrange(2**31))
+        stats = self.run.update(batch)
+        entry = {
+            "step": float(step),
+            "reward": sum(batch["scores"]) / len(batch["scores"]),
+            "kl": batch["kl"],
+            "completion_length": batch["length"],
+            "seconds": time.perf_counter() - tick,
+            **stats,
+        }
+        self.history.append(entry)
+        self.curves.log(entry, step)
+        return entry
+
+
 def train_ppo(
     config: RLConfig,
     train_rows: Sequence[dict[str, Any]],
@@ -262,7 +351,7 @@ def train_ppo(
     if not train_rows:
         raise DataError("no training prompts: the train segment of the library is empty")
     if not torch.cuda.is_available():
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        use_all_cpus()
     t = config.training
     output_dir = t.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -276,56 +365,19 @@ def train_ppo(
         step, history = run.load(resume, rng)
         logger.info("resuming from %s (iteration %d)", resume, step)
     reporters = available_reporters(t.report_to)
-    writer = None
-    if "tensorboard" in reporters:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(output_dir / "runs"))
-    rows = list(train_rows)
+    curves = _Curves(writer=_tensorboard_writer(output_dir, reporters))
     started = time.perf_counter()
-    done_here = 0
     bar = Progress(
         TextColumn("PPO"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"), disable=not progress,
     )  # fmt: skip
     with wandb_env(output_dir, "wandb" in reporters, project="stockagents-rl"), bar:
-        wandb: Any = None
-        if "wandb" in reporters:
-            import wandb as wandb_module
-
-            wandb = wandb_module
-            wandb.init(config=config.model_dump(mode="json", by_alias=True), name="ppo-strategist")
+        curves.wandb = _wandb_run(config, reporters)
         try:
-            task = bar.add_task("ppo", total=t.num_iterations, completed=step, info="")
-            while step < t.num_iterations:
-                tick = time.perf_counter()
-                batch_rows = rng.sample(rows, min(t.batch_size, len(rows)))
-                batch = run.rollout(batch_rows, seed=rng.randrange(2**31))
-                stats = run.update(batch)
-                step += 1
-                done_here += 1
-                entry = {
-                    "step": float(step),
-                    "reward": sum(batch["scores"]) / len(batch["scores"]),
-                    "kl": batch["kl"],
-                    "completion_length": batch["length"],
-                    "seconds": time.perf_counter() - tick,
-                    **stats,
-                }
-                history.append(entry)
-                if writer is not None:
-                    for key, value in entry.items():
-                        if key != "step":
-                            writer.add_scalar(f"train/{key}", value, step)
-                if wandb is not None:
-                    wandb.log(entry, step=step)
-                bar.update(task, advance=1, info=f"reward {entry['reward']:+.3f}")
-                if step % t.save_interval == 0 or step == t.num_iterations:
-                    run.save(output_dir / f"checkpoint-{step}", step, history, rng)
-                    _prune(output_dir)
+            loop = _Loop(run, config, list(train_rows), rng, history, curves, bar)
+            step, done_here = loop.iterate(step)
         finally:
-            if writer is not None:
-                writer.close()
+            curves.close()
     seconds = time.perf_counter() - started
     return finish_run(
         config,

@@ -13,9 +13,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import ModelManifest, RLTraining
 from stockagents.core.provenance import TrainingWindow, training_window
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, save_adapter
@@ -31,7 +31,8 @@ class RLResult:
     """What an RL run produced."""
 
     final_dir: Path
-    manifest: dict[str, Any]
+    manifest: ModelManifest
+    training: RLTraining
     iterations: int
     seconds: float
     seconds_per_iteration: float
@@ -108,35 +109,37 @@ def finish_run(
     start = config.model.sft_checkpoint
     parent = training_window(Path(start)) if start else None
     window = window.union(parent) if window else parent
-    manifest: dict[str, Any] = {
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "trained_on": window.to_dict() if window else None,
-        "training": {
-            "algorithm": algorithm,
-            "start": policy.start,
-            "sft_checkpoint": str(config.model.sft_checkpoint or ""),
-            "config": config.model_dump(mode="json", by_alias=True),
-            "iterations": iterations,
-            "seconds": round(seconds, 2),
-            "seconds_per_iteration": round(per_iteration, 3),
-            "resumed_from": str(resumed_from) if resumed_from else None,
-            "first_reward": _mean(history, "reward", slice(0, tenth)),
-            "last_reward": _mean(history, "reward", slice(-tenth, None)),
-            "tied_groups": _mean(history, "frac_reward_zero_std", slice(None)),
-        },
-    }
+    training = RLTraining(
+        algorithm=algorithm,
+        start=policy.start,
+        sft_checkpoint=str(config.model.sft_checkpoint or ""),
+        config=config.model_dump(mode="json", by_alias=True),
+        iterations=iterations,
+        seconds=round(seconds, 2),
+        seconds_per_iteration=round(per_iteration, 3),
+        resumed_from=str(resumed_from) if resumed_from else None,
+        first_reward=_mean(history, "reward", slice(0, tenth)),
+        last_reward=_mean(history, "reward", slice(-tenth, None)),
+        tied_groups=_mean(history, "frac_reward_zero_std", slice(None)),
+    )
+    manifest = ModelManifest(
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        trained_on=window.to_record() if window else None,
+        training=training,
+    )
     final = output_dir / "final"
     manifest = save_adapter(policy, final, manifest, algorithm)
     write_json(output_dir / "history.json", history)
     plot_history(history, output_dir / "reward_curve.png", f"{algorithm.upper()} strategist")
     logger.info(
         "%s: %d iterations, %.1f s each, reward %.3f -> %.3f; adapter in %s",
-        algorithm, iterations, per_iteration, manifest["training"]["first_reward"],
-        manifest["training"]["last_reward"], final,
+        algorithm, iterations, per_iteration, training.first_reward,
+        training.last_reward, final,
     )  # fmt: skip
     return RLResult(
         final_dir=final,
         manifest=manifest,
+        training=training,
         iterations=iterations,
         seconds=seconds,
         seconds_per_iteration=per_iteration,

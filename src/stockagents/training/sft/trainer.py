@@ -20,10 +20,8 @@ handlers and never reaches the network on its own.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -32,10 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from stockagents.agents.prompting import prompt_version
-from stockagents.core.errors import ConfigError, ProviderUnavailableError
-from stockagents.core.jsonio import write_json
+from stockagents.core.errors import ConfigError
+from stockagents.core.formatting import format_or_na
+from stockagents.core.manifests import (
+    ModelManifest,
+    SFTTraining,
+    TrainedOn,
+    TrainingData,
+    write_manifest,
+)
+from stockagents.core.packages import TORCH_INSTALL, is_installed, require_packages
 from stockagents.core.provenance import TrainingWindow
+from stockagents.core.threads import use_all_cpus
 from stockagents.llm.presets import resolve_model
+from stockagents.training.progress import step_progress
 from stockagents.training.sft.config import SFTConfig
 from stockagents.training.sft.data import (
     SFTExample,
@@ -57,7 +65,7 @@ class SFTResult:
     """What an SFT run produced."""
 
     final_dir: Path
-    manifest: dict[str, Any]
+    manifest: ModelManifest
     global_step: int
     train_loss: float | None
     eval_loss: float | None
@@ -136,7 +144,7 @@ def _optional_feature(name: str, package: str, cuda: bool) -> bool:
     if not cuda:
         logger.warning("%s needs CUDA: ignored, training the plain float model", name)
         return False
-    if importlib.util.find_spec(package) is None:
+    if not is_installed(package):
         logger.warning("%s needs the %s package: ignored (pip install %s)", name, package, package)
         return False
     return True
@@ -262,9 +270,13 @@ def _completion_hidden(backbone: Any, features: dict[str, Any], labels: Any) -> 
 
 def _trainer_classes() -> tuple[type[Any], type[Any]]:
     """The trainer subclass and the step timer (built lazily: trl and torch are heavy)."""
+    return _completion_trainer_class(), _step_timer_class()
+
+
+def _completion_trainer_class() -> type[Any]:
+    """Build ``CompletionSFTTrainer``, TRL's trainer with the completion-only LM head."""
     import torch
     import torch.nn.functional as F
-    from transformers import TrainerCallback
     from trl.trainer.sft_trainer import SFTTrainer
 
     class CompletionSFTTrainer(SFTTrainer):
@@ -328,6 +340,13 @@ def _trainer_classes() -> tuple[type[Any], type[Any]]:
                 logs["num_tokens"] = float(self.train_tokens)
             super().log(logs, start_time)
 
+    return CompletionSFTTrainer
+
+
+def _step_timer_class() -> type[Any]:
+    """Build ``StepTimer``, the callback that times the optimizer steps."""
+    from transformers import TrainerCallback
+
     class StepTimer(TrainerCallback):
         """Seconds spent in optimizer steps (not in evaluation or saving)."""
 
@@ -343,7 +362,7 @@ def _trainer_classes() -> tuple[type[Any], type[Any]]:
                 self.seconds += time.perf_counter() - self._started
                 self._started = None
 
-    return CompletionSFTTrainer, StepTimer
+    return StepTimer
 
 
 def _dataset(examples: list[SFTExample]) -> Any:
@@ -402,20 +421,20 @@ def _trl_args(
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda,
         report_to=reporters or "none",
-        disable_tqdm=False,
+        disable_tqdm=True,  # training.progress shows the steps
         prediction_loss_only=True,
     )
 
 
-def _trained_on(examples: Sequence[SFTExample]) -> dict[str, Any] | None:
+def _trained_on(examples: Sequence[SFTExample]) -> TrainedOn | None:
     """The ``as_of`` window of the examples (None when they carry no dates)."""
     window = TrainingWindow.from_dates(str(e.meta.get("as_of") or "") for e in examples)
-    return window.to_dict() if window else None
+    return window.to_record() if window else None
 
 
 def _write_final(
-    trainer: Any, tokenizer: Any, output_dir: Path, manifest: dict[str, Any]
-) -> tuple[Path, dict[str, Any]]:
+    trainer: Any, tokenizer: Any, output_dir: Path, manifest: ModelManifest
+) -> tuple[Path, ModelManifest]:
     """Write ``final/`` next to the checkpoints: built aside, then renamed into place."""
     final = output_dir / "final"
     staging = output_dir / ".final-tmp"
@@ -424,8 +443,8 @@ def _write_final(
     tokenizer.save_pretrained(staging)
     weights = staging / "adapter_model.safetensors"
     digest = file_sha256(weights)[:8] if weights.is_file() else "unknown"
-    manifest = {**manifest, "version": f"sft-{manifest['agent']}-{digest}"}
-    write_json(staging / "manifest.json", manifest)
+    manifest = manifest.model_copy(update={"version": f"sft-{manifest.agent}-{digest}"})
+    write_manifest(staging / "manifest.json", manifest)
     previous = output_dir / ".final-old"
     shutil.rmtree(previous, ignore_errors=True)
     if final.exists():
@@ -442,27 +461,46 @@ def _last(history: list[dict[str, Any]], key: str) -> float | None:
     return None
 
 
-def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
-    """Train ``config.agent``'s LoRA adapter; returns where ``final/`` is and the figures.
+@dataclass(frozen=True)
+class _Fit:
+    """A finished training run: the trainer and the figures the manifest records."""
 
-    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (a seam for tests and
-    progress displays). Resumes from the latest complete checkpoint when
-    ``training.resume_from_checkpoint`` is ``auto``.
-    """
-    for package in ("torch", "transformers", "peft", "trl", "datasets"):
-        if importlib.util.find_spec(package) is None:
-            raise ProviderUnavailableError(
-                f"SFT training needs {package}: pip install torch==2.13.0 -r requirements.txt"
-            )
-    import torch
+    trainer: Any
+    tokenizer: Any
+    train_examples: list[SFTExample]
+    validation_examples: list[SFTExample]
+    cuda: bool
+    resume: Path | None
+    training_loss: float
+    eval_loss: float | None
+    seconds: float
+    tokens_per_second: float
+
+    @property
+    def perplexity(self) -> float | None:
+        """``exp`` of the evaluation loss (capped at ``exp(50)``), when there is one."""
+        return math.exp(min(self.eval_loss, 50.0)) if self.eval_loss is not None else None
+
+
+def _callbacks(
+    config: SFTConfig, timer: Any, callbacks: Sequence[Any], validate: bool
+) -> list[Any]:
+    """The trainer's callbacks: the step timer, the caller's, and early stopping."""
     from transformers import EarlyStoppingCallback
 
-    agent = config.agent_name
+    extra: list[Any] = [timer, *callbacks]
+    if validate and config.training.early_stopping_patience:
+        extra.append(EarlyStoppingCallback(config.training.early_stopping_patience))
+    return extra
+
+
+def _fit(config: SFTConfig, callbacks: Sequence[Any]) -> _Fit:
+    """Load the data and the model, train (resuming when asked) and evaluate."""
     output_dir = config.output_dir
     train_examples, validation_examples = _load_examples(config)
     cuda = _use_cuda()
     if not cuda:
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        use_all_cpus()
     resume = resume_from(config.training.resume_from_checkpoint, output_dir)
     bf16, _ = _precision(config, cuda)
     model, tokenizer, lora = _load_model(config, cuda, bf16)
@@ -471,9 +509,7 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
     args = _trl_args(config, output_dir, validate, cuda, reporters)
     trainer_class, timer_class = _trainer_classes()
     timer = timer_class()
-    extra: list[Any] = [timer, *callbacks]
-    if validate and config.training.early_stopping_patience:
-        extra.append(EarlyStoppingCallback(config.training.early_stopping_patience))
+    extra = _callbacks(config, timer, callbacks, validate)
     started = time.perf_counter()
     with wandb_env(output_dir, "wandb" in reporters, project="stockagents-sft"):
         trainer = trainer_class(
@@ -487,58 +523,91 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
         )
         if resume is not None:
             logger.info("resuming from %s", resume)
-        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        with step_progress(trainer, f"sft {config.agent_name}"):
+            output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         eval_loss = float(trainer.evaluate()["eval_loss"]) if validate else None
     seconds = time.perf_counter() - started
-    state = trainer.state
-    perplexity = math.exp(min(eval_loss, 50.0)) if eval_loss is not None else None
-    tokens_per_second = trainer.train_tokens / timer.seconds if timer.seconds else 0.0
+    return _Fit(
+        trainer=trainer,
+        tokenizer=tokenizer,
+        train_examples=train_examples,
+        validation_examples=validation_examples,
+        cuda=cuda,
+        resume=resume,
+        training_loss=float(output.training_loss),
+        eval_loss=eval_loss,
+        seconds=seconds,
+        tokens_per_second=trainer.train_tokens / timer.seconds if timer.seconds else 0.0,
+    )
+
+
+def _manifest(config: SFTConfig, fit: _Fit) -> ModelManifest:
+    """The adapter's ``manifest.json`` (without its version, which hashes the weights)."""
+    agent = config.agent_name
+    state = fit.trainer.state
     data_path = config.data.dataset_path
-    manifest: dict[str, Any] = {
-        "kind": "lora",
-        "base_model": config.model.base_model,
-        "agent": agent,
-        "prompt_version": prompt_version(agent),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "data": {
-            "path": str(data_path),
-            "sha256": file_sha256(data_path),
-            "validation_path": str(config.data.validation_path or "") or None,
-            "train_examples": len(train_examples),
-            "validation_examples": len(validation_examples),
-        },
+    return ModelManifest(
+        kind="lora",
+        base_model=config.model.base_model,
+        agent=agent,
+        prompt_version=prompt_version(agent),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        data=TrainingData(
+            path=str(data_path),
+            sha256=file_sha256(data_path),
+            validation_path=str(config.data.validation_path or "") or None,
+            train_examples=len(fit.train_examples),
+            validation_examples=len(fit.validation_examples),
+        ),
         # validation examples pick the best checkpoint, so their dates count too
-        "trained_on": _trained_on([*train_examples, *validation_examples]),
-        "training": {
-            "config": config.model_dump(mode="json"),
-            "steps": state.global_step,
-            "train_loss": float(output.training_loss),
-            "last_train_loss": _last(state.log_history, "loss"),
-            "eval_loss": eval_loss,
-            "perplexity": perplexity,
-            "best_checkpoint": state.best_model_checkpoint,
-            "resumed_from": str(resume) if resume else None,
-            "seconds": round(seconds, 2),
-            "tokens_per_second": round(tokens_per_second, 1),
-            "device": "cuda" if cuda else "cpu",
-        },
-    }
-    final, manifest = _write_final(trainer, tokenizer, output_dir, manifest)
+        trained_on=_trained_on([*fit.train_examples, *fit.validation_examples]),
+        training=SFTTraining(
+            config=config.model_dump(mode="json"),
+            steps=state.global_step,
+            train_loss=fit.training_loss,
+            last_train_loss=_last(state.log_history, "loss"),
+            eval_loss=fit.eval_loss,
+            perplexity=fit.perplexity,
+            best_checkpoint=state.best_model_checkpoint,
+            resumed_from=str(fit.resume) if fit.resume else None,
+            seconds=round(fit.seconds, 2),
+            tokens_per_second=round(fit.tokens_per_second, 1),
+            device="cuda" if fit.cuda else "cpu",
+        ),
+    )
+
+
+def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
+    """Train ``config.agent``'s LoRA adapter; returns where ``final/`` is and the figures.
+
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (a seam for tests and
+    progress displays). Resumes from the latest complete checkpoint when
+    ``training.resume_from_checkpoint`` is ``auto``.
+    """
+    require_packages(
+        "torch", "transformers", "peft", "trl", "datasets",
+        needed_by="SFT training", install=TORCH_INSTALL,
+    )  # fmt: skip
+    fit = _fit(config, callbacks)
+    state = fit.trainer.state
+    final, manifest = _write_final(
+        fit.trainer, fit.tokenizer, config.output_dir, _manifest(config, fit)
+    )
     logger.info(
         "%s: %d steps, eval_loss %s, final adapter in %s",
-        agent,
+        config.agent_name,
         state.global_step,
-        f"{eval_loss:.4f}" if eval_loss is not None else "n/a",
+        format_or_na(fit.eval_loss, ".4f"),
         final,
     )
     return SFTResult(
         final_dir=final,
         manifest=manifest,
         global_step=int(state.global_step),
-        train_loss=float(output.training_loss),
-        eval_loss=eval_loss,
-        perplexity=perplexity,
-        resumed_from=resume,
-        seconds=seconds,
-        tokens_per_second=tokens_per_second,
+        train_loss=fit.training_loss,
+        eval_loss=fit.eval_loss,
+        perplexity=fit.perplexity,
+        resumed_from=fit.resume,
+        seconds=fit.seconds,
+        tokens_per_second=fit.tokens_per_second,
     )

@@ -47,6 +47,7 @@ from stockagents.agents.prompting import format_answer, prompt_version, render_p
 from stockagents.core.config import AppConfig
 from stockagents.core.errors import ConfigError
 from stockagents.core.jsonio import write_json
+from stockagents.core.manifests import DataFile, SFTDataManifest, write_manifest
 from stockagents.training.synthetic.inputs import AGENTS, InputExample, InputSampler
 from stockagents.training.synthetic.teacher_headlines import HeadlineWriter
 from stockagents.training.synthetic.teachers import Teacher, TeacherAnswer
@@ -239,6 +240,110 @@ def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_Pair = tuple[InputExample, TeacherAnswer]
+
+
+@dataclass
+class _Generation:
+    """One agent's data generation: who answers, how inputs are drawn, what was rejected."""
+
+    agent: str
+    teacher: Teacher
+    sampler: InputSampler
+    writer: HeadlineWriter | None
+    seed: int
+    oversample: float
+    progress: bool
+    rejected: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def examples(
+        self, n: int, segment: str, label: str, exclude: set[str] | None = None
+    ) -> tuple[list[InputExample], list[_Pair], list[_Pair]]:
+        """Draw, answer, validate and balance ``n`` examples: the pool, valid, chosen."""
+        span = self.sampler.segment(segment)
+        pool = max(n, round(n * self.oversample))
+        inputs = list(self.sampler.draw(self.agent, pool, segment, self.seed, self.writer))
+        answers = _ask(self.teacher, self.agent, inputs, label, self.progress)
+        window = (span.start, span.end)
+        kept = _validate(inputs, answers, window, self.rejected, self.samples, exclude)
+        return inputs, kept, _balanced(self.agent, kept, n, self.seed)
+
+
+def _check_request(agent: str, num_examples: int, output: Path) -> None:
+    """Refuse an unknown agent, fewer than one example, or a directory as the output."""
+    if agent not in AGENTS:
+        raise ConfigError(f"--agent-type {agent!r}: use one of {', '.join(AGENTS)}")
+    if num_examples < 1:
+        raise ConfigError(f"--num-examples {num_examples}: must be at least 1")
+    if Path(output).is_dir():
+        raise ConfigError(
+            f"--output {output}: is a directory, not a file; name the JSONL file to write "
+            f"(e.g. {Path(output) / f'{agent}_train.jsonl'})"
+        )
+
+
+def _data_warnings(records: Sequence[dict[str, Any]], num_examples: int) -> list[str]:
+    """Too few examples kept, and labels below ``MIN_LABEL_SHARE`` of the data."""
+    labels = Counter(r["label"] for r in records)
+    warnings = []
+    if len(records) < num_examples:
+        warnings.append(f"kept {len(records)} of the {num_examples} examples asked for")
+    for label, count in sorted(labels.items()):
+        if records and count / len(records) < MIN_LABEL_SHARE:
+            warnings.append(f"label {label} is only {count / len(records):.0%} of the data")
+    return warnings
+
+
+def _report(
+    gen: _Generation,
+    records: list[dict[str, Any]],
+    held_records: list[dict[str, Any]],
+    num_examples: int,
+    pool: int,
+    not_kept: int,
+) -> dict[str, Any]:
+    """``<output>.report.json``: counts, label balance, rejections and warnings."""
+    return {
+        "agent": gen.agent,
+        "examples": len(records),
+        "asked": num_examples,
+        "pool": pool,
+        "heldout": len(held_records),
+        "labels": dict(sorted(Counter(r["label"] for r in records).items())),
+        "heldout_labels": dict(sorted(Counter(r["label"] for r in held_records).items())),
+        "teachers": dict(Counter(r["teacher"] for r in records)),
+        "sources": dict(Counter(r["source"] for r in records)),
+        "rejected": dict(gen.rejected),
+        "rejected_examples": {k: v for k, v in gen.samples.items()},
+        "not_kept_for_balance": not_kept,
+        "warnings": _data_warnings(records, num_examples),
+    }
+
+
+def _manifest(
+    gen: _Generation, report: dict[str, Any], files: dict[str, DataFile]
+) -> SFTDataManifest:
+    """``<output>.manifest.json``: teacher, seed, prompt version, file hashes, splits."""
+    manifest = SFTDataManifest(
+        agent=gen.agent,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        teacher=gen.teacher.name,
+        teacher_fallbacks=gen.teacher.fallbacks,
+        seed=gen.seed,
+        prompt_version=prompt_version(gen.agent),
+        files=files,
+        splits=gen.sampler.splits.to_dict(),
+        prices=gen.sampler.sources.prices.name,
+        oversample=gen.oversample,
+    )
+    if gen.agent == "news":
+        manifest.headlines = {
+            k: v for k, v in report["headlines"].items() if k != "fallback_examples"
+        }
+    return manifest
+
+
 def generate_dataset(
     agent: str,
     num_examples: int,
@@ -258,40 +363,17 @@ def generate_dataset(
     ``headline_share``: share of news days whose headlines the API teacher writes
     (None: ``DEFAULT_HEADLINE_SHARE`` with an API provider, 0 without one).
     """
-    if agent not in AGENTS:
-        raise ConfigError(f"--agent-type {agent!r}: use one of {', '.join(AGENTS)}")
-    if num_examples < 1:
-        raise ConfigError(f"--num-examples {num_examples}: must be at least 1")
-    if Path(output).is_dir():
-        raise ConfigError(
-            f"--output {output}: is a directory, not a file; name the JSONL file to write "
-            f"(e.g. {Path(output) / f'{agent}_train.jsonl'})"
-        )
+    _check_request(agent, num_examples, output)
     writer = _headline_writer(agent, teacher, headline_share)
     sampler = sampler or InputSampler(config)
     if oversample is None:
         oversample = 3.0 if teacher.name == "expert" else 1.0
     n_heldout = heldout_examples if heldout_examples is not None else max(20, num_examples // 5)
-    rejected: Counter[str] = Counter()
-    samples: dict[str, list[str]] = defaultdict(list)
-
-    validation = sampler.segment("validation")
-    held_pool = max(n_heldout, round(n_heldout * oversample))
-    held_inputs = list(sampler.draw(agent, held_pool, "validation", seed, writer))
-    held_answers = _ask(teacher, agent, held_inputs, "held-out", progress)
-    held = _validate(
-        held_inputs, held_answers, (validation.start, validation.end), rejected, samples
-    )
+    gen = _Generation(agent, teacher, sampler, writer, seed, oversample, progress)
     # Balanced like the training set: agreement on a skewed set rewards the majority label.
-    held = _balanced(agent, held, n_heldout, seed)
+    held_inputs, _, held = gen.examples(n_heldout, "validation", "held-out")
     held_keys = {_prompt_key(e) for e, _ in held}
-
-    train = sampler.segment("train")
-    pool_size = max(num_examples, round(num_examples * oversample))
-    inputs = list(sampler.draw(agent, pool_size, "train", seed, writer))
-    answers = _ask(teacher, agent, inputs, "train", progress)
-    kept = _validate(inputs, answers, (train.start, train.end), rejected, samples, held_keys)
-    chosen = _balanced(agent, kept, num_examples, seed)
+    inputs, kept, chosen = gen.examples(num_examples, "train", "train", held_keys)
 
     records = [_record(e, a) for e, a in chosen]
     held_records = [_record(e, a) for e, a in held]
@@ -299,59 +381,23 @@ def generate_dataset(
     held_path = heldout_path(output)
     held_hash = _write_jsonl(held_path, held_records)
 
-    labels = Counter(r["label"] for r in records)
-    warnings = []
-    if len(records) < num_examples:
-        warnings.append(f"kept {len(records)} of the {num_examples} examples asked for")
-    for label, count in sorted(labels.items()):
-        if records and count / len(records) < MIN_LABEL_SHARE:
-            warnings.append(f"label {label} is only {count / len(records):.0%} of the data")
-    teachers = Counter(r["teacher"] for r in records)
-    report: dict[str, Any] = {
-        "agent": agent,
-        "examples": len(records),
-        "asked": num_examples,
-        "pool": len(inputs),
-        "heldout": len(held_records),
-        "labels": dict(sorted(labels.items())),
-        "heldout_labels": dict(sorted(Counter(r["label"] for r in held_records).items())),
-        "teachers": dict(teachers),
-        "sources": dict(Counter(r["source"] for r in records)),
-        "rejected": dict(rejected),
-        "rejected_examples": {k: v for k, v in samples.items()},
-        "not_kept_for_balance": len(kept) - len(chosen),
-        "warnings": warnings,
-    }
+    report = _report(gen, records, held_records, num_examples, len(inputs), len(kept) - len(chosen))
     if agent == "news":
         report["headlines"] = _headline_counts(writer, held_inputs + inputs, records, held_records)
     write_json(sibling(output, ".report.json"), report)
     sibling(output, ".report.md").write_text(_report_markdown(report), encoding="utf-8")
-    manifest = {
-        "kind": "sft-data",
-        "agent": agent,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "teacher": teacher.name,
-        "teacher_fallbacks": teacher.fallbacks,
-        "seed": seed,
-        "prompt_version": prompt_version(agent),
-        "files": {
-            output.name: {"sha256": train_hash, "examples": len(records)},
-            held_path.name: {"sha256": held_hash, "examples": len(held_records)},
-        },
-        "splits": sampler.splits.to_dict(),
-        "prices": sampler.sources.prices.name,
-        "oversample": oversample,
+    files = {
+        output.name: DataFile(sha256=train_hash, examples=len(records)),
+        held_path.name: DataFile(sha256=held_hash, examples=len(held_records)),
     }
-    if agent == "news":
-        manifest["headlines"] = {
-            k: v for k, v in report["headlines"].items() if k != "fallback_examples"
-        }
-    write_json(sibling(output, ".manifest.json"), manifest)
+    write_manifest(sibling(output, ".manifest.json"), _manifest(gen, report, files))
+    warnings: list[str] = report["warnings"]
     for warning in warnings:
         logger.warning("%s data: %s", agent, warning)
+    labels = Counter(r["label"] for r in records)
     return DatasetResult(
         agent, output, held_path, len(records), len(held_records), dict(labels),
-        dict(rejected), warnings,
+        dict(gen.rejected), warnings,
     )  # fmt: skip
 
 

@@ -190,19 +190,31 @@ def _margins(
     return gross, operating, net
 
 
-def sample_profile(
-    rng: random.Random,
-    symbol: str,
-    as_of: dt.date,
-    archetype: str | None = None,
-    *,
-    sector: str | None = None,
-) -> CompanyProfile:
-    """A seeded synthetic profile for ``symbol`` at ``as_of``; see the module docstring.
+@dataclass(frozen=True)
+class _Figures:
+    """The latest period's figures a profile is drawn with (margins as shares of revenue)."""
 
-    ``archetype`` is drawn with ``ARCHETYPE_WEIGHTS`` when None; ``sector`` is the known
-    sector of a large US ticker or drawn uniformly when None.
-    """
+    revenue: float
+    growth: float
+    gross: float | None
+    operating: float
+    net: float
+    price: float
+    shares: float
+    equity: float
+    debt_to_equity: float
+    fcf: float
+
+    @property
+    def net_income(self) -> float:
+        """Revenue times the net margin."""
+        return self.revenue * self.net
+
+
+def _archetype_and_sector(
+    rng: random.Random, symbol: str, archetype: str | None, sector: str | None
+) -> tuple[str, str]:
+    """Draw the archetype and sector that are not given (see ``sample_profile``); check both."""
     if archetype is None:
         archetype = rng.choices(ARCHETYPES, weights=[ARCHETYPE_WEIGHTS[a] for a in ARCHETYPES])[0]
     if archetype not in ARCHETYPES:
@@ -211,15 +223,16 @@ def sample_profile(
         sector = _KNOWN_SECTORS.get(symbol.upper()) or rng.choice(SECTORS)
     if sector not in SECTOR_RANGES:
         raise ValueError(f"unknown sector {sector!r}; use one of {', '.join(SECTORS)}")
-    ranges = SECTOR_RANGES[sector]
+    return archetype, sector
 
+
+def _figures(rng: random.Random, ranges: SectorRanges, archetype: str) -> _Figures:
+    """Draw the latest period's figures (a loss-maker is priced on sales, others on P/E)."""
     revenue = _log_uniform(rng, ranges.revenue)
     growth = _uniform(rng, GROWTH_RANGES.get(archetype, ranges.growth))
     gross, operating, net = _margins(rng, ranges, archetype)
     net_income = revenue * net
-    loss = archetype in LOSS_MARGINS
-
-    if loss:
+    if archetype in LOSS_MARGINS:
         price = _log_uniform(rng, (1.0, 15.0) if archetype == "distressed" else (8.0, 400.0))
         ps = _uniform(rng, (0.1, 0.8) if archetype == "distressed" else (1.0, 10.0))
         shares = revenue * ps / price
@@ -239,39 +252,70 @@ def sample_profile(
         d_e = _uniform(rng, ranges.debt_to_equity) * (0.5 if archetype == "growth" else 1.0)
         fcf = net_income * rng.uniform(0.7, 1.3)
     shares = float(round(shares))
+    return _Figures(revenue, growth, gross, operating, net, price, shares, equity, d_e, fcf)
 
-    (end, filed), (prior_end, prior_filed) = _dates(rng, as_of, archetype == "stale")
-    prior_revenue = revenue / (1.0 + growth)
-    prior_shares = float(round(shares * rng.uniform(0.96, 1.04)))
-    drift = rng.uniform(-0.02, 0.02)
-    prior_net = prior_revenue * (net + drift)
-    prior_operating = prior_revenue * (operating + drift)
-    latest = FundamentalsSnapshot(
+
+def _latest_snapshot(
+    symbol: str, end: dt.date, filed: dt.date, f: _Figures
+) -> FundamentalsSnapshot:
+    """The latest filing, from the drawn figures."""
+    return FundamentalsSnapshot(
         symbol=symbol,
         period_end=end,
         filing_date=filed,
-        revenue=revenue,
-        gross_profit=None if gross is None else revenue * gross,
-        operating_income=revenue * operating,
-        net_income=net_income,
-        eps=net_income / shares,
-        shares_outstanding=shares,
-        total_equity=equity,
-        total_debt=equity * d_e,
-        free_cash_flow=fcf,
+        revenue=f.revenue,
+        gross_profit=None if f.gross is None else f.revenue * f.gross,
+        operating_income=f.revenue * f.operating,
+        net_income=f.net_income,
+        eps=f.net_income / f.shares,
+        shares_outstanding=f.shares,
+        total_equity=f.equity,
+        total_debt=f.equity * f.debt_to_equity,
+        free_cash_flow=f.fcf,
     )
-    prior = FundamentalsSnapshot(
+
+
+def _prior_snapshot(
+    rng: random.Random, symbol: str, end: dt.date, filed: dt.date, f: _Figures
+) -> FundamentalsSnapshot:
+    """The filing a year before: revenue by the growth, the rest drifted a little."""
+    prior_revenue = f.revenue / (1.0 + f.growth)
+    prior_shares = float(round(f.shares * rng.uniform(0.96, 1.04)))
+    drift = rng.uniform(-0.02, 0.02)
+    prior_net = prior_revenue * (f.net + drift)
+    prior_operating = prior_revenue * (f.operating + drift)
+    return FundamentalsSnapshot(
         symbol=symbol,
-        period_end=prior_end,
-        filing_date=prior_filed,
+        period_end=end,
+        filing_date=filed,
         revenue=prior_revenue,
-        gross_profit=None if gross is None else prior_revenue * (gross + drift),
+        gross_profit=None if f.gross is None else prior_revenue * (f.gross + drift),
         operating_income=prior_operating,
         net_income=prior_net,
         eps=prior_net / prior_shares,
         shares_outstanding=prior_shares,
-        total_equity=equity * rng.uniform(0.85, 1.05),
-        total_debt=equity * d_e * rng.uniform(0.85, 1.15),
-        free_cash_flow=fcf * rng.uniform(0.8, 1.2),
+        total_equity=f.equity * rng.uniform(0.85, 1.05),
+        total_debt=f.equity * f.debt_to_equity * rng.uniform(0.85, 1.15),
+        free_cash_flow=f.fcf * rng.uniform(0.8, 1.2),
     )
-    return CompanyProfile(symbol, sector, archetype, round(price, 2), [prior, latest])
+
+
+def sample_profile(
+    rng: random.Random,
+    symbol: str,
+    as_of: dt.date,
+    archetype: str | None = None,
+    *,
+    sector: str | None = None,
+) -> CompanyProfile:
+    """A seeded synthetic profile for ``symbol`` at ``as_of``; see the module docstring.
+
+    ``archetype`` is drawn with ``ARCHETYPE_WEIGHTS`` when None; ``sector`` is the known
+    sector of a large US ticker or drawn uniformly when None.
+    """
+    archetype, sector = _archetype_and_sector(rng, symbol, archetype, sector)
+    figures = _figures(rng, SECTOR_RANGES[sector], archetype)
+    (end, filed), (prior_end, prior_filed) = _dates(rng, as_of, archetype == "stale")
+    latest = _latest_snapshot(symbol, end, filed, figures)
+    prior = _prior_snapshot(rng, symbol, prior_end, prior_filed, figures)
+    return CompanyProfile(symbol, sector, archetype, round(figures.price, 2), [prior, latest])
