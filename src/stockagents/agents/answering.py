@@ -121,11 +121,7 @@ class Responder(Protocol[R]):
 
 
 def _rules(plan: Plan[R], agent: str, result: R, price: float, started: float) -> Answered[R]:
-    text = (
-        expert_completion(result, price)
-        if isinstance(result, Decision)
-        else (expert_completion(result))
-    )
+    text = expert_completion(result, price)  # a signal's completion ignores the price
     latency = (time.perf_counter() - started) * 1000
     completion = Completion(text, "rules", latency_ms=round(latency, 3))
     return Answered(agent, result, completion, plan.payload)

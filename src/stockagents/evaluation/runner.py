@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +123,10 @@ class _RecordingPolicy:
             start = self.position.get((symbol, day))
             ahead = [(symbol, day)]  # a step the plan did not foresee answers alone
             if start is not None:
-                ahead = [p for p in self.plan[start:] if p not in self.steps][:ANALYST_BATCH]
+                todo = (
+                    p for p in self.plan[start:] if p not in self.steps and p not in self.analysts
+                )
+                ahead = list(itertools.islice(todo, ANALYST_BATCH))
             observations = [self._observe(*pair) for pair in ahead]
             answers = self.coordinator.answer_analysts(observations)
             self.analysts.update(zip(ahead, answers, strict=True))
