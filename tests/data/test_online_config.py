@@ -105,7 +105,7 @@ def test_offline_config_builds_no_network_object(monkeypatch: pytest.MonkeyPatch
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("an HTTP client was built for an offline config")
 
-    monkeypatch.setattr("stockagents.data.online.http.ApiClient.__init__", refuse)
+    monkeypatch.setattr("stockagents.data.online._http.ApiClient.__init__", refuse)
     monkeypatch.setattr("stockagents.data.factory.load_settings", refuse)  # no .env read
     for data in (
         DataConfig(),

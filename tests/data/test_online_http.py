@@ -13,8 +13,8 @@ import pytest
 
 from stockagents.core.errors import DataError, UpstreamError
 from stockagents.data.calendar import market_close_utc
-from stockagents.data.online.common import filings_cutoff, news_cutoff
-from stockagents.data.online.http import ApiClient, Fetched, RateLimiter
+from stockagents.data.online._common import filings_cutoff, news_cutoff
+from stockagents.data.online._http import ApiClient, Fetched, RateLimiter
 from tests.fake_data_api import FINNHUB_KEY, DataApi, DataReply, running_api
 
 

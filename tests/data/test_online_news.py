@@ -14,10 +14,10 @@ from stockagents.core.settings import Settings
 from stockagents.core.types import NewsItem
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import build_sources
+from stockagents.data.online._common import dedupe, url_key
+from stockagents.data.online._http import ApiClient
 from stockagents.data.online.chain import NewsChain
-from stockagents.data.online.common import dedupe, url_key
 from stockagents.data.online.finnhub import FinnhubNewsProvider, parse_finnhub_news
-from stockagents.data.online.http import ApiClient
 from stockagents.data.online.newsapi import NewsApiProvider
 from stockagents.data.online.serper import SerperNewsProvider, parse_serper_date
 from tests.fake_data_api import (

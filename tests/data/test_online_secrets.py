@@ -23,7 +23,7 @@ from stockagents.core.errors import UpstreamError
 from stockagents.core.settings import Settings
 from stockagents.data.calendar import market_close_utc
 from stockagents.data.factory import DataSources, build_sources
-from stockagents.data.online.http import ApiClient
+from stockagents.data.online._http import ApiClient
 from stockagents.data.sample import SamplePriceProvider
 from stockagents.orchestration import SystemCoordinator
 from tests.fake_data_api import DataApi, DataReply

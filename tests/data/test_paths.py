@@ -10,8 +10,8 @@ import pytest
 
 from stockagents.core.config import load_config
 from stockagents.core.errors import DataError
+from stockagents.data._paths import file_in
 from stockagents.data.csv_dir import CsvPriceProvider
-from stockagents.data.paths import file_in
 from stockagents.data.yfinance_prices import YFinancePriceProvider
 from stockagents.orchestration import SystemCoordinator
 

@@ -221,7 +221,7 @@ def test_csv_provider_refuses_paths(scratch: Scratch, symbol: str) -> None:
 
 
 def test_csv_provider_refuses_a_symlink_out_of_its_directory(scratch: Scratch) -> None:
-    """``data.paths`` says names are resolved, symlinks included, before the check."""
+    """``data._paths`` says names are resolved, symlinks included, before the check."""
     os.symlink(scratch.outside / "SECRET.csv", scratch.prices / "EVIL.csv")
     provider = CsvPriceProvider(scratch.prices)
     with pytest.raises(DataError):

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from stockagents.core.errors import BackendError
+from stockagents.llm._api_backend import APIBackend
 from stockagents.llm.anthropic_backend import AnthropicBackend
-from stockagents.llm.api_backend import APIBackend
 from stockagents.llm.base import GenerationRequest, Sampling
 from stockagents.llm.openai_backend import OpenAIBackend
 from tests.fake_api import FakeServer, Reply

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xgrammar as xgr
 
 from stockagents.agents.prompting import answer_schema
-from stockagents.llm.constrained import answer_grammar
+from stockagents.llm._constrained import answer_grammar
 
 
 def _accepts(grammar: str, text: str) -> bool:

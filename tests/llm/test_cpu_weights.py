@@ -1,4 +1,4 @@
-"""Smaller weight formats (llm/cpu_weights.py): float16 storage gives the same products
+"""Smaller weight formats (llm/_cpu_weights.py): float16 storage gives the same products
 as float32 in both kernels, with an overflow fallback; int8 stays within half a step of
 each row's grid; a tied embedding is kept tied in both."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stockagents.llm.cpu_weights import (
+from stockagents.llm._cpu_weights import (
     HalfEmbedding,
     HalfLinear,
     Int8Embedding,

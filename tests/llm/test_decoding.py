@@ -132,7 +132,7 @@ def test_adapters_keep_their_own_prefixes(tmp_path: Path) -> None:
 
 
 def test_growing_cache_keeps_what_concatenation_would() -> None:
-    from stockagents.llm.decoding import growing_cache
+    from stockagents.llm._decoding import growing_cache
 
     cache = growing_cache()
     torch.manual_seed(0)
@@ -157,7 +157,7 @@ def test_jump_forward_leaves_a_token_the_grammar_may_extend_to_the_model(
     follows (``'":', ' "+', '0'``); forcing the bare ``' "'`` or ``' '`` would put the
     model where it never was. The last forced token is fed only when no allowed token
     extends it."""
-    from stockagents.llm.decoding import _extensions, forced_tokens
+    from stockagents.llm._decoding import _extensions, forced_tokens
 
     tokenizer = backend.tokenizer
     ids, tail = forced_tokens(tokenizer, '", "score": ')

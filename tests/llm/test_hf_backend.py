@@ -148,10 +148,22 @@ def _technical_rows(adapter: str | None, n: int = 3) -> list[GenerationRequest]:
     ]
 
 
-def test_auto_puts_adapters_stacked_on_an_int8_base(tmp_path: Path) -> None:
-    from stockagents.llm.cpu_weights import Int8Embedding, Int8Linear
-    from stockagents.llm.stacked_lora import StackedLoRALinear
+def test_auto_leaves_a_toy_model_in_float32() -> None:
+    backend = HFBackend("tiny")
+    free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
+    backend.generate([free], Sampling(max_new_tokens=8))
+    assert backend.quantize == "none"  # int8 kernels cost more than they save at this size
+    assert type(backend.model.model.layers[0].self_attn.q_proj) is torch.nn.Linear
 
+
+def test_auto_puts_adapters_stacked_on_an_int8_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockagents.llm import hf_backend
+    from stockagents.llm._cpu_weights import Int8Embedding, Int8Linear
+    from stockagents.llm._stacked_lora import StackedLoRALinear
+
+    monkeypatch.setattr(hf_backend, "AUTO_QUANTIZE_MIN_PARAMETERS", 0)  # as for a real model
     backend = HFBackend("tiny")
     assert backend.quantize == "int8"
     free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
@@ -194,7 +206,7 @@ def test_int8_logits_stay_close_to_float32(tmp_path: Path) -> None:
 
 
 def test_fp16_when_asked_gives_the_float32_answers(tmp_path: Path) -> None:
-    from stockagents.llm.cpu_weights import HalfEmbedding, HalfLinear
+    from stockagents.llm._cpu_weights import HalfEmbedding, HalfLinear
 
     adapter = make_tiny_adapter(tmp_path / "a", seed=1)
     half = HFBackend("tiny", quantize="fp16")

@@ -1,4 +1,4 @@
-"""Stacked LoRA adapters (llm/stacked_lora.py): the same logits as peft's per-adapter
+"""Stacked LoRA adapters (llm/_stacked_lora.py): the same logits as peft's per-adapter
 routing for any mix of adapters and bare-base rows, in two products per layer."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
+from stockagents.llm._stacked_lora import AdapterRouter, StackedLoRALinear, stack_adapters
 from stockagents.llm.presets import resolve_model
-from stockagents.llm.stacked_lora import AdapterRouter, StackedLoRALinear, stack_adapters
 from tests.helpers import make_tiny_adapter
 
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter, ValidationError
 
 from stockagents.core.errors import ConfigError
+from stockagents.serving._guards import MAX_BODY_BYTES, check_bind, is_loopback
 from stockagents.serving.app import create_app
-from stockagents.serving.guards import MAX_BODY_BYTES, check_bind, is_loopback
 from stockagents.serving.schemas import Symbol
 from tests.helpers import make_bars, write_price_dir
 

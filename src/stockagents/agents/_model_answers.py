@@ -29,15 +29,6 @@ from stockagents.core.types import Action, AgentName, Decision, Signal, SignalLa
 from stockagents.features.observation import Observation
 from stockagents.llm.base import Backend, Generation, GenerationRequest, Sampling
 
-__all__ = [
-    "Answer",
-    "answer_batch",
-    "build_request",
-    "decision_from",
-    "expert_completion",
-    "signal_from",
-]
-
 
 @dataclass
 class Answer:

@@ -2,7 +2,7 @@
 
 Safe by default: a ``--host`` other than a loopback address (127.0.0.0/8, ::1,
 localhost) needs ``STOCKAGENTS_API_KEY``, or ``--insecure-no-auth`` to serve an open API
-anyway (``serving.guards.check_bind``). The limits are refused below 1, in one line.
+anyway (``serving._guards.check_bind``). The limits are refused below 1, in one line.
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ def serve(
     import uvicorn
 
     from stockagents.core.settings import load_settings
-    from stockagents.serving.app import create_app
-    from stockagents.serving.guards import check_bind
+    from stockagents.serving.app import check_bind, create_app
 
     secret = load_settings().stockagents_api_key
     api_key = secret.get_secret_value() if secret is not None else ""

@@ -17,7 +17,7 @@ query values masked.
 ``install_log_redaction()`` makes every log record (from any logger, to any handler,
 including handlers added later) and every formatted warning go through ``redact``; the
 CLI and the server call it once where they configure logging. Errors are built without
-upstream bodies in the first place (``data.online``, ``llm.api_backend``); this module
+upstream bodies in the first place (``data.online``, ``llm._api_backend``); this module
 is the second line of defence. It knows nothing about providers or HTTP.
 """
 

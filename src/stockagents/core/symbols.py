@@ -5,7 +5,7 @@ A symbol is a name, never a path: 1-15 characters from letters, digits, ``.``, `
 upper case after trimming spaces. The CLI, the Python API, the HTTP API and config files
 (watchlists, RL collection symbols) call ``validate_symbol``; anything else is a
 ``SymbolError`` naming the symbol and this rule. Providers that turn a symbol into a file
-additionally check that the path stays inside their directory (``data.paths``).
+additionally check that the path stays inside their directory (``data._paths``).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from stockagents.core.errors import DataError, DataFormatError
+from stockagents.data._paths import file_in
 from stockagents.data.base import PriceProvider
-from stockagents.data.paths import file_in
 from stockagents.data.validation import normalize_ohlcv
 
 __all__ = ["CsvPriceProvider"]

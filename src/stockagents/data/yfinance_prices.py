@@ -19,8 +19,8 @@ import pandas as pd
 from stockagents.core.errors import ProviderUnavailableError, UpstreamError
 from stockagents.core.packages import YFINANCE_INSTALL, require_packages
 from stockagents.core.redact import redact
+from stockagents.data._paths import file_in
 from stockagents.data.base import PriceProvider
-from stockagents.data.paths import file_in
 from stockagents.data.validation import normalize_ohlcv
 
 __all__ = ["YFinancePriceProvider"]

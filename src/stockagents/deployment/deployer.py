@@ -53,6 +53,7 @@ from stockagents.core.registry import (
     release_manifest,
     set_identity,
 )
+from stockagents.deployment._interrupts import sigterm_raises, stopped_by
 from stockagents.deployment.gate import (
     Candidate,
     EvaluationMatch,
@@ -61,7 +62,6 @@ from stockagents.deployment.gate import (
     find_evaluation,
     gate,
 )
-from stockagents.deployment.interrupts import sigterm_raises, stopped_by
 from stockagents.deployment.store import DeployLock, Store, copy_tree, stamp
 from stockagents.orchestration import SystemCoordinator
 

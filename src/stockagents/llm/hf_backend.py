@@ -3,12 +3,12 @@
 One ``HFBackend`` holds one copy of a base model; LoRA adapters are loaded into it by
 name (with peft), and a batch may mix rows for different adapters (and the bare base),
 so the three analysts answer in one forward pass per token. At the first generation the
-adapters are stacked (``stockagents.llm.stacked_lora``: two products per layer for any
+adapters are stacked (``stockagents.llm._stacked_lora``: two products per layer for any
 mix, instead of peft's sub-batch per adapter) and, on CPU, the linear layers switch to
-a smaller format (``stockagents.llm.cpu_weights``), because a decoding step is bound by
-reading the weights. Decoding (``stockagents.llm.decoding``) uses the KV cache, reuses
+a smaller format (``stockagents.llm._cpu_weights``), because a decoding step is bound by
+reading the weights. Decoding (``stockagents.llm._decoding``) uses the KV cache, reuses
 the cached system prompt of each agent and feeds the tokens a schema forces without a
-step each; rows with a schema are constrained by ``stockagents.llm.constrained``.
+step each; rows with a schema are constrained by ``stockagents.llm._constrained``.
 
 On CPU the model loads in float32 with one thread per core. ``quantize="auto"`` (the
 default) and ``"int8"`` store weights as int8 with per-row scales and decode on bfloat16
@@ -39,13 +39,16 @@ from safetensors import SafetensorError
 from stockagents.core.errors import BackendError
 from stockagents.core.packages import is_installed, require_packages
 from stockagents.core.threads import use_all_cpus
+from stockagents.llm._stacked_lora import AdapterRouter
 from stockagents.llm.base import Backend, Generation, GenerationRequest, Sampling
 from stockagents.llm.presets import resolve_model
-from stockagents.llm.stacked_lora import AdapterRouter
 
-__all__ = ["HFBackend", "pick_dtype"]
+__all__ = ["HFBackend", "pick_dtype", "sample_ids"]
 
 logger = logging.getLogger(__name__)
+
+#: Under ``quantize="auto"``, smaller models stay in float32.
+AUTO_QUANTIZE_MIN_PARAMETERS = 10_000_000
 
 
 #: What loading a model's or adapter's files can raise when they are missing, truncated
@@ -142,12 +145,12 @@ class HFBackend(Backend):
         self.adapters: dict[str, str] = {}
         self._compiler: Any = None
         self._lock = threading.Lock()
-        #: Keys and values of the agents' system prompts, per adapter (see llm.decoding).
-        from stockagents.llm.decoding import PrefixCache
+        #: Keys and values of the agents' system prompts, per adapter (see llm._decoding).
+        from stockagents.llm._decoding import PrefixCache
 
         self.prefix_cache = PrefixCache()
         self.cache_prefixes = True
-        #: Feed the tokens a schema forces without a decoding step each (see llm.decoding).
+        #: Feed the tokens a schema forces without a decoding step each (see llm._decoding).
         self.jump_forward = True
         self._system_ids: dict[str, list[int]] = {}
         #: Figures of the last batch: new tokens (all rows), decoding steps, seconds.
@@ -175,11 +178,11 @@ class HFBackend(Backend):
 
     def _prepare(self) -> None:
         """Ready the weights for decoding, once: stack the LoRA adapters
-        (``llm.stacked_lora``, so a batch mixing adapters costs two products per layer),
+        (``llm._stacked_lora``, so a batch mixing adapters costs two products per layer),
         then switch the linear layers to ``self.quantize``'s format
-        (``llm.cpu_weights``)."""
-        from stockagents.llm.cpu_weights import quantize_int8, to_half
-        from stockagents.llm.stacked_lora import stack_adapters
+        (``llm._cpu_weights``)."""
+        from stockagents.llm._cpu_weights import quantize_int8, to_half
+        from stockagents.llm._stacked_lora import stack_adapters
 
         if self.adapters:
             stacked = stack_adapters(self.model, self.router)
@@ -187,6 +190,10 @@ class HFBackend(Backend):
                 logger.info("adapters on %s do not stack: peft routes their rows", self.ref)
             else:
                 self.model, self._stacked = stacked, True
+        if self._auto_quantize and _parameters(self.model) < AUTO_QUANTIZE_MIN_PARAMETERS:
+            # a toy model (the tiny preset): its products are too small for int8 or fp16
+            # kernels to pay for themselves (a tiny-set backtest runs 2x faster in float32)
+            self.quantize = "none"
         if self.quantize != "none":
             if self.quantize == "int8":
                 # A bare base model has no learned margins to lose: int8 activations
@@ -290,7 +297,7 @@ class HFBackend(Backend):
 
     def _schema_compiler(self) -> Any:
         if self._compiler is None:
-            from stockagents.llm.constrained import SchemaCompiler
+            from stockagents.llm._constrained import SchemaCompiler
 
             vocab = int(self.base_model.config.vocab_size)
             self._compiler = SchemaCompiler(self.tokenizer, vocab)
@@ -325,7 +332,7 @@ class HFBackend(Backend):
     def _generate_locked(
         self, requests: Sequence[GenerationRequest], sampling: Sampling
     ) -> list[Generation]:
-        from stockagents.llm.decoding import DecodeRow, DecodeStats, decode
+        from stockagents.llm._decoding import DecodeRow, DecodeStats, decode
 
         if self.model is None:  # an adapter's reload of the base failed
             raise BackendError(f"model {self.ref!r} failed to reload; load it again")
@@ -423,3 +430,26 @@ class HFBackend(Backend):
             for key, backend in list(self._shared.items()):
                 if backend is self:
                     del self._shared[key]
+
+
+def sample_ids(
+    model: Any,
+    tokenizer: Any,
+    ids: Sequence[list[int]],
+    sampling: Sampling,
+    *,
+    shared: int = 0,
+) -> list[list[int]]:
+    """Sample a completion (token ids, without the end-of-sequence token a row stops on)
+    for each prompt of ``ids`` from ``model`` as it is now, with the decoding loop of
+    this backend but no grammar (RL samples this way, its weights changing every step).
+    The first ``shared`` tokens, common to every prompt, run once."""
+    from stockagents.llm import _decoding
+
+    return _decoding.sample_ids(model, tokenizer, ids, sampling, shared=shared)
+
+
+def _parameters(model: Any) -> int:
+    """How many weights ``model`` has (adapters included)."""
+    return sum(int(p.numel()) for p in model.parameters())
+

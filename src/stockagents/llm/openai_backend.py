@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from stockagents.core.errors import BackendError
 from stockagents.core.settings import Settings
-from stockagents.llm.api_backend import APIBackend
+from stockagents.llm._api_backend import APIBackend
 from stockagents.llm.base import GenerationRequest, Sampling
 
 if TYPE_CHECKING:

@@ -96,7 +96,7 @@ def resolve_model(ref: str | Path) -> str:
     """A directory (or hub id) that ``from_pretrained`` can load for ``ref``."""
     text = str(ref)
     if text == "tiny":
-        from stockagents.llm.tiny import build_tiny
+        from stockagents.llm._tiny import build_tiny
 
         return str(_atomic_build(cache_root() / "models" / "tiny-v1", build_tiny))
     if text in ("smollm2-135m", "smollm2"):

@@ -12,11 +12,11 @@ across them); the expert rules run concurrently. At most ``max_concurrent_backte
 backtests run at once; one more is a 503 with ``Retry-After``, answered at once, so a
 queue of backtests never holds the other routes up.
 
-What reaches a route is checked first (``serving.guards``): the ``X-API-Key`` when
+What reaches a route is checked first (``serving._guards``): the ``X-API-Key`` when
 ``STOCKAGENTS_API_KEY`` is set (every route but ``/health`` and the docs), a body of at
 most ``max_body_bytes`` (413), JSON bodies only (415), no undeclared query parameter and
 valid symbols (422). Every error answer, Starlette's own 404 and 405 included, is JSON
-``{"error", "detail"}`` with one redacted line (``serving.errors`` has the statuses); a
+``{"error", "detail"}`` with one redacted line (``serving._errors`` has the statuses); a
 500 never carries the exception's text.
 """
 
@@ -35,12 +35,17 @@ from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import ConfigError
 from stockagents.core.settings import load_settings
 from stockagents.orchestration import SystemCoordinator
-from stockagents.serving.errors import install_error_handlers
-from stockagents.serving.guards import MAX_BODY_BYTES, ApiKeyMiddleware, BodyLimitMiddleware
+from stockagents.serving._errors import install_error_handlers
+from stockagents.serving._guards import (
+    MAX_BODY_BYTES,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    check_bind,
+)
 from stockagents.serving.routes import router
 from stockagents.serving.service import RETRY_AFTER_SECONDS, Service
 
-__all__ = ["RETRY_AFTER_SECONDS", "Service", "create_app"]
+__all__ = ["RETRY_AFTER_SECONDS", "Service", "check_bind", "create_app"]
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 FastAPI runs them in its thread pool, so slow analyses do not block the event loop.
 
 Every route refuses query parameters it does not declare and bodies that are not JSON
-(``guards``); symbols are validated by the request models (``schemas.Symbol``)."""
+(``_guards``); symbols are validated by the request models (``schemas.Symbol``)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from stockagents.core.jsonio import jsonable
 from stockagents.core.registry import production_manifest
 from stockagents.core.types import Recommendation
 from stockagents.evaluation.agent_backtest import backtest_agents
-from stockagents.serving.errors import one_line
-from stockagents.serving.guards import reject_unknown_query, require_json
+from stockagents.serving._errors import one_line
+from stockagents.serving._guards import reject_unknown_query, require_json
 from stockagents.serving.schemas import (
     AnalyzeBatch,
     AnalyzeRequest,

@@ -27,11 +27,12 @@ from stockagents.core.config import (
 from stockagents.core.settings import Settings
 from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.news import NewsProvider
+from stockagents.data.online._common import UnavailableFundamentalsProvider, UnavailableNewsProvider
+from stockagents.data.online._http import ApiClient, default_cache_dir
+from stockagents.data.online._ratelimit import RateLimiter
 from stockagents.data.online.chain import NewsChain
-from stockagents.data.online.common import UnavailableFundamentalsProvider, UnavailableNewsProvider
 from stockagents.data.online.edgar import EdgarFundamentalsProvider
 from stockagents.data.online.finnhub import FinnhubFundamentalsProvider, FinnhubNewsProvider
-from stockagents.data.online.http import ApiClient, RateLimiter, default_cache_dir
 from stockagents.data.online.newsapi import NewsApiProvider
 from stockagents.data.online.serper import SerperNewsProvider
 from stockagents.data.online.yfinance_fundamentals import YFinanceFundamentalsProvider

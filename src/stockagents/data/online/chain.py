@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from stockagents.core.errors import DataError, ProviderUnavailableError, UpstreamError
 from stockagents.core.types import NewsItem
 from stockagents.data.news import NewsProvider
-from stockagents.data.online.common import in_window
+from stockagents.data.online._common import in_window
 
 __all__ = ["NewsChain"]
 

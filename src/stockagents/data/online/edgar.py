@@ -36,8 +36,8 @@ from typing import Any
 from stockagents.core.errors import DataError, DataFormatError
 from stockagents.core.types import FundamentalsSnapshot
 from stockagents.data.fundamentals import FundamentalsProvider, visible_filings
-from stockagents.data.online.common import filings_cutoff
-from stockagents.data.online.http import ApiClient, Fetched
+from stockagents.data.online._common import filings_cutoff
+from stockagents.data.online._http import ApiClient, Fetched
 
 __all__ = [
     "SPLIT_CAVEAT",

@@ -25,8 +25,8 @@ from stockagents.core.redact import excerpt
 from stockagents.core.types import FundamentalsSnapshot, NewsItem
 from stockagents.data.fundamentals import FundamentalsProvider, visible_filings
 from stockagents.data.news import NewsProvider
-from stockagents.data.online.common import filings_cutoff, in_window, news_cutoff
-from stockagents.data.online.http import ApiClient
+from stockagents.data.online._common import filings_cutoff, in_window, news_cutoff
+from stockagents.data.online._http import ApiClient
 
 __all__ = [
     "ESTIMATED_FILING_LAG",

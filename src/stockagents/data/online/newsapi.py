@@ -16,8 +16,8 @@ from stockagents.core.errors import DataFormatError, UpstreamError
 from stockagents.core.redact import excerpt
 from stockagents.core.types import NewsItem
 from stockagents.data.news import NewsProvider, parse_timestamp
-from stockagents.data.online.common import in_window, news_cutoff
-from stockagents.data.online.http import ApiClient
+from stockagents.data.online._common import in_window, news_cutoff
+from stockagents.data.online._http import ApiClient
 
 __all__ = ["NewsApiProvider", "parse_newsapi"]
 

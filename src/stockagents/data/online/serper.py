@@ -28,8 +28,8 @@ from stockagents.core.redact import excerpt
 from stockagents.core.types import NewsItem
 from stockagents.data.calendar import MARKET_TZ
 from stockagents.data.news import NewsProvider
-from stockagents.data.online.common import in_window
-from stockagents.data.online.http import ApiClient, Fetched
+from stockagents.data.online._common import in_window
+from stockagents.data.online._http import ApiClient, Fetched
 
 __all__ = ["SerperNewsProvider", "parse_serper", "parse_serper_date"]
 

@@ -3,7 +3,7 @@
 Every strategist prompt opens with the same system message: about two thirds of its
 tokens (278 of 421 on SmolLM2). Both passes run that prefix once per batch:
 
-* ``sample_completions`` samples with the project's decoding loop (``llm.decoding``: a
+* ``sample_completions`` samples with the decoding loop (``llm.hf_backend.sample_ids``: a
   prefix cache built afresh per call, since the weights change every step; finished
   rows leave the batch), without a grammar, so invalid output stays possible and is
   penalised.
@@ -50,7 +50,7 @@ def sample_completions(
     """(prompt ids, completion ids) for each prompt, sampled from ``model`` as it is now.
     A completion ends with the end-of-sequence token when the model wrote one."""
     from stockagents.llm.base import Sampling
-    from stockagents.llm.decoding import DecodeRow, PrefixCache, decode
+    from stockagents.llm.hf_backend import sample_ids
 
     ids: list[list[int]] = [
         list(
@@ -61,29 +61,24 @@ def sample_completions(
         for p in prompts
     ]
     prefix = shared_prefix(ids)
-    rows = [DecodeRow(ids=list(i), prefix_len=prefix if prefix >= MIN_SHARED else 0) for i in ids]
     eos = int(tokenizer.eos_token_id)
-    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos)
     was_training = model.training
     model.eval()
     try:
-        decode(
+        outs = sample_ids(
             model,
             tokenizer,
-            rows,
+            ids,
             Sampling(
                 max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
             ),
-            eos=eos,
-            pad=pad,
-            prefix_cache=PrefixCache(capacity=2),
-            jump_forward=False,
+            shared=prefix if prefix >= MIN_SHARED else 0,
         )
     finally:
         model.train(was_training)
     # the loop drops the end-of-sequence token it stops on: put it back, so the model is
     # trained to stop there and a finished answer is not taken for a truncated one
-    return ids, [[*r.out, eos] if len(r.out) < max_new_tokens else list(r.out) for r in rows]
+    return ids, [[*out, eos] if len(out) < max_new_tokens else out for out in outs]
 
 
 def _backbone(model: Any) -> Any:

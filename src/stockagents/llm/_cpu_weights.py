@@ -35,16 +35,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = [
-    "HalfEmbedding",
-    "HalfLinear",
-    "Int8Embedding",
-    "Int8Linear",
-    "Int8Weight",
-    "quantize_int8",
-    "to_half",
-]
-
 
 def _half(weight: torch.Tensor) -> nn.Parameter:
     return nn.Parameter(weight.detach().to(torch.float16), requires_grad=False)

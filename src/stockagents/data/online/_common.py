@@ -24,19 +24,6 @@ from stockagents.data.calendar import MARKET_TZ, market_close_utc
 from stockagents.data.fundamentals import FundamentalsProvider
 from stockagents.data.news import NewsProvider
 
-__all__ = [
-    "HEADLINE_MERGE_WINDOW",
-    "SETTLE",
-    "UnavailableFundamentalsProvider",
-    "UnavailableNewsProvider",
-    "dedupe",
-    "filings_cutoff",
-    "headline_key",
-    "in_window",
-    "news_cutoff",
-    "url_key",
-]
-
 #: How long after a query's last instant its answer is taken as complete (late indexing).
 SETTLE = dt.timedelta(hours=1)
 

@@ -32,8 +32,6 @@ from stockagents.core.redact import excerpt, redact, register_secret
 from stockagents.core.settings import Settings, load_settings
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
 
-__all__ = ["MAX_CONCURRENCY", "PLACEHOLDER_KEY", "APIBackend"]
-
 logger = logging.getLogger(__name__)
 
 #: Sent to a compatible server given by ``base_url`` when no key is passed; they ignore it.

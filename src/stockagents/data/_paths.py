@@ -15,8 +15,6 @@ from pathlib import Path
 
 from stockagents.core.errors import DataError
 
-__all__ = ["file_in"]
-
 
 def file_in(directory: Path, name: str) -> Path:
     """``directory / name``, or a ``DataError`` if it would leave ``directory``."""

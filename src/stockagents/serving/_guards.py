@@ -11,7 +11,7 @@
 - ``check_bind``: the rule ``stockagents serve`` applies to ``--host``: a non-loopback
   interface needs ``STOCKAGENTS_API_KEY``, or an explicit ``--insecure-no-auth``.
 
-The answers are built by ``serving.errors``; this module knows no route by name.
+The answers are built by ``serving._errors``; this module knows no route by name.
 """
 
 from __future__ import annotations
@@ -26,17 +26,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stockagents.core.errors import ConfigError
-from stockagents.serving.errors import kind, problem
-
-__all__ = [
-    "MAX_BODY_BYTES",
-    "ApiKeyMiddleware",
-    "BodyLimitMiddleware",
-    "check_bind",
-    "is_loopback",
-    "reject_unknown_query",
-    "require_json",
-]
+from stockagents.serving._errors import kind, problem
 
 #: The largest request body the API reads: 64 KiB (20 symbols and two dates need < 1 KiB).
 MAX_BODY_BYTES = 64 * 1024

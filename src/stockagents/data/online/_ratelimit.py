@@ -6,8 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Clock", "RateLimiter", "Sleep"]
-
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 

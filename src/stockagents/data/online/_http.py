@@ -56,9 +56,7 @@ import httpx
 
 from stockagents.core.errors import DataError, UpstreamError, http_status_reason
 from stockagents.core.redact import excerpt, redact_url, register_secret
-from stockagents.data.online.ratelimit import Clock, RateLimiter, Sleep
-
-__all__ = ["ApiClient", "Fetched", "RateLimiter", "default_cache_dir"]
+from stockagents.data.online._ratelimit import Clock, RateLimiter, Sleep
 
 logger = logging.getLogger(__name__)
 

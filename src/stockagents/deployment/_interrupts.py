@@ -11,8 +11,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["sigterm_raises", "stopped_by"]
-
 
 @contextmanager
 def sigterm_raises() -> Iterator[None]:

@@ -32,10 +32,8 @@ from typing import Any
 
 import torch
 
+from stockagents.llm._stacked_lora import AdapterRouter
 from stockagents.llm.base import Sampling
-from stockagents.llm.stacked_lora import AdapterRouter
-
-__all__ = ["DecodeRow", "DecodeStats", "PrefixCache", "decode", "forced_tokens", "growing_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +226,7 @@ class _Decoder:
     ) -> torch.Tensor:
         kwargs: dict[str, Any] = {}
         context: Any = contextlib.nullcontext()
-        if self.router is not None:  # adapters stacked (llm.stacked_lora)
+        if self.router is not None:  # adapters stacked (llm._stacked_lora)
             self.router.route([None if a == BASE_ADAPTER else a for a in adapters])
         elif self.use_adapters:
             # One adapter for every row: make it the active one, so peft runs its plain
@@ -481,7 +479,7 @@ def decode(
     """Generate for every row (in place: ``row.out``); returns the call's figures.
     ``prefix_cache=None`` runs every prompt whole; ``jump_forward=False`` decodes forced
     tokens one step at a time (for measuring the grammar's own cost). Rows name their
-    adapters either to ``router`` (adapters stacked by ``llm.stacked_lora``) or, with
+    adapters either to ``router`` (adapters stacked by ``llm._stacked_lora``) or, with
     ``use_adapters``, to peft."""
     decoder = _Decoder(
         model,
@@ -498,3 +496,31 @@ def decode(
     )
     with torch.inference_mode():
         return decoder.run()
+
+
+def sample_ids(
+    model: Any,
+    tokenizer: Any,
+    ids: Sequence[list[int]],
+    sampling: Sampling,
+    *,
+    shared: int = 0,
+) -> list[list[int]]:
+    """Sample a completion for each prompt of ``ids`` (token ids) from ``model`` as it is
+    now, without a grammar: the first ``shared`` tokens, common to every prompt, run once
+    (a prefix cache built afresh, since the weights may have changed). The end-of-sequence
+    token a row stops on is not in its completion."""
+    rows = [DecodeRow(ids=list(i), prefix_len=shared) for i in ids]
+    eos = int(tokenizer.eos_token_id)
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos)
+    decode(
+        model,
+        tokenizer,
+        rows,
+        sampling,
+        eos=eos,
+        pad=pad,
+        prefix_cache=PrefixCache(capacity=2),
+        jump_forward=False,
+    )
+    return [list(r.out) for r in rows]

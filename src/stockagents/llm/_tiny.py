@@ -11,8 +11,6 @@ import json
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["TINY_SEED", "build_tiny", "tiny_corpus"]
-
 TINY_SEED = 1234
 _SPECIALS = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
 _CHAT_TEMPLATE = (

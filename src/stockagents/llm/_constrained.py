@@ -1,7 +1,7 @@
 """Schema-constrained decoding for local models, with xgrammar.
 
 A JSON schema is compiled once per tokenizer into a grammar; during generation
-(``stockagents.llm.decoding``) each constrained row gets a grammar matcher that masks
+(``stockagents.llm._decoding``) each constrained row gets a grammar matcher that masks
 every token that would leave the schema, so the row can only produce JSON that parses
 and validates (enums, numeric ranges, string lengths), and that names the tokens the
 schema forces. Chosen by measuring: xgrammar's masks cost a small fraction of a forward
@@ -21,8 +21,6 @@ from typing import Any
 
 import xgrammar as xgr
 from transformers import PreTrainedTokenizerBase
-
-__all__ = ["SchemaCompiler", "answer_grammar"]
 
 _GRID_MAX = 2000  # numbers with more grid points than this use the generic grammar
 

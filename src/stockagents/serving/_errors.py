@@ -5,14 +5,14 @@ exceptions to statuses:
 
 ===== ========================================================================
 400   another ``StockAgentsError`` (``error`` is its type); an unparsable body
-401   a missing or wrong ``X-API-Key`` (``guards``)
+401   a missing or wrong ``X-API-Key`` (``_guards``)
 404   ``UnknownSymbolError``, and Starlette's own 404 for an unknown route
 405   Starlette's own 405 for a method a route does not take (``Allow`` kept)
-413   a body over the limit (``guards``)
-415   a POST whose body is not ``application/json`` (``guards``)
+413   a body over the limit (``_guards``)
+415   a POST whose body is not ``application/json`` (``_guards``)
 422   ``RequestValidationError`` (FastAPI's validation, invalid symbols), another
       ``DataError`` (dates outside the data, an over-long backtest), an unknown
-      query parameter (``guards``)
+      query parameter (``_guards``)
 500   anything unexpected: logged with its traceback, answered without its text
 503   ``UpstreamError`` (its ``summary`` only, never the provider's words),
       ``BackendError`` (generic), no free backtest slot (``Retry-After``)
@@ -40,8 +40,6 @@ from stockagents.core.errors import (
     UpstreamError,
 )
 from stockagents.core.redact import redact
-
-__all__ = ["MAX_DETAIL", "install_error_handlers", "one_line", "problem"]
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ with one adapter multiplies by that adapter's block alone; a batch with none ski
 term. ``AdapterRouter.route`` says which adapter each row of the next forward pass uses.
 
 Knows nothing of decoding or weight formats: the base layer is whatever module peft
-wrapped (and may be swapped for a smaller format afterwards, see ``llm.cpu_weights``).
+wrapped (and may be swapped for a smaller format afterwards, see ``llm._cpu_weights``).
 Only plain LoRA folds: adapters with DoRA or another peft variant, a LoRA bias, or a
 merged state are left to peft (``stack_adapters`` returns None).
 """
@@ -31,8 +31,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-__all__ = ["AdapterRouter", "StackedLoRALinear", "stack_adapters"]
 
 
 class AdapterRouter:
