@@ -284,6 +284,7 @@ class TestInOrder:
             )
             # the config's models/strategist/sft/final does not exist: the SFT run's is used
             assert "newest SFT run's strategist" in done.stdout + done.stderr
+            assert "caps --iterations at 4 (asked 100)" in done.stdout + done.stderr
             final = ws.root / "models" / "strategist" / f"rl_{algorithm}" / "final"
             assert json.loads((final / "manifest.json").read_text())["agent"] == "strategist"
 

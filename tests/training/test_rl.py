@@ -157,6 +157,20 @@ def test_shipped_rl_configs_load(algorithm: str) -> None:
     assert config.rewards.weights().ret == 1.0
 
 
+def test_the_tiny_profile_caps_a_configs_sizes(caplog: pytest.LogCaptureFixture) -> None:
+    from stockagents.pipelines.rl import capped_to_profile
+
+    config = load_rl_config(REPO / "config" / "rl" / "grpo_config.yaml", "grpo")
+    with caplog.at_level("WARNING"):
+        tiny = capped_to_profile(config, "tiny")
+    assert (tiny.training.num_iterations, tiny.data.num_trajectories) == (4, 60)
+    assert "caps --iterations at 4 (asked 100)" in caplog.text
+    assert tiny.training.batch_size == config.training.batch_size  # ceilings only
+    assert capped_to_profile(config, "cpu") == config
+    with pytest.raises(ConfigError, match=r"--profile 'huge': use one of tiny, cpu, gpu"):
+        capped_to_profile(config, "huge")
+
+
 def test_rl_config_errors_are_one_clear_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("training:\n  num_iterations: -3\n  kl_coeff: 0.1\n", encoding="utf-8")

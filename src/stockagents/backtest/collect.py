@@ -27,7 +27,6 @@ import ctypes
 import datetime as dt
 import difflib
 import hashlib
-import importlib.util
 import json
 import logging
 import multiprocessing
@@ -40,17 +39,25 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from stockagents import __version__
 from stockagents.backtest.experience import ExperienceLibrary
 from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
-from stockagents.core.errors import DataError, ProviderUnavailableError, UnknownSymbolError
+from stockagents.core.errors import DataError, UnknownSymbolError
 from stockagents.core.jsonio import dumps
 from stockagents.core.manifests import CollectionCounts, TrajectoriesManifest, write_manifest
+from stockagents.core.packages import require_packages
 from stockagents.core.types import Action, AgentIO, ExperienceStep
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import FORWARD_HORIZONS, DateSplits, compute_splits
@@ -257,12 +264,9 @@ def _run_ray(
     workers: int,
     models: str | None,
 ) -> Iterator[list[ExperienceStep]]:
-    try:
-        import ray
-    except ImportError:
-        raise ProviderUnavailableError(
-            "--backend ray needs Ray: pip install 'ray[default]'"
-        ) from None
+    require_packages("ray", needed_by="--backend ray", install="pip install 'ray[default]'")
+    import ray
+
     ray.init(ignore_reinit_error=True, num_cpus=workers, include_dashboard=False)
     remote = ray.remote(collect_chunk)
     pending = [remote.remote(config_json, run_id, s, days, models) for s, days in tasks]
@@ -325,6 +329,120 @@ def _run_pool(
                 future.cancel()
 
 
+def _check_options(every: int, max_days: int | None, workers: int | None, backend: str) -> None:
+    """One clear error for a size below 1 or a backend that is not installed."""
+    for name, value in (("every", every), ("max_days", max_days), ("workers", workers)):
+        if value is not None and value < 1:
+            raise DataError(f"{name} must be at least 1 (got {value})")
+    if backend == "ray":
+        require_packages("ray", needed_by="--backend ray", install="pip install 'ray[default]'")
+
+
+def _signature(
+    config: AppConfig,
+    plan: dict[str, list[dt.date]],
+    start: dt.date | None,
+    end: dt.date | None,
+    every: int,
+    max_days: int | None,
+    data_hash: str,
+    models: str | None,
+) -> dict[str, Any]:
+    """What makes two collections the same run: a resume must match it exactly."""
+    return {
+        "symbols": list(plan),
+        "start": str(start) if start else None,
+        "end": str(end) if end else None,
+        "every": every,
+        "max_days": max_days,
+        # where models are deployed does not change a decision
+        "config_sha256": hashlib.sha256(
+            config.model_dump_json(exclude={"deployment"}).encode()
+        ).hexdigest(),
+        "data_sha256": data_hash,
+        "model_versions": _coordinator(config.model_dump_json(), models).model_versions,
+        "models": models,
+    }
+
+
+def _open_library(output: Path, run_id: str, signature: dict[str, Any]) -> ExperienceLibrary:
+    """The run's library, refusing to resume a run collected with other settings."""
+    output.mkdir(parents=True, exist_ok=True)
+    library = ExperienceLibrary(output / DB_NAME)
+    previous = library.run_info(run_id)
+    if previous is not None and previous != signature:
+        changed = sorted(k for k in signature if previous.get(k) != signature[k])
+        library.close()
+        raise DataError(
+            f"{output}: run {run_id!r} was collected with other settings "
+            f"({', '.join(changed)} differ); resume with the same ones or use a new --output"
+        )
+    return library
+
+
+def _results(
+    backend: Backend,
+    tasks: list[tuple[str, list[str]]],
+    config_json: str,
+    run_id: str,
+    workers: int,
+    models: str | None,
+) -> Iterator[list[ExperienceStep]]:
+    """Each chunk's steps as ``backend`` computes them (here, on a pool or on Ray)."""
+    if backend == "serial" or (backend == "process" and workers == 1):
+        return (collect_chunk(config_json, run_id, s, d, models) for s, d in tasks)
+    if backend == "ray":
+        return _run_ray(tasks, config_json, run_id, workers, models)
+    return _run_pool(tasks, config_json, run_id, workers, models)
+
+
+def _progress_bar(shown: bool) -> Progress:
+    return Progress(
+        TextColumn("collecting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not shown,
+    )
+
+
+def _store(
+    library: ExperienceLibrary,
+    results: Iterator[list[ExperienceStep]],
+    splits: DateSplits | None,
+    progress: Progress,
+    task_id: TaskID,
+) -> int:
+    """Write each chunk's steps (with their segment) as it arrives; the rows inserted."""
+    inserted = 0
+    for steps in results:
+        if splits is not None:
+            steps = [
+                step.model_copy(update={"segment": splits.segment_of(step.as_of)}) for step in steps
+            ]
+        inserted += library.add_steps(steps)
+        progress.advance(task_id, len(steps))
+    return inserted
+
+
+def _finish(
+    library: ExperienceLibrary, run_id: str, manifest: TrajectoriesManifest, output: Path
+) -> CollectionCounts:
+    """Record the run's end (complete or interrupted) in the library and the manifest."""
+    library.finish_run(run_id, manifest.status or "interrupted")
+    counts = CollectionCounts(
+        steps=library.count(run_id),
+        by_symbol=library.counts(run_id, "symbol"),
+        actions=library.counts(run_id, "action"),
+        by_segment=library.counts(run_id, "segment"),
+    )
+    manifest.updated_at = dt.datetime.now(dt.UTC).isoformat()
+    manifest.counts = counts
+    write_manifest(output / "manifest.json", manifest)
+    library.close()
+    return counts
+
+
 def collect_trajectories(
     symbols: Sequence[str],
     start: dt.date | None,
@@ -345,14 +463,7 @@ def collect_trajectories(
     A resume with other settings (config, symbols, dates, data) is refused, so one run
     never mixes steps made in different ways.
     """
-    if every < 1:
-        raise DataError(f"every must be at least 1 (got {every})")
-    if max_days is not None and max_days < 1:
-        raise DataError(f"max_days must be at least 1 (got {max_days})")
-    if workers is not None and workers < 1:
-        raise DataError(f"workers must be at least 1 (got {workers})")
-    if backend == "ray" and importlib.util.find_spec("ray") is None:
-        raise ProviderUnavailableError("--backend ray needs Ray: pip install 'ray[default]'")
+    _check_options(every, max_days, workers, backend)
     config = load_config(config)
     started = time.perf_counter()
     plan, skipped, data_hash, calendar = _plan(config, symbols, start, end, every, max_days)
@@ -361,33 +472,9 @@ def collect_trajectories(
     models = str(models) if models is not None else None
     if models is not None and backend == "process" and workers is None:
         workers = 1  # each worker would load its own copy of the models
-
-    model_versions = _coordinator(config_json, models).model_versions
-    signature = {
-        "symbols": list(plan),
-        "start": str(start) if start else None,
-        "end": str(end) if end else None,
-        "every": every,
-        "max_days": max_days,
-        # where models are deployed does not change a decision
-        "config_sha256": hashlib.sha256(
-            config.model_dump_json(exclude={"deployment"}).encode()
-        ).hexdigest(),
-        "data_sha256": data_hash,
-        "model_versions": model_versions,
-        "models": models,
-    }
-    output.mkdir(parents=True, exist_ok=True)
+    signature = _signature(config, plan, start, end, every, max_days, data_hash, models)
     run_id = run_id or output.name
-    library = ExperienceLibrary(output / DB_NAME)
-    previous = library.run_info(run_id)
-    if previous is not None and previous != signature:
-        changed = sorted(k for k in signature if previous.get(k) != signature[k])
-        library.close()
-        raise DataError(
-            f"{output}: run {run_id!r} was collected with other settings "
-            f"({', '.join(changed)} differ); resume with the same ones or use a new --output"
-        )
+    library = _open_library(output, run_id, signature)
     done = library.existing(run_id)
     planned = sum(len(d) for d in plan.values())
     present = sum(1 for s, days in plan.items() for d in days if (s, d) in done)
@@ -403,53 +490,23 @@ def collect_trajectories(
             "data": {"source": config.data.prices.provider, "sha256": data_hash},
             "splits": splits.to_dict() if splits is not None else None,
             "database": DB_NAME,
+            "status": "interrupted",
         }
     )
     library.start_run(run_id, signature)
     tasks = list(_chunks(plan, done))
     workers = max(1, min(workers or (os.cpu_count() or 1), len(plan)))
     inserted = 0
-    status = "interrupted"
-    bar = Progress(
-        TextColumn("collecting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=not progress,
-    )
+    bar = _progress_bar(progress)
     try:
         with bar:
             task_id = bar.add_task("steps", total=planned, completed=present)
-            if backend == "serial" or (backend == "process" and workers == 1):
-                results: Iterator[list[ExperienceStep]] = (
-                    collect_chunk(config_json, run_id, s, d, models) for s, d in tasks
-                )
-            elif backend == "ray":
-                results = _run_ray(tasks, config_json, run_id, workers, models)
-            else:
-                results = _run_pool(tasks, config_json, run_id, workers, models)
-            for steps in results:
-                if splits is not None:
-                    steps = [
-                        step.model_copy(update={"segment": splits.segment_of(step.as_of)})
-                        for step in steps
-                    ]
-                inserted += library.add_steps(steps)
-                bar.advance(task_id, len(steps))
-        status = "complete"
+            results = _results(backend, tasks, config_json, run_id, workers, models)
+            inserted = _store(library, results, splits, bar, task_id)
+        manifest.status = "complete"
     finally:
-        library.finish_run(run_id, status)
-        counts = CollectionCounts(
-            steps=library.count(run_id),
-            by_symbol=library.counts(run_id, "symbol"),
-            actions=library.counts(run_id, "action"),
-            by_segment=library.counts(run_id, "segment"),
-        )
-        manifest.status = status
-        manifest.updated_at = dt.datetime.now(dt.UTC).isoformat()
-        manifest.counts = counts
-        write_manifest(output / "manifest.json", manifest)
-        library.close()
+        counts = _finish(library, run_id, manifest, output)
+    status = manifest.status or "interrupted"
     return CollectionSummary(
         run_id=run_id,
         output=output,

@@ -23,7 +23,7 @@ from stockagents.cli.options import (
 )
 from stockagents.cli.output import configure_output, show_debug_details
 from stockagents.core.config import load_config
-from stockagents.pipelines.rl import run_rl_training, train_strategist
+from stockagents.pipelines.rl import capped_to_profile, run_rl_training, train_strategist
 from stockagents.training.rl.config import load_rl_config
 
 __all__ = ["main", "run_rl", "train_rl"]
@@ -108,9 +108,11 @@ def train_rl(
             rich_help_panel=_OVERRIDES,
         ),
     ] = None,
+    profile: ProfileOption = "cpu",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
 ) -> None:
-    """Train the strategist on realised, cost-aware rewards."""
+    """Train the strategist on realised, cost-aware rewards (``--profile tiny`` cuts the
+    iterations and trajectories to its ceilings; the others leave the config as it is)."""
     if verbose:
         show_debug_details()
     algorithm: str = ctx.obj
@@ -125,7 +127,7 @@ def train_rl(
         value = None if resume.lower() in ("none", "null", "no") else resume
         training = rl_config.training.model_copy(update={"resume_from_checkpoint": value})
         rl_config = rl_config.model_copy(update={"training": training})
-    summary = train_strategist(rl_config)
+    summary = train_strategist(capped_to_profile(rl_config, profile))
     log = logging.getLogger(__name__)
     for key in ("expert", "before", "after"):
         if key in summary:

@@ -452,4 +452,3 @@ def sample_ids(
 def _parameters(model: Any) -> int:
     """How many weights ``model`` has (adapters included)."""
     return sum(int(p.numel()) for p in model.parameters())
-

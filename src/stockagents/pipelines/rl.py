@@ -63,6 +63,7 @@ from stockagents.training.rl.results import RLResult
 from stockagents.training.rl.scoring import RewardModel, desk_from, validation_reward
 
 __all__ = [
+    "capped_to_profile",
     "collect_rl_data",
     "find_sft_strategist",
     "run_rl_training",
@@ -306,6 +307,29 @@ def _sizes(
     )
     num_iterations = chosen.capped("--num-iterations", num_iterations, chosen.max_iterations)
     return chosen, num_trajectories, num_iterations
+
+
+def capped_to_profile(config: RLConfig, profile: str) -> RLConfig:
+    """``config`` with its iterations and trajectories cut to ``profile``'s ceilings (only
+    the ``tiny`` smoke profile has any; each cut is logged)."""
+    if profile not in RL_PROFILES:
+        raise ConfigError(f"--profile {profile!r}: use one of {', '.join(RL_PROFILES)}")
+    chosen = RL_PROFILES[profile]
+    training = config.training.model_copy(
+        update={
+            "num_iterations": chosen.capped(
+                "--iterations", config.training.num_iterations, chosen.max_iterations
+            )
+        }
+    )
+    data = config.data.model_copy(
+        update={
+            "num_trajectories": chosen.capped(
+                "data.num_trajectories", config.data.num_trajectories, chosen.max_trajectories
+            )
+        }
+    )
+    return config.model_copy(update={"training": training, "data": data})
 
 
 def _sft_start(sft_checkpoint: Path | None, output_root: Path) -> Path:
