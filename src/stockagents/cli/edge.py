@@ -11,14 +11,18 @@ configured key, in any form, reaches the terminal.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
 
+import typer
+
+from stockagents.cli.output import configure_output
 from stockagents.core.errors import StockAgentsError
 from stockagents.core.redact import install_log_redaction, redact
 
-__all__ = ["describe_os_error", "guarded"]
+__all__ = ["describe_os_error", "guarded", "script_main"]
 
 _OS_PROBLEMS: dict[type[OSError], str] = {
     FileExistsError: "exists and is not a directory; pass a directory path, or move the file",
@@ -77,3 +81,24 @@ def guarded(run: Callable[[], None], interrupted: str = "interrupted") -> int:
         )
         return 2
     return 0
+
+
+def script_main(
+    command: Callable[..., None],
+    argv: list[str] | None,
+    *,
+    obj: object,
+    help: str,
+    interrupted: str,
+    hide: tuple[str, ...] = (),
+) -> int:
+    """Run the Typer function ``command`` as a guide script: output configured once,
+    ``help`` as its description, the parameters ``hide`` removed, the error edge around
+    it (``guarded``); returns the exit code."""
+    configure_output(level=logging.INFO)
+    app = typer.Typer(add_completion=False)
+    app.command()(command)
+    click_command = typer.main.get_command(app)
+    click_command.params = [p for p in click_command.params if p.name not in hide]
+    click_command.help = help
+    return guarded(lambda: click_command.main(args=argv, obj=obj), interrupted=interrupted)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 
 from stockagents.core.errors import AgentError, ConfigError, DateOutOfRangeError
 from stockagents.core.symbols import validate_symbol
 
 __all__ = [
+    "OVERRIDES",
     "ConfigOption",
     "EndOption",
     "ModelsOption",
     "NoFallbackOption",
+    "OutputDirOverride",
     "OutputRootOption",
     "ProfileOption",
+    "ResumeOverride",
     "ResumeRunOption",
     "StartOption",
     "SymbolArgument",
@@ -26,11 +30,15 @@ __all__ = [
     "TeacherBaseUrlOption",
     "TeacherModelOption",
     "TeacherOption",
+    "VerboseOption",
     "model_set",
     "parse_date",
     "split_symbols",
     "timestamped",
+    "with_resume",
 ]
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="A YAML config file.")]
 SymbolArgument = Annotated[
@@ -87,6 +95,35 @@ ModelsOption = Annotated[
         "(default: the deployed production set, else expert).",
     ),
 ]
+
+
+#: The help panel of a YAML script's flags that override its config.
+OVERRIDES = "Overrides of the config"
+OutputDirOverride = Annotated[
+    Path | None,
+    typer.Option("--output-dir", help="training.output_dir", rich_help_panel=OVERRIDES),
+]
+ResumeOverride = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        metavar="auto|PATH|none",
+        rich_help_panel=OVERRIDES,
+        help="training.resume_from_checkpoint: auto, a checkpoint directory, or none",
+    ),
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")]
+
+
+def with_resume(config: ConfigT, resume: str | None) -> ConfigT:
+    """``config`` (an SFT or RL recipe) with ``--resume`` applied: ``none`` starts over,
+    ``auto`` or a checkpoint directory continues; no flag keeps the config's choice."""
+    if resume is None:
+        return config
+    value = None if resume.lower() in ("none", "null", "no") else resume
+    training: Any = getattr(config, "training")  # noqa: B009  (SFT and RL recipes)
+    training = training.model_copy(update={"resume_from_checkpoint": value})
+    return config.model_copy(update={"training": training})
 
 
 def split_symbols(*groups: list[str] | None) -> list[str]:

@@ -11,17 +11,22 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stockagents.cli.edge import guarded
+from stockagents.cli.edge import script_main
 from stockagents.cli.options import (
+    OVERRIDES,
     ConfigOption,
+    OutputDirOverride,
     OutputRootOption,
     ProfileOption,
+    ResumeOverride,
     ResumeRunOption,
     SymbolsArgument,
     SymbolsOption,
+    VerboseOption,
     split_symbols,
+    with_resume,
 )
-from stockagents.cli.output import configure_output, show_debug_details
+from stockagents.cli.output import show_debug_details
 from stockagents.core.config import load_config
 from stockagents.pipelines.rl import capped_to_profile, run_rl_training, train_strategist
 from stockagents.training.rl.config import load_rl_config
@@ -72,9 +77,6 @@ def run_rl(
     console.print(f"run: {run}  (model set: {run / 'models'})")
 
 
-_OVERRIDES = "Overrides of the config"
-
-
 def train_rl(
     ctx: typer.Context,
     config: Annotated[
@@ -83,33 +85,22 @@ def train_rl(
     ],
     iterations: Annotated[
         int | None,
-        typer.Option("--iterations", help="training.num_iterations", rich_help_panel=_OVERRIDES),
+        typer.Option("--iterations", help="training.num_iterations", rich_help_panel=OVERRIDES),
     ] = None,
-    output_dir: Annotated[
-        Path | None,
-        typer.Option("--output-dir", help="training.output_dir", rich_help_panel=_OVERRIDES),
-    ] = None,
+    output_dir: OutputDirOverride = None,
     sft_checkpoint: Annotated[
         Path | None,
-        typer.Option("--sft-checkpoint", help="model.sft_checkpoint", rich_help_panel=_OVERRIDES),
+        typer.Option("--sft-checkpoint", help="model.sft_checkpoint", rich_help_panel=OVERRIDES),
     ] = None,
     experience_library: Annotated[
         Path | None,
         typer.Option(
-            "--experience-library", help="data.experience_library", rich_help_panel=_OVERRIDES
+            "--experience-library", help="data.experience_library", rich_help_panel=OVERRIDES
         ),
     ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            "--resume",
-            metavar="auto|PATH|none",
-            help="training.resume_from_checkpoint",
-            rich_help_panel=_OVERRIDES,
-        ),
-    ] = None,
+    resume: ResumeOverride = None,
     profile: ProfileOption = "cpu",
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Train the strategist on realised, cost-aware rewards (``--profile tiny`` cuts the
     iterations and trajectories to its ceilings; the others leave the config as it is)."""
@@ -122,11 +113,7 @@ def train_rl(
         "model.sft_checkpoint": str(sft_checkpoint) if sft_checkpoint else None,
         "data.experience_library": str(experience_library) if experience_library else None,
     }
-    rl_config = load_rl_config(config, algorithm=algorithm, overrides=overrides)
-    if resume is not None:
-        value = None if resume.lower() in ("none", "null", "no") else resume
-        training = rl_config.training.model_copy(update={"resume_from_checkpoint": value})
-        rl_config = rl_config.model_copy(update={"training": training})
+    rl_config = with_resume(load_rl_config(config, algorithm, overrides=overrides), resume)
     summary = train_strategist(capped_to_profile(rl_config, profile))
     log = logging.getLogger(__name__)
     for key in ("expert", "before", "after"):
@@ -140,12 +127,10 @@ def train_rl(
 
 def main(argv: list[str] | None = None, algorithm: str = "grpo") -> int:
     """Run the RL trainer for ``algorithm``; returns the exit code."""
-    configure_output(level=logging.INFO)
-    app = typer.Typer(add_completion=False)
-    app.command()(train_rl)
-    command = typer.main.get_command(app)
-    command.help = f"Train the strategist with {algorithm.upper()} on realised, cost-aware rewards."
-    return guarded(
-        lambda: command.main(args=argv, obj=algorithm),
+    return script_main(
+        train_rl,
+        argv,
+        obj=algorithm,
+        help=f"Train the strategist with {algorithm.upper()} on realised, cost-aware rewards.",
         interrupted="interrupted; rerun the same command to resume from the last checkpoint",
     )

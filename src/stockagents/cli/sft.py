@@ -16,15 +16,20 @@ from typing import Annotated
 
 import typer
 
-from stockagents.cli.edge import guarded
-from stockagents.cli.output import configure_output, show_debug_details
+from stockagents.cli.edge import script_main
+from stockagents.cli.options import (
+    OVERRIDES,
+    OutputDirOverride,
+    ResumeOverride,
+    VerboseOption,
+    with_resume,
+)
+from stockagents.cli.output import show_debug_details
 from stockagents.core.formatting import format_or_na
 from stockagents.training.sft.config import Agent, load_sft_config
 from stockagents.training.sft.trainer import train_agent
 
 __all__ = ["main", "train_sft"]
-
-_OVERRIDES = "Overrides of the config"
 
 
 def train_sft(
@@ -35,34 +40,23 @@ def train_sft(
     agent: Annotated[Agent | None, typer.Option("--agent", help="The agent to train.")] = None,
     max_steps: Annotated[
         int | None,
-        typer.Option("--max-steps", help="training.max_steps", rich_help_panel=_OVERRIDES),
+        typer.Option("--max-steps", help="training.max_steps", rich_help_panel=OVERRIDES),
     ] = None,
-    output_dir: Annotated[
-        Path | None,
-        typer.Option("--output-dir", help="training.output_dir", rich_help_panel=_OVERRIDES),
-    ] = None,
+    output_dir: OutputDirOverride = None,
     dataset_path: Annotated[
         Path | None,
-        typer.Option("--dataset-path", help="data.dataset_path", rich_help_panel=_OVERRIDES),
+        typer.Option("--dataset-path", help="data.dataset_path", rich_help_panel=OVERRIDES),
     ] = None,
     base_model: Annotated[
         str | None,
         typer.Option(
             "--base-model",
             help="model.base_model (a preset, directory or hub id)",
-            rich_help_panel=_OVERRIDES,
+            rich_help_panel=OVERRIDES,
         ),
     ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            "--resume",
-            metavar="auto|PATH|none",
-            rich_help_panel=_OVERRIDES,
-            help="training.resume_from_checkpoint: auto, a checkpoint directory, or none",
-        ),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    resume: ResumeOverride = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Train an agent's LoRA adapter by supervised fine-tuning (TRL SFTTrainer)."""
     if verbose:
@@ -74,11 +68,7 @@ def train_sft(
         "model.base_model": base_model,
     }
     sft_config = load_sft_config(config, agent=agent or ctx.obj, overrides=overrides)
-    if resume is not None:
-        value = None if resume.lower() in ("none", "null", "no") else resume
-        training = sft_config.training.model_copy(update={"resume_from_checkpoint": value})
-        sft_config = sft_config.model_copy(update={"training": training})
-    result = train_agent(sft_config)
+    result = train_agent(with_resume(sft_config, resume))
     logging.getLogger(__name__).info(
         "done: %d steps, eval_loss %s, perplexity %s, %.0f tokens/s; load it with model_path %s",
         result.global_step,
@@ -92,16 +82,12 @@ def train_sft(
 def main(argv: list[str] | None = None, agent: str | None = None) -> int:
     """Run SFT for ``agent`` (its script has no ``--agent``) or ``--agent``; returns the
     exit code."""
-    configure_output(level=logging.INFO)
-    app = typer.Typer(add_completion=False)
-    app.command()(train_sft)
-    command = typer.main.get_command(app)
-    if agent is not None:
-        command.params = [p for p in command.params if p.name != "agent"]
-        command.help = (
-            f"Train the {agent} agent's LoRA adapter by supervised fine-tuning (TRL SFTTrainer)."
-        )
-    return guarded(
-        lambda: command.main(args=argv, obj=agent),
+    return script_main(
+        train_sft,
+        argv,
+        obj=agent,
+        help=f"Train {f'the {agent} agent' if agent else 'an agent'}'s LoRA adapter by "
+        "supervised fine-tuning (TRL SFTTrainer).",
         interrupted="interrupted; rerun with --resume auto to continue",
+        hide=("agent",) if agent is not None else (),
     )
