@@ -1,24 +1,112 @@
-"""Adapting the coordinator to the engine's policy interface."""
+"""Adapting the coordinator to the engine's policy interface.
+
+The analysts do not read the portfolio, so a backtest that knows which (symbol, day)
+steps it will ask about (``backtest_plan``) lets them answer ahead: at a step whose
+analysts have not answered yet, those of the next ``coordinator.analyst_batch_steps``
+steps answer in one batch (``AnalystsAhead``); the strategist then decides each step as
+it comes, with the portfolio of that moment.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
 
 from stockagents.core.types import Decision, PortfolioContext
+from stockagents.features.observation import Observation
 from stockagents.orchestration import SystemCoordinator
+from stockagents.orchestration.coordinator import AnalystAnswers
 
-__all__ = ["CoordinatorPolicy"]
+__all__ = ["AnalystsAhead", "CoordinatorPolicy", "backtest_plan"]
+
+Step = tuple[str, dt.date]
+
+
+def backtest_plan(
+    prices: Mapping[str, pd.DataFrame],
+    start: dt.date,
+    end: dt.date,
+    eligible: Mapping[str, dt.date] | None = None,
+) -> list[Step]:
+    """Every (symbol, day) the engine will ask about, in its order (day, then symbol as
+    ``prices`` lists them): each close in ``start``..``end``, from the symbol's
+    ``eligible`` day on (when given)."""
+    pairs = []
+    for symbol, frame in prices.items():
+        first = eligible[symbol] if eligible is not None else start
+        for stamp in frame.index[frame["close"].notna().to_numpy()]:
+            day = stamp.date()
+            if start <= day <= end and day >= first:
+                pairs.append((day, symbol))
+    order = {symbol: i for i, symbol in enumerate(prices)}
+    return [(symbol, day) for day, symbol in sorted(pairs, key=lambda p: (p[0], order[p[1]]))]
+
+
+class AnalystsAhead:
+    """The analysts' answers and the observations of a backtest's steps, answered
+    ``coordinator.config.coordinator.analyst_batch_steps`` steps at a time, in ``plan``'s
+    order. A step's entries are dropped once it is ``done``."""
+
+    def __init__(self, coordinator: SystemCoordinator, plan: Sequence[Step]) -> None:
+        self.coordinator = coordinator
+        self.batch = coordinator.config.coordinator.analyst_batch_steps
+        self.plan = list(plan)
+        self.position = {pair: i for i, pair in enumerate(self.plan)}
+        self.observed: dict[Step, Observation] = {}
+        self.answered: dict[Step, AnalystAnswers] = {}
+        self.finished: set[Step] = set()
+
+    def observe(self, symbol: str, day: dt.date) -> Observation:
+        """What the agents read at ``(symbol, day)`` (built once)."""
+        observation = self.observed.get((symbol, day))
+        if observation is None:
+            observation = self.observed[(symbol, day)] = self.coordinator.observe(symbol, day)
+        return observation
+
+    def analysts(self, symbol: str, day: dt.date) -> AnalystAnswers:
+        """This step's analysts, answering those of the next steps in the same batch."""
+        if (symbol, day) not in self.answered:
+            start = self.position.get((symbol, day))
+            ahead = [(symbol, day)]  # a step the plan did not foresee answers alone
+            if start is not None:
+                todo = (
+                    p
+                    for p in self.plan[start:]
+                    if p not in self.finished and p not in self.answered
+                )
+                ahead = list(itertools.islice(todo, self.batch))
+            observations = [self.observe(*pair) for pair in ahead]
+            answers = self.coordinator.answer_analysts(observations)
+            self.answered.update(zip(ahead, answers, strict=True))
+        return self.answered[(symbol, day)]
+
+    def done(self, symbol: str, day: dt.date) -> None:
+        """Forget the step: it is decided."""
+        self.finished.add((symbol, day))
+        self.observed.pop((symbol, day), None)
+        self.answered.pop((symbol, day), None)
 
 
 class CoordinatorPolicy:
-    """``policy(symbol, day, portfolio)`` that asks the coordinator, recording decisions."""
+    """``policy(symbol, day, portfolio)`` that asks the coordinator, recording decisions.
+    Given the backtest's ``plan``, the analysts answer ahead in batches."""
 
-    def __init__(self, coordinator: SystemCoordinator) -> None:
+    def __init__(self, coordinator: SystemCoordinator, plan: Sequence[Step] = ()) -> None:
         self.coordinator = coordinator
-        self.decisions: dict[tuple[str, dt.date], Decision] = {}
+        self.ahead = AnalystsAhead(coordinator, plan) if plan else None
+        self.decisions: dict[Step, Decision] = {}
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision:
-        decision = self.coordinator.analyze_symbol(symbol, day, portfolio).decision
+        if self.ahead is None:
+            decision = self.coordinator.analyze_symbol(symbol, day, portfolio).decision
+        else:
+            observation = self.ahead.observe(symbol, day)
+            analysts = self.ahead.analysts(symbol, day)
+            decision = self.coordinator.recommend(observation, analysts, portfolio, day).decision
+            self.ahead.done(symbol, day)
         self.decisions[(symbol, day)] = decision
         return decision
 

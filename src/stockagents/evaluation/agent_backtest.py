@@ -16,7 +16,7 @@ import pandas as pd
 
 from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.backtest.engine import BacktestResult, run_backtest
-from stockagents.backtest.policy import CoordinatorPolicy
+from stockagents.backtest.policy import CoordinatorPolicy, backtest_plan
 from stockagents.core.errors import DataError
 from stockagents.core.types import Decision, PortfolioContext
 from stockagents.evaluation.backtest_report import backtest_metrics
@@ -95,7 +95,8 @@ def backtest_agents(
             f"{len(window)} trading days asked for; at most {max_days} here (narrow start/end)"
         )
     cfg = coordinator.config.backtest
-    policy = CoordinatorPolicy(coordinator)
+    plan = backtest_plan(prices, window[0].date(), window[-1].date(), eligible)
+    policy = CoordinatorPolicy(coordinator, plan)  # the analysts answer ahead, in batches
     advance = tick(len(window) * len(prices)) if tick else (lambda: None)
 
     def guarded(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:

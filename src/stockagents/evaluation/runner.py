@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,15 +20,15 @@ from typing import Any
 import pandas as pd
 
 from stockagents.backtest.engine import BacktestResult, run_backtest
+from stockagents.backtest.policy import AnalystsAhead, backtest_plan
 from stockagents.core.config import AppConfig
 from stockagents.core.types import Decision, PortfolioContext, Recommendation
 from stockagents.data.factory import DataSources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint, model_fingerprint
 from stockagents.evaluation.judge import Judge, JudgeItem, Verdict, rubric_version
 from stockagents.evaluation.model_sets import ModelSet
-from stockagents.features.observation import MIN_BARS, Observation
+from stockagents.features.observation import MIN_BARS
 from stockagents.orchestration import SystemCoordinator
-from stockagents.orchestration.coordinator import AnalystAnswers
 
 __all__ = ["SetRun", "Step", "run_model_set"]
 
@@ -58,17 +57,9 @@ class SetRun:
     grades: dict[str, list[tuple[Step, Verdict]]] = field(default_factory=dict)
 
 
-#: How many (symbol, day) questions the analysts answer in one batch.
-ANALYST_BATCH = 32
-
-
 class _RecordingPolicy:
-    """Asks the cache, else the coordinator; records every step.
-
-    The analysts do not read the portfolio, so they answer ahead: at a step whose
-    analysts have not answered yet, those of the next ``ANALYST_BATCH`` (symbol, day)
-    steps answer in one batch; the strategist then decides each step as it comes.
-    """
+    """Asks the cache, else the coordinator (the analysts answering ahead, see
+    ``backtest.policy``); records every step."""
 
     def __init__(
         self,
@@ -84,17 +75,14 @@ class _RecordingPolicy:
         self.prefix = prefix
         self.tick = tick
         self.eligible = eligible
-        self.plan = list(plan)
-        self.position = {pair: i for i, pair in enumerate(self.plan)}
-        self.observed: dict[tuple[str, dt.date], Observation] = {}
-        self.analysts: dict[tuple[str, dt.date], AnalystAnswers] = {}
+        self.ahead = AnalystsAhead(coordinator, plan)
         self.steps: dict[tuple[str, dt.date], Step] = {}
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         self.tick()
         if day < self.eligible[symbol]:
             return None
-        observation = self._observe(symbol, day)
+        observation = self.ahead.observe(symbol, day)
         recommendation = None
         if self.cache is not None:
             # what the agents read at (symbol, day): a change to the data misses the cache
@@ -102,58 +90,17 @@ class _RecordingPolicy:
             key = AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"), seen)
             recommendation = self.cache.get(key)
         if recommendation is None:
-            analysts = self._analysts(symbol, day)
+            analysts = self.ahead.analysts(symbol, day)
             recommendation = self.coordinator.recommend(observation, analysts, portfolio, day)
             if self.cache is not None:
                 self.cache.put(key, recommendation)
-        self.observed.pop((symbol, day), None)
-        self.analysts.pop((symbol, day), None)
+        self.ahead.done(symbol, day)
         self.steps[(symbol, day)] = Step(symbol, day, portfolio, recommendation)
         return recommendation.decision
-
-    def _observe(self, symbol: str, day: dt.date) -> Observation:
-        observation = self.observed.get((symbol, day))
-        if observation is None:
-            observation = self.observed[(symbol, day)] = self.coordinator.observe(symbol, day)
-        return observation
-
-    def _analysts(self, symbol: str, day: dt.date) -> AnalystAnswers:
-        """This step's analysts, answering those of the next steps in the same batch."""
-        if (symbol, day) not in self.analysts:
-            start = self.position.get((symbol, day))
-            ahead = [(symbol, day)]  # a step the plan did not foresee answers alone
-            if start is not None:
-                todo = (
-                    p for p in self.plan[start:] if p not in self.steps and p not in self.analysts
-                )
-                ahead = list(itertools.islice(todo, ANALYST_BATCH))
-            observations = [self._observe(*pair) for pair in ahead]
-            answers = self.coordinator.answer_analysts(observations)
-            self.analysts.update(zip(ahead, answers, strict=True))
-        return self.analysts[(symbol, day)]
 
     def replay(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         step = self.steps.get((symbol, day))
         return step.recommendation.decision if step else None
-
-
-def _questions(
-    prices: Mapping[str, pd.DataFrame],
-    window: tuple[dt.date, dt.date],
-    eligible: Mapping[str, dt.date],
-) -> list[tuple[str, dt.date]]:
-    """Every (symbol, day) the backtest will ask about, in its order (day, then symbol):
-    each close in the window from the symbol's ``eligible`` day on."""
-    start, end = window
-    pairs = []
-    for symbol, frame in prices.items():
-        closes = frame["close"]
-        for stamp in frame.index[closes.notna().to_numpy()]:
-            day = stamp.date()
-            if start <= day <= end and day >= eligible[symbol]:
-                pairs.append((day, symbol))
-    order = {symbol: i for i, symbol in enumerate(prices)}
-    return [(symbol, day) for day, symbol in sorted(pairs, key=lambda p: (p[0], order[p[1]]))]
 
 
 def _cache_prefix(config: AppConfig, models: ModelSet) -> dict[str, Any]:
@@ -221,7 +168,7 @@ def run_model_set(
     cfg = config.backtest
     no_costs = cfg.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
     eligible = {s: f.index[min(MIN_BARS, len(f)) - 1].date() for s, f in prices.items()}
-    questions = _questions(prices, window, eligible)
+    questions = backtest_plan(prices, *window, eligible)
     with SystemCoordinator(config, sources=sources, models=models.models_dir) as coordinator:
         prefix = _cache_prefix(config, models)
         policy = _RecordingPolicy(coordinator, cache, prefix, tick, eligible, questions)

@@ -36,7 +36,7 @@ from stockagents.agents.runtime import model_set_paths
 from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.backtest.collect import DB_NAME, collect_trajectories
 from stockagents.backtest.engine import BacktestResult, run_backtest
-from stockagents.backtest.policy import CoordinatorPolicy
+from stockagents.backtest.policy import CoordinatorPolicy, backtest_plan
 from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.formatting import format_or_na as _f
@@ -221,7 +221,7 @@ def _backtest(
         for symbol in symbols:
             last = coordinator.sources.prices.date_range(symbol)[1]
             prices[symbol] = coordinator.sources.prices.prices(symbol, as_of=last)
-        policy = CoordinatorPolicy(coordinator)
+        policy = CoordinatorPolicy(coordinator, backtest_plan(prices, start, end))
         days = sum(
             int(((f.index >= pd.Timestamp(start)) & (f.index <= pd.Timestamp(end))).sum())
             for f in prices.values()

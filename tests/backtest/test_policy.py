@@ -1,0 +1,62 @@
+"""The coordinator as a backtest policy: with the backtest's plan, the analysts answer
+ahead in batches of ``coordinator.analyst_batch_steps`` steps, and the decisions are the
+ones a step-by-step policy makes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+
+from stockagents.backtest.engine import BacktestResult, run_backtest
+from stockagents.backtest.policy import CoordinatorPolicy, backtest_plan
+from stockagents.orchestration import SystemCoordinator
+
+START, END = dt.date(2023, 3, 1), dt.date(2023, 3, 31)
+SYMBOLS = ("AAPL", "AMZN")
+
+
+def _run(batch: int | None) -> tuple[list[int], BacktestResult, list[tuple[str, dt.date]]]:
+    config = {"coordinator": {"analyst_batch_steps": batch or 1}}
+    with SystemCoordinator(config) as coordinator:
+        prices = {s: coordinator.sources.prices.prices(s, as_of=END) for s in SYMBOLS}
+        plan = backtest_plan(prices, START, END)
+        sizes: list[int] = []
+        answer = coordinator.answer_analysts
+
+        def counted(observations):  # type: ignore[no-untyped-def]
+            sizes.append(len(observations))
+            return answer(observations)
+
+        coordinator.answer_analysts = counted  # type: ignore[method-assign]
+        policy = CoordinatorPolicy(coordinator, plan if batch else ())
+        result = run_backtest(prices, policy, coordinator.config.backtest, START, END)
+    return sizes, result, plan
+
+
+def test_the_plan_is_the_engines_order() -> None:
+    _, _, plan = _run(1)
+    assert plan[:2] == [("AAPL", dt.date(2023, 3, 1)), ("AMZN", dt.date(2023, 3, 1))]
+    assert len(plan) == 2 * 23  # March 2023: 23 sessions
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(plan))
+
+
+@pytest.mark.parametrize("batch", [1, 8, 32])
+def test_analysts_answer_ahead_and_decide_the_same(batch: int) -> None:
+    sizes, ahead, plan = _run(batch)
+    assert sum(sizes) == len(plan)  # every step's analysts answered once
+    assert sizes[0] == min(batch, len(plan))
+    assert len(sizes) == -(-len(plan) // batch)
+    step_by_step_sizes, alone, _ = _run(None)
+    assert set(step_by_step_sizes) == {1}  # without a plan each step answers alone
+    assert ahead.equity.equals(alone.equity)
+    assert ahead.trades == alone.trades
+    assert ahead.trades  # the window trades, so the comparison means something
+
+
+def test_a_batch_below_one_is_refused() -> None:
+    from stockagents.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"coordinator\.analyst_batch_steps"):
+        SystemCoordinator({"coordinator": {"analyst_batch_steps": 0}})
