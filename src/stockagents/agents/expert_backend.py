@@ -25,7 +25,7 @@ from stockagents.features.news_digest import NewsDigest
 from stockagents.features.observation import Observation
 from stockagents.llm.base import Backend, GenerationRequest, Sampling
 
-__all__ = ["ExpertBackend", "observation_from_payload"]
+__all__ = ["ExpertBackend"]
 
 
 def observation_from_payload(agent: str, payload: dict[str, Any]) -> Observation:

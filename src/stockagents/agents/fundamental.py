@@ -24,7 +24,7 @@ from stockagents.core.types import Signal
 from stockagents.features.fundamentals import FundamentalRatios
 from stockagents.features.observation import Observation
 
-__all__ = ["FundamentalAgent", "fundamental_components", "fundamental_terms"]
+__all__ = ["FundamentalAgent", "fundamental_components"]
 
 _SHORT = {"valuation": "value", "profitability": "profit", "leverage": "debt"}
 WEIGHTS = {"valuation": 0.25, "profitability": 0.25, "leverage": 0.15, "growth": 0.35}

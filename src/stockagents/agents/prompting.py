@@ -36,7 +36,6 @@ __all__ = [
     "REASONING_MAX",
     "DecisionAnswer",
     "SignalAnswer",
-    "answer_model",
     "format_answer",
     "parse_answer",
     "prompt_version",

@@ -32,7 +32,7 @@ from stockagents.core.config import TechnicalAgentConfig
 from stockagents.core.types import Signal
 from stockagents.features.observation import Observation
 
-__all__ = ["TechnicalAgent", "technical_components", "technical_terms"]
+__all__ = ["TechnicalAgent"]
 
 WEIGHTS = {
     "trend": 0.30,

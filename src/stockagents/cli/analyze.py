@@ -13,7 +13,7 @@ from stockagents.core.jsonio import dumps
 from stockagents.core.types import Recommendation
 from stockagents.orchestration import SystemCoordinator
 
-__all__ = ["analyze", "render_recommendation"]
+__all__ = ["analyze"]
 
 
 def render_recommendation(rec: Recommendation, console: Console) -> None:

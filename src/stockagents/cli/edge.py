@@ -22,7 +22,7 @@ from stockagents.cli.output import configure_output
 from stockagents.core.errors import StockAgentsError
 from stockagents.core.redact import install_log_redaction, redact
 
-__all__ = ["describe_os_error", "guarded", "script_main"]
+__all__ = ["guarded", "script_main"]
 
 _OS_PROBLEMS: dict[type[OSError], str] = {
     FileExistsError: "exists and is not a directory; pass a directory path, or move the file",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["MultiValueCommand", "MultiValueGroup", "spread_values"]
+__all__ = ["MultiValueCommand", "MultiValueGroup"]
 
 
 def spread_values(args: Iterable[str], flags: set[str], ctx: typer.Context) -> list[str]:

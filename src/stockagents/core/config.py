@@ -50,9 +50,7 @@ __all__ = [
     "TechnicalAgentConfig",
     "format_validation_error",
     "load_config",
-    "load_yaml",
     "read_source",
-    "set_dotted",
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["NOT_AVAILABLE", "format_or_na"]
+__all__ = ["format_or_na"]
 
 #: What a missing figure reads as.
 NOT_AVAILABLE = "n/a"

@@ -54,7 +54,6 @@ from stockagents.core.jsonio import write_json
 from stockagents.core.textfile import parse_json, read_text
 
 __all__ = [
-    "MODEL_KINDS",
     "AgentChoice",
     "AnyManifest",
     "BacktestRunManifest",

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "EXCERPT_LENGTH",
     "REDACTED",
     "RedactingFilter",
     "excerpt",
@@ -45,7 +44,6 @@ __all__ = [
     "redact",
     "redact_url",
     "register_secret",
-    "secret_forms",
 ]
 
 REDACTED = "***"

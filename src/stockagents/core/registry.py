@@ -40,9 +40,7 @@ from stockagents.core.manifests import ReleaseManifest, parse_manifest
 
 __all__ = [
     "BACKUPS",
-    "IGNORED",
     "PRODUCTION",
-    "PRODUCTION_KIND",
     "RECORDS",
     "RELEASES",
     "content_hash",

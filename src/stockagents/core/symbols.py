@@ -18,14 +18,7 @@ from pydantic import BeforeValidator
 
 from stockagents.core.errors import SymbolError
 
-__all__ = [
-    "MAX_SYMBOL_LENGTH",
-    "SYMBOL_RULE",
-    "Symbol",
-    "SymbolList",
-    "validate_symbol",
-    "validate_symbols",
-]
+__all__ = ["Symbol", "SymbolList", "validate_symbol", "validate_symbols"]
 
 MAX_SYMBOL_LENGTH = 15
 SYMBOL_RULE = (

@@ -18,7 +18,7 @@ from typing import Any
 
 from stockagents.core.errors import StockAgentsError
 
-__all__ = ["decode_utf8", "parse_json", "read_text", "skipped_summary", "value_problem"]
+__all__ = ["parse_json", "read_text", "skipped_summary", "value_problem"]
 
 
 def decode_utf8(raw: bytes, path: Path | str, error: type[StockAgentsError]) -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 from stockagents.core.errors import DateOutOfRangeError, UnknownSymbolError
 from stockagents.core.symbols import validate_symbol
 
-__all__ = ["ADD_DATA_HINT", "PriceProvider", "to_date"]
+__all__ = ["PriceProvider", "to_date"]
 
 ADD_DATA_HINT = (
     "To analyse other symbols, point data.prices at a directory of CSV files "

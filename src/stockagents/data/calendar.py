@@ -33,14 +33,7 @@ import warnings
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-__all__ = [
-    "CALENDAR_END",
-    "CALENDAR_NAME",
-    "CALENDAR_START",
-    "MARKET_TZ",
-    "REGULAR_CLOSE",
-    "market_close_utc",
-]
+__all__ = ["CALENDAR_END", "CALENDAR_START", "MARKET_TZ", "market_close_utc"]
 
 MARKET_TZ = ZoneInfo("America/New_York")
 #: The exchange whose sessions decide when a day's information is complete.

@@ -30,13 +30,7 @@ from stockagents.core.symbols import validate_symbol, validate_symbols
 from stockagents.core.textfile import parse_json, read_text, skipped_summary
 from stockagents.core.types import NewsItem
 
-__all__ = [
-    "JsonlNewsProvider",
-    "NewsProvider",
-    "NoNewsProvider",
-    "parse_timestamp",
-    "read_timestamp",
-]
+__all__ = ["JsonlNewsProvider", "NewsProvider", "NoNewsProvider", "parse_timestamp"]
 
 logger = logging.getLogger(__name__)
 

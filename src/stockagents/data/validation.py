@@ -12,7 +12,7 @@ import pandas as pd
 
 from stockagents.core.errors import DataFormatError
 
-__all__ = ["OHLCV_COLUMNS", "normalize_ohlcv"]
+__all__ = ["normalize_ohlcv"]
 
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 

@@ -39,7 +39,7 @@ from stockagents.core.registry import (
     set_identity,
 )
 
-__all__ = ["INSTALLED", "DeployLock", "Store", "copy_tree", "stamp"]
+__all__ = ["DeployLock", "Store", "copy_tree", "stamp"]
 
 _LOCK = ".deploy.lock"
 

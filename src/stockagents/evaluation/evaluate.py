@@ -46,7 +46,7 @@ from stockagents.evaluation.schema import EvaluationResults
 from stockagents.evaluation.summary import benchmark_result, set_result
 from stockagents.features.observation import MIN_BARS
 
-__all__ = ["BOOTSTRAP", "evaluate_models"]
+__all__ = ["evaluate_models"]
 
 logger = logging.getLogger(__name__)
 

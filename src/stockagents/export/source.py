@@ -15,7 +15,7 @@ from stockagents.core.manifests import ExportSource
 from stockagents.core.registry import content_hash
 from stockagents.llm.presets import PRESETS, resolve_model
 
-__all__ = ["CHECK_PROMPT", "Prepared", "greedy", "load_merged", "prepare"]
+__all__ = ["Prepared", "greedy", "load_merged", "prepare"]
 
 CHECK_PROMPT = [
     {"role": "system", "content": "You are the technical analyst of a trading desk."},

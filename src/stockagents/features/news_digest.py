@@ -62,15 +62,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from stockagents.core.types import NewsItem
 
-__all__ = [
-    "HEADLINE_WEIGHT",
-    "NEGATIVE_THRESHOLD",
-    "POSITIVE_THRESHOLD",
-    "NewsDigest",
-    "ScoredNewsItem",
-    "digest_news",
-    "score_headline",
-]
+__all__ = ["HEADLINE_WEIGHT", "NewsDigest", "ScoredNewsItem", "digest_news", "score_headline"]
 
 logger = logging.getLogger(__name__)
 

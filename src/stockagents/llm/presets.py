@@ -26,7 +26,7 @@ from pathlib import Path
 
 from stockagents.core.errors import BackendError, ProviderUnavailableError
 
-__all__ = ["DEFAULT_BASE_MODEL", "PRESETS", "cache_root", "resolve_model"]
+__all__ = ["DEFAULT_BASE_MODEL", "PRESETS", "resolve_model"]
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from stockagents.evaluation.metrics import (
 )
 from stockagents.llm.base import Sampling
 
-__all__ = ["evaluate_agent", "read_heldout"]
+__all__ = ["evaluate_agent"]
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from stockagents.data.online.newsapi import NewsApiProvider
 from stockagents.data.online.serper import SerperNewsProvider
 from stockagents.data.online.yfinance_fundamentals import YFinanceFundamentalsProvider
 
-__all__ = ["build_fundamentals", "build_news", "client_for", "close_clients", "missing_key"]
+__all__ = ["build_fundamentals", "build_news", "client_for", "close_clients"]
 
 _USER_AGENT = "stockagents"
 

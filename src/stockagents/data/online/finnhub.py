@@ -29,7 +29,6 @@ from stockagents.data.online._common import filings_cutoff, in_window, news_cuto
 from stockagents.data.online._http import ApiClient
 
 __all__ = [
-    "ESTIMATED_FILING_LAG",
     "FinnhubFundamentalsProvider",
     "FinnhubNewsProvider",
     "estimated_filing_date",

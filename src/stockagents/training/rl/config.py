@@ -21,7 +21,7 @@ from stockagents.core.symbols import SymbolList
 from stockagents.training.rl.rewards import RewardWeights
 from stockagents.training.sft.config import DEFAULT_TARGET_MODULES
 
-__all__ = ["ALGORITHMS", "RLConfig", "load_rl_config"]
+__all__ = ["RLConfig", "load_rl_config"]
 
 ALGORITHMS = ("grpo", "ppo")
 Algorithm = Literal["grpo", "ppo"]

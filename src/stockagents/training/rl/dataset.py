@@ -25,7 +25,7 @@ from stockagents.core.config import AppConfig
 from stockagents.core.errors import DataError, UnknownSymbolError
 from stockagents.data.factory import build_sources
 
-__all__ = ["MAX_HORIZON", "RLExample", "load_rl_examples", "write_examples"]
+__all__ = ["RLExample", "load_rl_examples", "write_examples"]
 
 logger = logging.getLogger(__name__)
 

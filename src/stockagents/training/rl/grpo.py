@@ -32,7 +32,7 @@ from stockagents.training.rl.rollout import completion_logps, sample_completions
 from stockagents.training.rl.scoring import RewardModel
 from stockagents.training.tracking import available_reporters, wandb_env
 
-__all__ = ["RewardFn", "mask_tied_groups", "reward_functions", "train_grpo"]
+__all__ = ["RewardFn", "mask_tied_groups", "train_grpo"]
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, save_adapter
 from stockagents.training.sft.trainer import resume_from
 
-__all__ = ["RLResult", "finish_run", "plot_history", "resume_point"]
+__all__ = ["RLResult", "finish_run", "resume_point"]
 
 logger = logging.getLogger(__name__)
 

@@ -52,13 +52,7 @@ from stockagents.training.synthetic.inputs import AGENTS, InputExample, InputSam
 from stockagents.training.synthetic.teacher_headlines import HeadlineWriter
 from stockagents.training.synthetic.teachers import Teacher, TeacherAnswer
 
-__all__ = [
-    "DEFAULT_HEADLINE_SHARE",
-    "DatasetResult",
-    "generate_dataset",
-    "heldout_path",
-    "sibling",
-]
+__all__ = ["DatasetResult", "generate_dataset", "heldout_path", "sibling"]
 
 logger = logging.getLogger(__name__)
 

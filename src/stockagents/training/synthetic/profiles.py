@@ -52,15 +52,7 @@ from dataclasses import dataclass
 
 from stockagents.core.types import FundamentalsSnapshot
 
-__all__ = [
-    "ARCHETYPES",
-    "ARCHETYPE_WEIGHTS",
-    "SECTORS",
-    "SECTOR_RANGES",
-    "CompanyProfile",
-    "SectorRanges",
-    "sample_profile",
-]
+__all__ = ["ARCHETYPES", "SECTOR_RANGES", "CompanyProfile", "SectorRanges", "sample_profile"]
 
 Range = tuple[float, float]
 

@@ -51,14 +51,11 @@ from stockagents.training.synthetic.headlines import KIND_WEIGHTS, event_mix
 __all__ = [
     "HEADLINE_MAX",
     "HEADLINE_SCHEMA",
-    "LOOKBACK_HOURS",
-    "MAX_STORIES",
     "REQUEST_NAME",
     "HeadlineAsk",
     "HeadlineWriter",
     "WrittenNews",
     "draw_ask",
-    "headline_request",
     "parse_headlines",
 ]
 

@@ -26,7 +26,7 @@ from stockagents.core.errors import ConfigError, ProviderUnavailableError
 from stockagents.llm.base import Backend, Sampling
 from stockagents.training.synthetic.teacher_headlines import HeadlineWriter
 
-__all__ = ["HEADLINE_PROVIDERS", "PROVIDERS", "Teacher", "TeacherAnswer", "make_teacher"]
+__all__ = ["PROVIDERS", "Teacher", "TeacherAnswer", "make_teacher"]
 
 logger = logging.getLogger(__name__)
 
