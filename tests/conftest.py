@@ -16,6 +16,12 @@ from stockagents.orchestration import SystemCoordinator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# Under pytest-xdist, one torch thread per worker (and per command a test starts): with
+# a thread per core in every worker, OpenMP threads spin against each other and a tiny
+# complete run takes 7x longer than alone (``core.threads`` honours the variable).
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 #: The fake OpenAI / Anthropic server (``server``) and ``no_keys`` fixtures.
 pytest_plugins = ["tests.fake_api", "tests.fake_data_api"]
 

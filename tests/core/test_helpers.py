@@ -10,7 +10,7 @@ import pytest
 from stockagents.core.errors import ProviderUnavailableError
 from stockagents.core.formatting import format_or_na
 from stockagents.core.packages import is_installed, missing_package, require_packages
-from stockagents.core.threads import use_all_cpus
+from stockagents.core.threads import cpu_threads, use_all_cpus
 
 
 @pytest.mark.parametrize(
@@ -46,12 +46,19 @@ def test_missing_package_names_the_first_missing_one_and_the_fix() -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
-def test_use_all_cpus_sets_torch_threads() -> None:
+def test_use_all_cpus_sets_torch_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
     before = torch.get_num_threads()
     try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         use_all_cpus()
         assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)))
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's (or the test run's) choice
+        use_all_cpus()
+        assert torch.get_num_threads() == 1
+        for junk in ("0", "two", ""):
+            monkeypatch.setenv("OMP_NUM_THREADS", junk)
+            assert cpu_threads() == max(1, len(os.sched_getaffinity(0)))
     finally:
         torch.set_num_threads(before)
