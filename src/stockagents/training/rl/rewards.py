@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from pydantic import ValidationError
@@ -287,11 +287,3 @@ def tied_share(rewards: Sequence[float], group_size: int, tol: float = 1e-6) -> 
         return 0.0
     tied = sum(1 for g in groups if max(g) - min(g) <= tol)
     return tied / len(groups)
-
-
-def weights_from(mapping: Mapping[str, float]) -> RewardWeights:
-    """``RewardWeights`` from a config mapping whose return weight is keyed ``return``."""
-    data = dict(mapping)
-    if "return" in data:
-        data["ret"] = data.pop("return")
-    return RewardWeights(**data)
