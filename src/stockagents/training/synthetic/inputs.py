@@ -260,13 +260,13 @@ class InputSampler:
     def _strategist(self, rng: random.Random, segment: Segment) -> InputExample:
         symbol, day = self._real_day(rng, segment)
         market = self.builder.build(symbol, day)
-        signals: dict[str, Signal] = {"technical": self.agents["technical"].expert_signal(market)}
+        signals: dict[str, Signal] = {"technical": self.agents["technical"].answer(market).result}
         if rng.random() >= _MISSING_SHARE:
             news, _ = self._news_observation(rng, symbol, day, market.price)
-            signals["news"] = self.agents["news"].expert_signal(news)
+            signals["news"] = self.agents["news"].answer(news).result
         if rng.random() >= _MISSING_SHARE:
             fundamentals, _ = self._fundamental_observation(rng, symbol, day)
-            signals["fundamental"] = self.agents["fundamental"].expert_signal(fundamentals)
+            signals["fundamental"] = self.agents["fundamental"].answer(fundamentals).result
         book = rng.random()
         if book < 0.5:
             portfolio = PortfolioContext()
