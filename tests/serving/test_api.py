@@ -127,19 +127,17 @@ def test_concurrent_requests_share_one_model_safely(tmp_path: Path) -> None:
     assert serial[days[0]]["model_versions"]["technical"].startswith("test-5 on tiny")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_real_uvicorn_server_on_loopback() -> None:
-    port = _free_port()
+    # the socket is bound here and handed to uvicorn: no other process (another pytest
+    # worker) can take the port between choosing it and listening on it
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         create_app(models="expert", api_key=""), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 30
@@ -167,3 +165,4 @@ def test_a_real_uvicorn_server_on_loopback() -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
