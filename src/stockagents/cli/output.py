@@ -11,7 +11,8 @@ training scripts' ``main`` (``cli.sft``, ``cli.rl``). Library code logs with
 - Python warnings become log records (``py.warnings``); those of the machine-learning
   libraries (deprecations, notes to their own developers) are hidden unless ``--verbose``.
 - Hugging Face libraries are quiet: no ``datasets`` "Map" / "Tokenizing" bars, no
-  ``transformers`` "Loading weights" or hub download bars, only their errors logged. This
+  ``transformers`` "Loading weights", hub download or GGUF conversion bars (no tqdm bar
+  at all: ours are Rich), no wandb banner, only their errors logged. This
   is set through their environment variables, so nothing heavy is imported here (and the
   collection workers inherit it); a variable the user set is left alone
   (``TRANSFORMERS_VERBOSITY=info`` shows that library's messages again). A library
@@ -39,6 +40,8 @@ _QUIET_ENVIRONMENT = {
     "TRANSFORMERS_VERBOSITY": "error",
     "DATASETS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "TQDM_DISABLE": "1",  # bare tqdm bars (GGUF conversion; ours are Rich); "" shows them
+    "WANDB_SILENT": "true",  # wandb's banner; the run says where W&B logs go
 }
 _NOISY_LIBRARIES = r"(transformers|trl|peft|accelerate|datasets|torch)(\.|$)"
 

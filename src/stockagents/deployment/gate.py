@@ -32,8 +32,7 @@ from stockagents.core.manifests import (
 )
 from stockagents.core.registry import content_hash, release_manifest
 from stockagents.evaluation.cache import code_fingerprint
-from stockagents.evaluation.criteria import check_criteria
-from stockagents.evaluation.evaluate import MIN_RELIABLE_DAYS
+from stockagents.evaluation.criteria import MIN_RELIABLE_DAYS, check_criteria
 
 __all__ = [
     "Candidate", "EvaluationMatch", "candidate_from", "check_loads", "find_evaluation", "gate",

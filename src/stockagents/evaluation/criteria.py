@@ -14,7 +14,11 @@ from typing import Any
 
 from stockagents.core.config import DeploymentConfig
 
-__all__ = ["CRITERIA", "check_criteria"]
+__all__ = ["CRITERIA", "MIN_RELIABLE_DAYS", "check_criteria"]
+
+#: The shortest test window (trading days) whose metrics the deployment gate accepts;
+#: an evaluation over fewer days says so in its report.
+MIN_RELIABLE_DAYS = 60
 
 #: The config fields that are criteria (``deployment:`` also says where models live).
 CRITERIA = {"min_sharpe", "max_drawdown", "min_win_rate", "min_profit_factor"}

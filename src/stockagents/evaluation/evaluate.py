@@ -36,7 +36,7 @@ from stockagents.core.manifests import EvaluationData, EvaluationManifest
 from stockagents.core.symbols import validate_symbols
 from stockagents.data.factory import build_sources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint
-from stockagents.evaluation.criteria import CRITERIA
+from stockagents.evaluation.criteria import CRITERIA, MIN_RELIABLE_DAYS
 from stockagents.evaluation.judge import build_judge
 from stockagents.evaluation.model_sets import ModelSet, check_test_window, parse_model_sets
 from stockagents.evaluation.plots import plot_comparison
@@ -50,8 +50,6 @@ __all__ = ["evaluate_models"]
 
 logger = logging.getLogger(__name__)
 
-#: Fewer test days than this get a warning in the report.
-MIN_RELIABLE_DAYS = 60
 
 #: How the Sharpe intervals are drawn (see ``metrics.bootstrap_sharpe``).
 BOOTSTRAP = {"resamples": 2000, "block": 5, "confidence": 0.95, "seed": 0}

@@ -61,8 +61,8 @@ from stockagents.core.manifests import (
 )
 from stockagents.data.factory import build_sources
 from stockagents.deployment.deployer import ModelDeployer
-from stockagents.evaluation.criteria import check_criteria
-from stockagents.evaluation.evaluate import MIN_RELIABLE_DAYS, evaluate_models
+from stockagents.evaluation.criteria import MIN_RELIABLE_DAYS, check_criteria
+from stockagents.evaluation.evaluate import evaluate_models
 from stockagents.pipelines.complete_report import STAGES, render_summary, summarize
 from stockagents.pipelines.profiles import COMPLETE_PROFILES, RL_PROFILES, SFT_PROFILES
 from stockagents.pipelines.rl import collect_rl_data, run_rl_training

@@ -48,6 +48,8 @@ def wandb_env(output_dir: Path, enabled: bool, project: str) -> Iterator[None]:
         if key == "WANDB_MODE" or key not in os.environ:
             os.environ[key] = value
     output_dir.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("WANDB_MODE") == "offline":
+        logger.info("W&B logs offline to %s (wandb sync uploads them later)", output_dir)
     try:
         yield
     finally:
