@@ -496,31 +496,3 @@ def decode(
     )
     with torch.inference_mode():
         return decoder.run()
-
-
-def sample_ids(
-    model: Any,
-    tokenizer: Any,
-    ids: Sequence[list[int]],
-    sampling: Sampling,
-    *,
-    shared: int = 0,
-) -> list[list[int]]:
-    """Sample a completion for each prompt of ``ids`` (token ids) from ``model`` as it is
-    now, without a grammar: the first ``shared`` tokens, common to every prompt, run once
-    (a prefix cache built afresh, since the weights may have changed). The end-of-sequence
-    token a row stops on is not in its completion."""
-    rows = [DecodeRow(ids=list(i), prefix_len=shared) for i in ids]
-    eos = int(tokenizer.eos_token_id)
-    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos)
-    decode(
-        model,
-        tokenizer,
-        rows,
-        sampling,
-        eos=eos,
-        pad=pad,
-        prefix_cache=PrefixCache(capacity=2),
-        jump_forward=False,
-    )
-    return [list(r.out) for r in rows]

@@ -444,9 +444,15 @@ def sample_ids(
     for each prompt of ``ids`` from ``model`` as it is now, with the decoding loop of
     this backend but no grammar (RL samples this way, its weights changing every step).
     The first ``shared`` tokens, common to every prompt, run once."""
-    from stockagents.llm import _decoding
+    from stockagents.llm._decoding import DecodeRow, PrefixCache, decode
 
-    return _decoding.sample_ids(model, tokenizer, ids, sampling, shared=shared)
+    rows = [DecodeRow(ids=list(i), prefix_len=shared) for i in ids]
+    eos = int(tokenizer.eos_token_id)
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos)
+    # a fresh prefix cache: the weights may have changed since the last call
+    decode(model, tokenizer, rows, sampling, eos=eos, pad=pad,
+           prefix_cache=PrefixCache(capacity=2), jump_forward=False)  # fmt: skip
+    return [list(r.out) for r in rows]
 
 
 def _parameters(model: Any) -> int:
