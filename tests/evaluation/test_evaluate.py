@@ -76,8 +76,15 @@ def test_baseline_against_a_tiny_sft_set_writes_the_three_files(evaluated: dict[
     assert baseline["trained_on"] == {}
     assert sft["sharpe_vs_baseline"]["against"] == "baseline"
     assert baseline["sharpe_vs_baseline"] is None
+    (comparison,) = results["comparisons"]  # the headline: the SFT set against the baseline
+    assert (comparison["set"], comparison["against"]) == ("sft", "baseline")
+    assert comparison["symbol_days"] == TEST_DAYS * len(SYMBOLS)
+    assert comparison["days"] == TEST_DAYS
+    assert 0.0 <= comparison["agreement"]["agreement"] <= 1.0
+    assert comparison["sharpe"]["difference"] == sft["sharpe_vs_baseline"]["difference"]
     report = (run / "evaluation_report.md").read_text(encoding="utf-8")
     for text in ("run as expert because the set lacks them: news, technical, fundamental",
+                 "## Paired comparisons", "| sft | baseline | 24 |",
                  "## Deployment criteria", "## Uncertainty", "### AAPL", "### AMZN",
                  "buy & hold", "comparison_plots.png"):  # fmt: skip
         assert text in report
@@ -286,3 +293,23 @@ def test_a_change_to_the_data_misses_the_cache_and_short_symbols_are_skipped(
     second = run()
     assert second["cache"]["misses"] == 10  # exactly the days whose inputs changed
     assert second["cache"]["hits"] == 110
+
+
+def test_a_set_compared_with_its_twin_differs_by_nothing(tmp_path: Path) -> None:
+    """Every set against the baseline, and each set against the one before it; two sets
+    that decide alike agree on every symbol-day, with zero-width differences."""
+    run = evaluate_models(
+        ["baseline:expert", "twin:expert", "third:expert"],
+        symbols=SYMBOLS, test_days=TEST_DAYS, output_root=tmp_path, progress=False,
+    )  # fmt: skip
+    results = EvaluationResults.model_validate_json(
+        (run / "evaluation_results.json").read_text(encoding="utf-8")
+    )
+    pairs = [(c.set, c.against) for c in results.comparisons]
+    assert pairs == [("twin", "baseline"), ("third", "baseline"), ("third", "twin")]
+    for c in results.comparisons:
+        assert (c.agreement.agreement, c.agreement.low, c.agreement.high) == (1.0, 1.0, 1.0)
+        assert c.mean_daily_return.difference == 0.0
+        assert (c.mean_daily_return.low, c.mean_daily_return.high) == (0.0, 0.0)
+        assert c.mean_daily_return.p_value == 1.0
+        assert c.symbol_days == TEST_DAYS * len(SYMBOLS)

@@ -188,3 +188,66 @@ def test_bootstrap_difference_is_paired() -> None:
     assert unpaired < 0  # unpaired intervals overlap: the pairing is what resolves it
     with pytest.raises(ValueError, match="same days"):
         m.bootstrap_sharpe_difference(market, market[:-1])
+
+
+def test_paired_difference_by_hand() -> None:
+    days = np.repeat(np.arange(50), 2)  # two symbols a day
+    base = np.random.default_rng(1).normal(0.0, 0.01, 100)
+    # a constant edge: every resample shows it exactly, so the interval is the point
+    edge = m.paired_difference(np.mean, base + 0.001, base, days=days)
+    assert edge["difference"] == pytest.approx(0.001)
+    assert (edge["low"], edge["high"]) == (pytest.approx(0.001), pytest.approx(0.001))
+    assert edge["p_value"] == 0.0
+    assert edge["half_width"] == pytest.approx(0.0, abs=1e-15)
+    same = m.paired_difference(np.mean, base, base, days=days)
+    assert (same["difference"], same["low"], same["high"], same["p_value"]) == (0, 0, 0, 1)
+    with pytest.raises(ValueError, match="same rows"):
+        m.paired_difference(np.mean, base, base[:-1])
+    with pytest.raises(ValueError, match="label every row"):
+        m.paired_difference(np.mean, base, base, days=days[:-1])
+    assert math.isnan(m.paired_difference(np.mean, base[:1], base[:1])["low"])
+
+
+def test_paired_difference_moves_whole_days() -> None:
+    # rows of a day share a value; a resample that split days would break the pairs
+    days = np.repeat(np.arange(40), 3)
+    values = np.repeat(np.arange(40, dtype=float), 3)
+
+    def rows_per_day_are_whole(rows: np.ndarray) -> float:
+        counts = np.unique(rows, return_counts=True)[1]
+        return float(np.all(counts % 3 == 0))
+
+    distinct = np.arange(120, dtype=float)  # each value once: never whole, always 0
+    whole = m.paired_difference(rows_per_day_are_whole, values, distinct, days=days)
+    assert (whole["difference"], whole["low"], whole["high"]) == (1.0, 1.0, 1.0)
+
+
+def test_paired_difference_interval_matches_the_normal_theory() -> None:
+    # independent days, one-day blocks: the half-width of a mean difference is about
+    # 1.96 * sd(a - b) / sqrt(n)
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(0.001, 0.02, 2000), rng.normal(0.0, 0.02, 2000)
+    out = m.paired_difference(np.mean, a, b, block=1, resamples=4000, seed=3)
+    expected = 1.96 * np.std(a - b, ddof=1) / math.sqrt(2000)
+    assert out["half_width"] == pytest.approx(expected, rel=0.08)
+    # 80% power at 5%: (1.96 + 0.84) / 1.96 half-widths
+    assert out["detectable"] == pytest.approx(out["half_width"] * (1.959964 + 0.841621) / 1.959964)
+
+
+def test_power_by_hand() -> None:
+    assert m.power(-1.0, 1.0) == pytest.approx({"half_width": 1.0, "detectable": 1.4294}, rel=1e-4)
+    assert m.power(0.0, 2.0, confidence=0.9)["detectable"] == pytest.approx(
+        (1.644854 + 0.841621) / 1.644854
+    )
+
+
+def test_agreement_by_hand() -> None:
+    days = np.repeat(np.arange(30), 2)
+    buy = ["BUY"] * 60
+    assert m.agreement(buy, buy, days=days) == {"agreement": 1.0, "low": 1.0, "high": 1.0}
+    half = ["BUY", "HOLD"] * 30  # the same share every day: every resample gives 0.5
+    assert m.agreement(buy, half, days=days) == {"agreement": 0.5, "low": 0.5, "high": 0.5}
+    mixed = m.agreement(buy, ["BUY"] * 30 + ["SELL"] * 30, days=days)
+    assert mixed["agreement"] == 0.5
+    assert mixed["low"] < 0.5 < mixed["high"]
+    assert math.isnan(m.agreement([], [])["agreement"])

@@ -36,6 +36,7 @@ from stockagents.core.manifests import EvaluationData, EvaluationManifest
 from stockagents.core.symbols import validate_symbols
 from stockagents.data.factory import build_sources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint
+from stockagents.evaluation.comparisons import compare, comparison_pairs
 from stockagents.evaluation.criteria import CRITERIA, MIN_RELIABLE_DAYS
 from stockagents.evaluation.judge import build_judge
 from stockagents.evaluation.model_sets import ModelSet, check_test_window, parse_model_sets
@@ -263,6 +264,10 @@ def _results(
                 bootstrap=BOOTSTRAP,
             )
             for run in runs
+        ],
+        comparisons=[
+            compare(run, other, prices=prices, horizon=horizon, bootstrap=BOOTSTRAP)
+            for run, other in comparison_pairs(runs)
         ],
         benchmark=benchmark_result(bench, bench_free, per_symbol, BOOTSTRAP),
         warnings=inputs.warnings,

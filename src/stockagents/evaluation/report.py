@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stockagents.core.formatting import format_or_na as _f
-from stockagents.evaluation.schema import EvaluationResults, SetResult
+from stockagents.evaluation.schema import EvaluationResults, PairedDifference, SetResult
 
 __all__ = ["render_report"]
 
@@ -157,6 +157,47 @@ def _agents(s: SetResult) -> list[str]:
     return lines
 
 
+_COMPARISON_COLUMNS = [
+    "set", "against", "symbol-days", "Sharpe", "detectable", "mean daily return",
+    "hit rate", "IC", "agreement",
+]  # fmt: skip
+
+
+def _difference_cell(d: PairedDifference, pattern: str) -> str:
+    return (
+        f"{_f(d.difference, pattern)} [{_f(d.low, pattern)}, {_f(d.high, pattern)}] "
+        f"p={_f(d.p_value)} ±{_f(d.half_width, pattern.lstrip('+'))}"
+    )
+
+
+def _comparisons(results: EvaluationResults) -> list[str]:
+    """The headline: paired differences, each with its interval, p-value and half-width,
+    and the smallest difference the window detects."""
+    if not results.comparisons:
+        return []
+    b = results.bootstrap
+    lines = [
+        "## Paired comparisons",
+        "",
+        f"Set minus the set it is compared with, on the symbol-days both decided: difference "
+        f"[{b['confidence']:.0%} interval] p-value ±half-width, from a moving-block bootstrap "
+        f"of days ({b['resamples']} resamples, blocks of {b['block']} days, all symbols of a "
+        "day together). *Detectable*: the smallest Sharpe difference this window finds "
+        "with 80% probability.",
+        "",
+        *_head(_COMPARISON_COLUMNS, text=2),
+    ]
+    for c in results.comparisons:
+        agree = c.agreement
+        lines.append(
+            f"| {c.set} | {c.against} | {c.symbol_days} | {_difference_cell(c.sharpe, '+.2f')} | "
+            f"{_f(c.sharpe.detectable)} | {_difference_cell(c.mean_daily_return, '+.3%')} | "
+            f"{_difference_cell(c.hit_rate, '+.1%')} | {_difference_cell(c.ic, '+.3f')} | "
+            f"{_f(agree.agreement, '.1%')} [{_f(agree.low, '.1%')}, {_f(agree.high, '.1%')}] |"
+        )
+    return [*lines, ""]
+
+
 def render_report(results: EvaluationResults) -> str:
     """The Markdown report."""
     w = results.window
@@ -175,6 +216,7 @@ def render_report(results: EvaluationResults) -> str:
             "Skipped: " + "; ".join(f"{s} ({why})" for s, why in results.skipped_symbols.items()),
             "",
         ]
+    lines += _comparisons(results)
     lines += ["## Model sets", ""]
     for s in results.sets:
         expert = (

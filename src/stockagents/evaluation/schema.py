@@ -16,10 +16,13 @@ from stockagents.core.manifests import EvaluationManifest
 
 __all__ = [
     "AgentQuality",
+    "Agreement",
     "BenchmarkResult",
+    "Comparison",
     "Criterion",
     "EvaluationResults",
     "JudgeSummary",
+    "PairedDifference",
     "SetResult",
     "SharpeDifference",
     "SharpeInterval",
@@ -51,6 +54,43 @@ class SharpeDifference(_Model):
     low: float | None
     high: float | None
     p_value: float | None
+    half_width: float | None = None
+    detectable: float | None = Field(
+        default=None, description="the smallest difference this window detects (80% power)"
+    )
+
+
+class PairedDifference(_Model):
+    difference: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    half_width: float | None
+    detectable: float | None = Field(
+        description="the smallest difference this window detects (80% power)"
+    )
+
+
+class Agreement(_Model):
+    agreement: float | None = Field(description="share of symbol-days with the same action")
+    low: float | None
+    high: float | None
+
+
+class Comparison(_Model):
+    set: str
+    against: str
+    symbol_days: int = Field(description="the (symbol, day) decisions both sets made")
+    days: int
+    sharpe: PairedDifference = Field(description="Sharpe with costs, set minus against")
+    mean_daily_return: PairedDifference = Field(description="with costs, set minus against")
+    hit_rate: PairedDifference = Field(
+        description="share of BUY/SELL decisions whose direction the forward return confirms"
+    )
+    ic: PairedDifference = Field(
+        description="correlation of side x confidence with the forward return"
+    )
+    agreement: Agreement
 
 
 class CalibrationBin(_Model):
@@ -134,6 +174,11 @@ class EvaluationResults(_Model):
     bootstrap: dict[str, Any]
     judge: dict[str, Any]
     sets: list[SetResult]
+    comparisons: list[Comparison] = Field(
+        default_factory=list,
+        description="paired: every set against the baseline, and each set against the one "
+        "listed before it (the RL set against its SFT start)",
+    )
     benchmark: BenchmarkResult
     warnings: list[str]
     cache: dict[str, Any]

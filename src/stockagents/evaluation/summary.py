@@ -28,6 +28,7 @@ from stockagents.evaluation.metrics import (
     bootstrap_sharpe,
     bootstrap_sharpe_difference,
     expected_calibration_error,
+    power,
     signal_metrics,
 )
 from stockagents.evaluation.runner import SetRun, Step
@@ -166,6 +167,7 @@ def _difference(
         result.returns.to_numpy(), other.returns.reindex(result.returns.index).to_numpy(),
         risk_free=result.config.risk_free_rate, **bootstrap,
     )  # fmt: skip
+    values.update(power(values["low"], values["high"], bootstrap.get("confidence", 0.95)))
     return SharpeDifference(against=against, **jsonable(values))
 
 
