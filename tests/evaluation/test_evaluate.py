@@ -3,6 +3,7 @@ schema, the cache, and the CLI."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -15,9 +16,9 @@ import pytest
 from stockagents.backtest.engine import run_backtest
 from stockagents.backtest.policy import CoordinatorPolicy
 from stockagents.cli.main import main
-from stockagents.core.errors import AgentError, ConfigError
+from stockagents.core.errors import AgentError, ConfigError, DataError
 from stockagents.evaluation import metrics as m
-from stockagents.evaluation.evaluate import evaluate_models
+from stockagents.evaluation.evaluate import DEFAULT_TEST_DAYS, EvaluationWindow, evaluate_models
 from stockagents.evaluation.schema import EvaluationResults
 from stockagents.orchestration import SystemCoordinator
 from tests.helpers import train_tiny_sft
@@ -202,6 +203,11 @@ def test_training_dates_inside_the_test_window_are_refused(
         evaluate_models([f"sft:{tiny_sft_set}"], symbols=SYMBOLS, test_days=250,
                         output_root=tmp_path, progress=False)  # fmt: skip
     assert not list(tmp_path.glob("eval_*"))  # refused before anything ran
+    # so is a window given by dates that reach into the training dates
+    start = dt.date.fromisoformat(trained["end"]) - dt.timedelta(days=30)
+    with pytest.raises(ConfigError, match=r"sft/strategist trained on .* --test-start after"):
+        evaluate_models([f"sft:{tiny_sft_set}"], symbols=SYMBOLS, test_start=start,
+                        test_end=dt.date(2023, 9, 21), output_root=tmp_path, progress=False)  # fmt: skip
     # a window that starts within the label horizon after the last training date
     from stockagents.core.config import load_config
     from stockagents.data.factory import build_sources
@@ -221,6 +227,46 @@ def test_model_set_errors_are_one_line(tmp_path: Path) -> None:
         evaluate_models(["a:expert", "a:expert"], symbols=SYMBOLS, output_root=tmp_path)
     with pytest.raises(ConfigError, match="--test-days must be at least 2"):
         evaluate_models(["expert"], symbols=SYMBOLS, test_days=1, output_root=tmp_path)
+    day = dt.date(2023, 3, 1)
+    with pytest.raises(ConfigError, match="not all three"):
+        evaluate_models(["expert"], symbols=SYMBOLS, test_days=5, test_start=day,
+                        test_end=day, output_root=tmp_path)  # fmt: skip
+    with pytest.raises(ConfigError, match="--test-start 2023-03-01 is after --test-end"):
+        evaluate_models(["expert"], symbols=SYMBOLS, test_start=day,
+                        test_end=dt.date(2023, 2, 1), output_root=tmp_path)  # fmt: skip
+    with pytest.raises(DataError, match=r"0 trading days .* fall inside; the window needs"):
+        evaluate_models(["expert"], symbols=SYMBOLS, test_start=dt.date(2024, 1, 2),
+                        output_root=tmp_path)  # fmt: skip
+    with pytest.raises(DataError, match=r"need \d+ bars before the first decision: start on"):
+        evaluate_models(["expert"], symbols=SYMBOLS, test_start=dt.date(2013, 1, 2),
+                        test_end=dt.date(2013, 3, 1), output_root=tmp_path)  # fmt: skip
+
+
+def test_a_test_window_by_days_or_dates() -> None:
+    calendar = [dt.date(2023, 1, 1) + dt.timedelta(days=i) for i in range(100)]
+    assert EvaluationWindow().pick(calendar) == calendar[-DEFAULT_TEST_DAYS:]
+    assert EvaluationWindow(days=5).pick(calendar) == calendar[-5:]
+    assert EvaluationWindow(days=5, end=calendar[49]).pick(calendar) == calendar[45:50]
+    assert EvaluationWindow(start=calendar[90]).pick(calendar) == calendar[90:]
+    assert EvaluationWindow(days=3, start=calendar[10]).pick(calendar) == calendar[10:13]
+    assert EvaluationWindow(start=calendar[10], end=calendar[19]).pick(calendar) == calendar[10:20]
+
+
+def test_every_symbol_over_a_window_given_by_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["evaluate", "--models", "expert", "--test-symbols", "all", "--test-start",
+                 "2022-01-03", "--test-end", "2022-02-28", "--output-root", str(tmp_path),
+                 "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (run,) = tmp_path.glob("eval_*")
+    results = EvaluationResults.model_validate_json(
+        (run / "evaluation_results.json").read_text(encoding="utf-8")
+    )
+    assert results.symbols == ["AAPL", "AMZN", "GOOG", "META", "NFLX", "NVDA"]
+    assert (results.window["start"], results.window["end"]) == ("2022-01-03", "2022-02-28")
+    assert results.window["days"] == 39  # January (20 sessions) and February (19) of 2022
+    assert results.manifest.command["test_start"] == "2022-01-03"
 
 
 def test_cli_runs_the_guide_command_on_the_baseline(

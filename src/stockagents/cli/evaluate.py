@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from stockagents.cli.options import ConfigOption, split_symbols
+from stockagents.cli.options import ConfigOption, parse_date, split_symbols
 from stockagents.cli.output import show_debug_details
 from stockagents.evaluation.evaluate import evaluate_models
 from stockagents.evaluation.judge import JUDGES
@@ -28,6 +28,13 @@ def _judge(value: str) -> str:
     if value not in JUDGES:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(JUDGES)}")
     return value
+
+
+def _symbols(given: list[str] | None) -> list[str]:
+    """The symbols asked for; ``all`` (lower case: ``ALL`` is a ticker) means every one."""
+    if given and [g.strip() for g in given] == ["all"]:
+        return ["all"]
+    return split_symbols(given) or _GUIDE_SYMBOLS
 
 
 def evaluate(
@@ -46,12 +53,26 @@ def evaluate(
             "--test-symbols",
             "--symbols",
             metavar="SYMBOL",
-            help=f"Symbols (default: {' '.join(_GUIDE_SYMBOLS)}); those without data are skipped.",
+            help=f"Symbols (default: {' '.join(_GUIDE_SYMBOLS)}), or 'all' (lower case) for "
+            "every symbol of the price source; those without data are skipped.",
         ),
     ] = None,
     test_days: Annotated[
-        int, typer.Option("--test-days", help="Trading days in the test window.")
-    ] = 90,
+        int | None,
+        typer.Option(
+            "--test-days",
+            help="Trading days in the test window: the last ones, or from --test-start "
+            "(default: 90, or all from --test-start to --test-end).",
+        ),
+    ] = None,
+    test_start: Annotated[
+        str | None,
+        typer.Option("--test-start", metavar="YYYY-MM-DD", help="The test window's first day."),
+    ] = None,
+    test_end: Annotated[
+        str | None,
+        typer.Option("--test-end", metavar="YYYY-MM-DD", help="The test window's last day."),
+    ] = None,
     judge: Annotated[
         str,
         typer.Option(
@@ -89,15 +110,17 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
 ) -> None:
-    """Evaluate model sets on the test segment (the last --test-days trading days) against
-    the baseline (the expert agents) and buy-and-hold, with costs."""
+    """Evaluate model sets on the test segment (the last --test-days trading days, or
+    --test-start to --test-end) against the baseline (the expert agents) and buy-and-hold,
+    with costs; paired comparisons first."""
     if verbose:
         show_debug_details()
     out = evaluate_models(
-        models, symbols=split_symbols(symbols) or _GUIDE_SYMBOLS, test_days=test_days,
-        config=config, output_root=output_root, judge=judge, judge_model=judge_model,
-        judge_base_url=judge_base_url, judge_samples=judge_samples, cache=not no_cache,
-        progress=not quiet,
+        models, symbols=_symbols(symbols), test_days=test_days,
+        test_start=parse_date(test_start, "--test-start"),
+        test_end=parse_date(test_end, "--test-end"), config=config, output_root=output_root,
+        judge=judge, judge_model=judge_model, judge_base_url=judge_base_url,
+        judge_samples=judge_samples, cache=not no_cache, progress=not quiet,
     )  # fmt: skip
     console = Console(soft_wrap=True)
     report = (out / "evaluation_report.md").read_text(encoding="utf-8")

@@ -6,9 +6,12 @@
     comparison_plots.png       equity, drawdown, Sharpe intervals, per symbol, calibration
     evaluation_results.json    everything, machine-readable (``schema.EvaluationResults``)
 
-The test window is the last ``test_days`` trading days of the symbols' calendar, the
-test segment of ``stockagents.data.splits`` when ``test_days`` is the config's. A set
-whose models trained on any of those days is refused before anything runs. Without a
+The test window is the last ``test_days`` trading days of the symbols' calendar (the
+test segment of ``stockagents.data.splits`` when ``test_days`` is the config's), or the
+days from ``test_start`` to ``test_end`` (``EvaluationWindow``), for instance dates after the
+sample ends on another price source. ``symbols=["all"]`` tests every symbol the price
+source holds. A set whose models trained on any of the window's days is refused before
+anything runs. Without a
 baseline among the sets, the expert agents are added as ``baseline``. Answers are cached
 in ``<output_root>/.cache/answers.sqlite``; a second run of the same command makes no
 model calls.
@@ -47,7 +50,7 @@ from stockagents.evaluation.schema import EvaluationResults
 from stockagents.evaluation.summary import benchmark_result, set_result
 from stockagents.features.observation import MIN_BARS
 
-__all__ = ["evaluate_models"]
+__all__ = ["DEFAULT_TEST_DAYS", "EvaluationWindow", "evaluate_models"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +65,10 @@ def _prices(
     sources = build_sources(app.data)
     prices: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
-    for symbol in validate_symbols([s for s in symbols if s.strip()], "--test-symbols"):
+    wanted = [s for s in symbols if s.strip()]
+    if wanted == ["all"]:  # lower case: ALL is a ticker
+        wanted = list(sources.prices.symbols())
+    for symbol in validate_symbols(wanted, "--test-symbols"):
         try:
             _, last = sources.prices.date_range(symbol)
         except DataError as exc:
@@ -82,16 +88,61 @@ def _prices(
     return prices, skipped
 
 
-def _window(prices: dict[str, pd.DataFrame], test_days: int) -> tuple[list[dt.date], list[dt.date]]:
+#: The test window when neither --test-days nor --test-start/--test-end is given.
+DEFAULT_TEST_DAYS = 90
+
+
+@dataclass(frozen=True)
+class EvaluationWindow:
+    """Which trading days to test on: the last ``days`` (to ``end`` when given), or from
+    ``start`` (``days`` of them, or to ``end``, or to the data's end)."""
+
+    days: int | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def check(self) -> None:
+        """One clear error for a window that cannot be meant."""
+        if self.days is not None and self.days < 2:
+            raise ConfigError(f"--test-days must be at least 2 (got {self.days})")
+        if self.start and self.end and self.days is not None:
+            raise ConfigError("give --test-days or both --test-start and --test-end, not all three")
+        if self.start and self.end and self.start > self.end:
+            raise ConfigError(f"--test-start {self.start} is after --test-end {self.end}")
+
+    def pick(self, calendar: list[dt.date]) -> list[dt.date]:
+        """The window's days in ``calendar`` (sorted trading days)."""
+        if self.start is None:
+            days = calendar if self.end is None else [d for d in calendar if d <= self.end]
+            return days[-(self.days or DEFAULT_TEST_DAYS) :]
+        days = [d for d in calendar if d >= self.start and (self.end is None or d <= self.end)]
+        return days[: self.days] if self.days is not None else days
+
+    def describe(self) -> str:
+        if self.start or self.end:
+            return f"--test-start {self.start or 'the start'} --test-end {self.end or 'the end'}"
+        return f"--test-days {self.days or DEFAULT_TEST_DAYS}"
+
+
+def _window(
+    prices: dict[str, pd.DataFrame], window: EvaluationWindow
+) -> tuple[list[dt.date], list[dt.date]]:
     calendar = sorted({ts.date() for f in prices.values() for ts in f.index})
-    if test_days < 2:
-        raise ConfigError(f"--test-days must be at least 2 (got {test_days})")
-    if test_days > len(calendar) - MIN_BARS:
+    window.check()
+    days = window.pick(calendar)
+    room = calendar[MIN_BARS - 1 :]  # the agents need MIN_BARS bars before a decision
+    if len(days) < 2:
         raise DataError(
-            f"--test-days {test_days}: the data has {len(calendar)} trading days and the agents "
-            f"need {MIN_BARS} before the first decision; use at most {len(calendar) - MIN_BARS}"
+            f"{window.describe()}: {len(days)} trading days of the data "
+            f"({calendar[0]} to {calendar[-1]}) fall inside; the window needs at least 2"
         )
-    return calendar[-test_days:], calendar
+    if days[0] < room[0]:
+        raise DataError(
+            f"{window.describe()}: the window starts {days[0]}, but the agents need "
+            f"{MIN_BARS} bars before the first decision: start on {room[0]} or later"
+            + (f" (use at most --test-days {len(room)})" if window.start is None else "")
+        )
+    return days, calendar
 
 
 def _fresh_dir(root: Path) -> Path:
@@ -154,14 +205,14 @@ def _bars_inside(frame: pd.DataFrame, start: dt.date, end: dt.date) -> int:
 def _inputs(
     specs: Sequence[str],
     symbols: Sequence[str],
-    test_days: int,
+    window: EvaluationWindow,
     config: AppConfig | str | Path | None,
 ) -> _Inputs:
     """Load the config, the model sets and the prices; settle the test window and warnings."""
     app = load_config(config)
     sets = _with_baseline(parse_model_sets(specs))
     prices, skipped = _prices(app, symbols)
-    window_days, calendar = _window(prices, test_days)
+    window_days, calendar = _window(prices, window)
     start, end = window_days[0], window_days[-1]
     for symbol, frame in list(prices.items()):  # a symbol needs two bars inside the window
         inside = _bars_inside(frame, start, end)
@@ -291,7 +342,9 @@ def evaluate_models(
     specs: Sequence[str],
     *,
     symbols: Sequence[str] = ("AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"),
-    test_days: int = 90,
+    test_days: int | None = None,
+    test_start: dt.date | None = None,
+    test_end: dt.date | None = None,
     config: AppConfig | str | Path | None = None,
     output_root: Path = Path("evaluation_results"),
     output: Path | None = None,
@@ -302,8 +355,10 @@ def evaluate_models(
     cache: bool = True,
     progress: bool = True,
 ) -> Path:
-    """Evaluate the model sets ``specs`` (see the module docstring); returns the directory."""
-    inputs = _inputs(specs, symbols, test_days, config)
+    """Evaluate the model sets ``specs`` (see the module docstring); returns the directory.
+    Without ``test_days``, ``test_start`` or ``test_end``, the last 90 trading days."""
+    window = EvaluationWindow(test_days, test_start, test_end)
+    inputs = _inputs(specs, symbols, window, config)
     grader = build_judge(judge, judge_model, judge_base_url)
     samples = judge_samples if judge_samples is not None else (None if judge == "rules" else 20)
     run_dir = output or _fresh_dir(output_root)
@@ -322,7 +377,13 @@ def evaluate_models(
         sources,
         judge={"kind": getattr(grader, "name", judge), "samples": samples},
         cache={"enabled": cache, "hits": hits, "misses": misses},
-        command={"models": list(specs), "symbols": list(symbols), "test_days": test_days},
+        command={
+            "models": list(specs),
+            "symbols": list(symbols),
+            "test_days": test_days,
+            "test_start": str(test_start) if test_start else None,
+            "test_end": str(test_end) if test_end else None,
+        },
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "evaluation_results.json", results.model_dump(mode="json"))

@@ -151,7 +151,7 @@ def check_test_window(
                     f"{models.name}/{agent} trained on {window.start} to {window.end} (its labels "
                     f"saw prices to {seen_until}); the test window starts {first}, inside that. "
                     + (
-                        f"Use --test-days {clean} or fewer"
+                        f"Use --test-days {clean} or fewer, or a --test-start after {seen_until}"
                         if clean >= 2
                         else "No later data exists to test it on"
                     )
