@@ -1,5 +1,5 @@
 """The coordinator as a backtest policy: with the backtest's plan, the analysts answer
-ahead in batches of ``coordinator.analyst_batch_steps`` steps, and the decisions are the
+ahead in batches of ``coordinator.batch_steps`` steps, and the decisions are the
 ones a step-by-step policy makes."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ SYMBOLS = ("AAPL", "AMZN")
 
 
 def _run(batch: int | None) -> tuple[list[int], BacktestResult, list[tuple[str, dt.date]]]:
-    config = {"coordinator": {"analyst_batch_steps": batch or 1}}
+    config = {"coordinator": {"batch_steps": batch or 1}}
     with SystemCoordinator(config) as coordinator:
         prices = {s: coordinator.sources.prices.prices(s, as_of=END) for s in SYMBOLS}
         plan = backtest_plan(prices, START, END)
@@ -58,5 +58,5 @@ def test_analysts_answer_ahead_and_decide_the_same(batch: int) -> None:
 def test_a_batch_below_one_is_refused() -> None:
     from stockagents.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"coordinator\.analyst_batch_steps"):
-        SystemCoordinator({"coordinator": {"analyst_batch_steps": 0}})
+    with pytest.raises(ConfigError, match=r"coordinator\.batch_steps"):
+        SystemCoordinator({"coordinator": {"batch_steps": 0}})

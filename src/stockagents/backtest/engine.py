@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -40,10 +41,24 @@ from stockagents.core.config import BacktestConfig
 from stockagents.core.errors import DataError
 from stockagents.core.types import Action, Decision, PortfolioContext
 
-__all__ = ["BacktestResult", "Policy", "Trade", "run_backtest"]
+__all__ = ["BacktestResult", "DayPolicy", "Policy", "Trade", "run_backtest"]
 
 #: ``policy(symbol, day, portfolio) -> Decision | None``, called after the close of ``day``.
 Policy = Callable[[str, dt.date, PortfolioContext], Decision | None]
+
+
+class DayPolicy(Protocol):
+    """A policy that decides a whole day at once (one batched model call, say): called as
+    ``decide_day(day, [(symbol, portfolio), ...])``, it returns one decision (or None) per
+    symbol, in order. It is still called as a ``Policy`` for a single step."""
+
+    def __call__(
+        self, symbol: str, day: dt.date, portfolio: PortfolioContext
+    ) -> Decision | None: ...
+
+    def decide_day(
+        self, day: dt.date, asks: Sequence[tuple[str, PortfolioContext]]
+    ) -> Sequence[Decision | None]: ...
 
 
 @dataclass(frozen=True)
@@ -357,28 +372,41 @@ class _Simulation:
         return held, marks, equity, valid
 
     def decide(self, i: int, day: dt.date, equity: float, valid: np.ndarray) -> None:
-        """5. Decisions after the close, filled at the next open."""
-        config = self.config
-        for j, symbol in enumerate(self.symbols):
-            if not valid[j]:
-                continue
-            if self.targets is not None:
-                weight = self.targets[i, j]
-                if not math.isnan(weight):
-                    if not config.allow_short:
-                        weight = max(0.0, weight)
-                    weight = max(-config.max_position, min(config.max_position, weight))
-                    self.pending[j] = (weight, equity, None, None)
-                    self.decisions += 1
-                continue
-            assert self.policy is not None
-            decision = self.policy(symbol, day, self.context(i, j, day, equity))
+        """5. Decisions after the close, filled at the next open. A policy with
+        ``decide_day`` (a ``DayPolicy``) is asked once for every symbol of the day: each
+        sees the book as the close left it, so the decisions do not depend on each other."""
+        if self.targets is not None:
+            self.take_targets(i, equity, valid)
+            return
+        assert self.policy is not None
+        asks = [(j, symbol) for j, symbol in enumerate(self.symbols) if valid[j]]
+        contexts = [(symbol, self.context(i, j, day, equity)) for j, symbol in asks]
+        day_policy = getattr(self.policy, "decide_day", None)
+        if day_policy is not None:
+            decisions = list(day_policy(day, contexts))
+        else:
+            decisions = [self.policy(symbol, day, context) for symbol, context in contexts]
+        for (j, _), decision in zip(asks, decisions, strict=True):
             if decision is None:
                 continue
             self.decisions += 1
-            target = _target_weight(decision, config)
+            target = _target_weight(decision, self.config)
             if target is not None:
                 self.pending[j] = (target, equity, decision.stop_loss, decision.take_profit)
+
+    def take_targets(self, i: int, equity: float, valid: np.ndarray) -> None:
+        """5 (with target weights instead of a policy): day ``i``'s weights, capped."""
+        config = self.config
+        assert self.targets is not None
+        for j in range(len(self.symbols)):
+            weight = self.targets[i, j]
+            if not valid[j] or math.isnan(weight):
+                continue
+            if not config.allow_short:
+                weight = max(0.0, weight)
+            weight = max(-config.max_position, min(config.max_position, weight))
+            self.pending[j] = (weight, equity, None, None)
+            self.decisions += 1
 
     def context(self, i: int, j: int, day: dt.date, equity: float) -> PortfolioContext:
         """What the policy sees of its position in symbol ``j`` at the close of day ``i``."""

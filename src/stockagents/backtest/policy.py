@@ -2,9 +2,10 @@
 
 The analysts do not read the portfolio, so a backtest that knows which (symbol, day)
 steps it will ask about (``backtest_plan``) lets them answer ahead: at a step whose
-analysts have not answered yet, those of the next ``coordinator.analyst_batch_steps``
+analysts have not answered yet, those of the next ``coordinator.batch_steps``
 steps answer in one batch (``AnalystsAhead``); the strategist then decides each step as
-it comes, with the portfolio of that moment.
+it comes, with the portfolio of that moment: the strategists of a day's symbols in one
+batch too (``CoordinatorPolicy.decide_day``, which the engine calls once a day).
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ def backtest_plan(
 
 class AnalystsAhead:
     """The analysts' answers and the observations of a backtest's steps, answered
-    ``coordinator.config.coordinator.analyst_batch_steps`` steps at a time, in ``plan``'s
+    ``coordinator.config.coordinator.batch_steps`` steps at a time, in ``plan``'s
     order. A step's entries are dropped once it is ``done``."""
 
     def __init__(self, coordinator: SystemCoordinator, plan: Sequence[Step]) -> None:
         self.coordinator = coordinator
-        self.batch = coordinator.config.coordinator.analyst_batch_steps
+        self.batch = coordinator.config.coordinator.batch_steps
         self.plan = list(plan)
         self.position = {pair: i for i, pair in enumerate(self.plan)}
         self.observed: dict[Step, Observation] = {}
@@ -109,6 +110,24 @@ class CoordinatorPolicy:
             self.ahead.done(symbol, day)
         self.decisions[(symbol, day)] = decision
         return decision
+
+    def decide_day(
+        self, day: dt.date, asks: Sequence[tuple[str, PortfolioContext]]
+    ) -> list[Decision]:
+        """Every symbol of ``day`` (``engine.DayPolicy``): with batches, the strategists
+        answer together; with ``batch_steps: 1`` or no plan, one step at a time."""
+        if self.ahead is None or self.ahead.batch == 1:
+            return [self(symbol, day, portfolio) for symbol, portfolio in asks]
+        ahead = self.ahead
+        items = [
+            (ahead.observe(symbol, day), ahead.analysts(symbol, day), portfolio, day)
+            for symbol, portfolio in asks
+        ]
+        decisions = [r.decision for r in self.coordinator.recommend_many(items)]
+        for (symbol, _), decision in zip(asks, decisions, strict=True):
+            ahead.done(symbol, day)
+            self.decisions[(symbol, day)] = decision
+        return decisions
 
     def replay(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         """The decision recorded for ``(symbol, day)``, to rerun the same choices."""

@@ -314,11 +314,11 @@ class AgentsConfig(_Section):
 
 class CoordinatorConfig(_Section):
     parallel: bool = Field(default=True, description="true to run the analysts concurrently")
-    analyst_batch_steps: int = Field(
+    batch_steps: int = Field(
         default=32,
         ge=1,
-        description="backtest steps (symbol, day) whose analysts answer in one model batch; "
-        "1 answers each step alone",
+        description="in a backtest, the analysts of this many (symbol, day) steps answer in "
+        "one model batch, and a day's strategists in another; 1 answers each step alone",
     )
     max_stale_days: int = Field(
         default=5,

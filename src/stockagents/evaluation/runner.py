@@ -27,7 +27,7 @@ from stockagents.data.factory import DataSources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint, model_fingerprint
 from stockagents.evaluation.judge import Judge, JudgeItem, Verdict, rubric_version
 from stockagents.evaluation.model_sets import ModelSet
-from stockagents.features.observation import MIN_BARS
+from stockagents.features.observation import MIN_BARS, Observation
 from stockagents.orchestration import SystemCoordinator
 
 __all__ = ["SetRun", "Step", "run_model_set"]
@@ -79,24 +79,57 @@ class _RecordingPolicy:
         self.steps: dict[tuple[str, dt.date], Step] = {}
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
-        self.tick()
-        if day < self.eligible[symbol]:
-            return None
-        observation = self.ahead.observe(symbol, day)
-        recommendation = None
-        if self.cache is not None:
-            # what the agents read at (symbol, day): a change to the data misses the cache
-            seen = dataclasses.asdict(observation)
-            key = AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"), seen)
-            recommendation = self.cache.get(key)
-        if recommendation is None:
-            analysts = self.ahead.analysts(symbol, day)
-            recommendation = self.coordinator.recommend(observation, analysts, portfolio, day)
-            if self.cache is not None:
-                self.cache.put(key, recommendation)
+        return self.decide_day(day, [(symbol, portfolio)])[0]
+
+    def decide_day(
+        self, day: dt.date, asks: Sequence[tuple[str, PortfolioContext]]
+    ) -> list[Decision | None]:
+        """Every symbol of ``day`` (``engine.DayPolicy``): cached steps from the cache, the
+        others' strategists in one batch (one at a time with ``batch_steps: 1``)."""
+        decided: dict[int, Decision | None] = {}
+        asked: list[tuple[int, str, PortfolioContext, Observation, str | None]] = []
+        for k, (symbol, portfolio) in enumerate(asks):
+            self.tick()
+            if day < self.eligible[symbol]:
+                decided[k] = None
+                continue
+            observation = self.ahead.observe(symbol, day)
+            key, cached = self._cached(symbol, day, portfolio, observation)
+            if cached is not None:
+                decided[k] = self._record(symbol, day, portfolio, cached)
+            else:
+                asked.append((k, symbol, portfolio, observation, key))
+        size = len(asked) if self.ahead.batch > 1 else 1
+        for first in range(0, len(asked), max(1, size)):
+            group = asked[first : first + max(1, size)]
+            recommendations = self.coordinator.recommend_many(
+                [(o, self.ahead.analysts(s, day), p, day) for _, s, p, o, _ in group]
+            )
+            for (k, symbol, portfolio, _, key), recommendation in zip(
+                group, recommendations, strict=True
+            ):
+                if self.cache is not None and key is not None:
+                    self.cache.put(key, recommendation)
+                decided[k] = self._record(symbol, day, portfolio, recommendation)
+        return [decided[k] for k in range(len(asks))]
+
+    def _cached(
+        self, symbol: str, day: dt.date, portfolio: PortfolioContext, observation: Observation
+    ) -> tuple[str | None, Recommendation | None]:
+        """The cache key of the step (what the agents read: a change to the data misses)
+        and the recommendation cached under it, if any."""
+        if self.cache is None:
+            return None, None
+        seen = dataclasses.asdict(observation)
+        key = AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"), seen)
+        return key, self.cache.get(key)
+
+    def _record(
+        self, symbol: str, day: dt.date, portfolio: PortfolioContext, rec: Recommendation
+    ) -> Decision:
         self.ahead.done(symbol, day)
-        self.steps[(symbol, day)] = Step(symbol, day, portfolio, recommendation)
-        return recommendation.decision
+        self.steps[(symbol, day)] = Step(symbol, day, portfolio, rec)
+        return rec.decision
 
     def replay(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         step = self.steps.get((symbol, day))

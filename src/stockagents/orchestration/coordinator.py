@@ -213,12 +213,27 @@ class SystemCoordinator:
     ) -> Recommendation:
         """The recommendation from already answered ``analysts``: the strategist decides.
         ``as_of`` is what the caller asked for (None: the latest data)."""
+        return self.recommend_many([(observation, analysts, portfolio, as_of)])[0]
+
+    def recommend_many(
+        self,
+        items: Sequence[
+            tuple[Observation, AnalystAnswers, PortfolioContext | None, dt.date | str | None]
+        ],
+    ) -> list[Recommendation]:
+        """``recommend`` for every (observation, analysts, portfolio, as_of): the
+        strategists answer in one batch (each recommendation's strategist time is its
+        share of the batch)."""
         started = time.perf_counter()
-        signals = {n: a.result for n, a in analysts.items()}
-        (decision,) = self.team.decide([(observation, signals, portfolio)])
-        ms = (time.perf_counter() - started) * 1000
+        decisions = self.team.decide(
+            [(o, {n: a.result for n, a in analysts.items()}, p) for o, analysts, p, _ in items]
+        )
+        ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
         phases = {"observation_ms": 0.0, "analysts_ms": 0.0, "strategist_ms": ms}
-        return self._recommendation(observation, analysts, decision, as_of, phases)
+        return [
+            self._recommendation(observation, analysts, decision, as_of, phases)
+            for (observation, analysts, _, as_of), decision in zip(items, decisions, strict=True)
+        ]
 
     def _recommendation(
         self,
