@@ -1,6 +1,6 @@
 """The coordinator as a backtest policy: with the backtest's plan, the analysts answer
-ahead in batches of ``coordinator.batch_steps`` steps, and the decisions are the
-ones a step-by-step policy makes."""
+ahead in batches of ``coordinator.batch_steps`` steps and a day's strategists in one
+batch, and the decisions are the ones a step-by-step policy makes."""
 
 from __future__ import annotations
 
@@ -17,19 +17,28 @@ START, END = dt.date(2023, 3, 1), dt.date(2023, 3, 31)
 SYMBOLS = ("AAPL", "AMZN")
 
 
+STRATEGISTS: list[int] = []
+
+
 def _run(batch: int | None) -> tuple[list[int], BacktestResult, list[tuple[str, dt.date]]]:
     config = {"coordinator": {"batch_steps": batch or 1}}
+    STRATEGISTS.clear()
     with SystemCoordinator(config) as coordinator:
         prices = {s: coordinator.sources.prices.prices(s, as_of=END) for s in SYMBOLS}
         plan = backtest_plan(prices, START, END)
         sizes: list[int] = []
-        answer = coordinator.answer_analysts
+        answer, decide = coordinator.answer_analysts, coordinator.team.decide
 
         def counted(observations):  # type: ignore[no-untyped-def]
             sizes.append(len(observations))
             return answer(observations)
 
+        def decided(items):  # type: ignore[no-untyped-def]
+            STRATEGISTS.append(len(items))
+            return decide(items)
+
         coordinator.answer_analysts = counted  # type: ignore[method-assign]
+        coordinator.team.decide = decided  # type: ignore[method-assign]
         policy = CoordinatorPolicy(coordinator, plan if batch else ())
         result = run_backtest(prices, policy, coordinator.config.backtest, START, END)
     return sizes, result, plan
@@ -48,6 +57,9 @@ def test_analysts_answer_ahead_and_decide_the_same(batch: int) -> None:
     assert sum(sizes) == len(plan)  # every step's analysts answered once
     assert sizes[0] == min(batch, len(plan))
     assert len(sizes) == -(-len(plan) // batch)
+    # the strategists of a day in one batch (each step alone with batch_steps: 1)
+    expected = [len(SYMBOLS)] * 23 if batch > 1 else [1] * len(plan)
+    assert expected == STRATEGISTS
     step_by_step_sizes, alone, _ = _run(None)
     assert set(step_by_step_sizes) == {1}  # without a plan each step answers alone
     assert ahead.equity.equals(alone.equity)
