@@ -6,7 +6,8 @@ judge off) twice over the same window: with ``coordinator.batch_steps: 1`` (each
 analysts, then its strategist, alone: how evaluations ran before batching; ``--int8``
 also uses the weight format of then for every model) and with the default batching (the
 analysts of 32 steps, then a day's strategists, in one model batch each). Prints
-decisions per second both ways, their ratio, and the share of (symbol, day) decisions
+decisions per second both ways (after a two-day warm-up run that loads the models and
+builds the tiny model if needed), their ratio, and the share of (symbol, day) decisions
 the two runs made alike (with its bootstrap interval).
 
 Run: ``python bench/evaluate.py --models sft:RUN/models [--symbols AAPL AMZN --test-days 40]``.
@@ -59,6 +60,7 @@ def main() -> None:
     print(f"{len(args.symbols)} symbols x {args.test_days} days, {window[0]} to {window[1]}")
     for models in parse_model_sets(args.models):
         data = build_sources(load_config(None).data)
+        run_model_set(models, _config(32, False), data, prices, (calendar[-2], calendar[-1]))
         one = run_model_set(models, _config(1, args.int8), data, prices, window)
         many = run_model_set(models, _config(32, False), data, prices, window)
         a, b = _actions(one), _actions(many)
