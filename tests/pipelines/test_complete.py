@@ -111,6 +111,11 @@ def test_every_stage_ran_and_the_summary_says_so(run: Path) -> None:
     text = (run / "summary.md").read_text()
     assert "| rl | done |" in text
     assert "| baseline |" in text
+    assert "(60 days x 1 symbols)" in text
+    # the paired comparisons: each set against the baseline, and RL against its SFT start
+    pairs = [(c["set"], c["against"]) for c in summary["comparisons"]]
+    assert pairs == [("sft", "baseline"), ("rl", "baseline"), ("rl", "sft")]
+    assert "| rl | sft | 60 |" in text
 
 
 def test_nothing_is_deployed_when_no_set_passes(run: Path) -> None:

@@ -6,12 +6,17 @@ report and the JSON cannot disagree; this module only formats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from stockagents.core.formatting import format_or_na as _f
-from stockagents.evaluation.schema import EvaluationResults, PairedDifference, SetResult
+from stockagents.evaluation.schema import (
+    Comparison,
+    EvaluationResults,
+    PairedDifference,
+    SetResult,
+)
 
-__all__ = ["render_report"]
+__all__ = ["comparison_table", "render_report"]
 
 _COLUMNS = [
     ("sharpe", "Sharpe", ".2f"),
@@ -170,13 +175,28 @@ def _difference_cell(d: PairedDifference, pattern: str) -> str:
     )
 
 
+def comparison_table(comparisons: Sequence[Comparison]) -> list[str]:
+    """The paired comparisons as a Markdown table (the report's headline, the complete
+    run's summary)."""
+    lines = _head(_COMPARISON_COLUMNS, text=2)
+    for c in comparisons:
+        agree = c.agreement
+        lines.append(
+            f"| {c.set} | {c.against} | {c.symbol_days} | {_difference_cell(c.sharpe, '+.2f')} | "
+            f"{_f(c.sharpe.detectable)} | {_difference_cell(c.mean_daily_return, '+.3%')} | "
+            f"{_difference_cell(c.hit_rate, '+.1%')} | {_difference_cell(c.ic, '+.3f')} | "
+            f"{_f(agree.agreement, '.1%')} [{_f(agree.low, '.1%')}, {_f(agree.high, '.1%')}] |"
+        )
+    return lines
+
+
 def _comparisons(results: EvaluationResults) -> list[str]:
     """The headline: paired differences, each with its interval, p-value and half-width,
     and the smallest difference the window detects."""
     if not results.comparisons:
         return []
     b = results.bootstrap
-    lines = [
+    return [
         "## Paired comparisons",
         "",
         f"Set minus the set it is compared with, on the symbol-days both decided: difference "
@@ -185,17 +205,9 @@ def _comparisons(results: EvaluationResults) -> list[str]:
         "day together). *Detectable*: the smallest Sharpe difference this window finds "
         "with 80% probability.",
         "",
-        *_head(_COMPARISON_COLUMNS, text=2),
+        *comparison_table(results.comparisons),
+        "",
     ]
-    for c in results.comparisons:
-        agree = c.agreement
-        lines.append(
-            f"| {c.set} | {c.against} | {c.symbol_days} | {_difference_cell(c.sharpe, '+.2f')} | "
-            f"{_f(c.sharpe.detectable)} | {_difference_cell(c.mean_daily_return, '+.3%')} | "
-            f"{_difference_cell(c.hit_rate, '+.1%')} | {_difference_cell(c.ic, '+.3f')} | "
-            f"{_f(agree.agreement, '.1%')} [{_f(agree.low, '.1%')}, {_f(agree.high, '.1%')}] |"
-        )
-    return [*lines, ""]
 
 
 def render_report(results: EvaluationResults) -> str:

@@ -1,5 +1,6 @@
 """The summary of a complete run (``summary.json``, ``summary.md``), read back from its
-files: stage times, SFT agreement, the test-segment table, and the deployment.
+files: stage times, SFT agreement, the test-segment table (days x symbols), the paired
+comparisons, and the deployment.
 
 Paths in a run's manifest are relative to the run directory, so a summary can be made
 of a run that was moved; nothing here trains, evaluates or deploys.
@@ -14,6 +15,8 @@ from typing import Any
 from stockagents.core.errors import ConfigError
 from stockagents.core.formatting import format_or_na as _f
 from stockagents.core.manifests import CompleteRunManifest, StageRecord, load_manifest
+from stockagents.evaluation.report import comparison_table
+from stockagents.evaluation.schema import Comparison
 
 __all__ = ["STAGES", "render_summary", "summarize"]
 
@@ -45,7 +48,12 @@ def summarize(run: Path) -> dict[str, Any]:
     if outputs["evaluation"].get("dir"):
         directory = run / outputs["evaluation"]["dir"]
         results = json.loads((directory / "evaluation_results.json").read_text(encoding="utf-8"))
-        summary["evaluation"] = {"dir": str(directory), "window": results["window"]}
+        summary["evaluation"] = {
+            "dir": str(directory),
+            "window": results["window"],
+            "symbols": results["symbols"],
+        }
+        summary["comparisons"] = results.get("comparisons", [])
         verdicts = deployment.get("verdicts") or {}
         for entry in results["sets"]:
             m = entry["metrics"]["with_costs"]
@@ -91,8 +99,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         window = summary["evaluation"]["window"]
         lines += [
             "",
-            f"Test segment {window['start']} to {window['end']} ({window['days']} days), "
-            "costs charged:",
+            f"Test segment {window['start']} to {window['end']} ({window['days']} days x "
+            f"{len(summary['evaluation'].get('symbols') or [])} symbols), costs charged:",
             "",
             "| set | Sharpe | return | max DD | win rate | profit factor | trades | criteria |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -104,6 +112,15 @@ def render_summary(summary: dict[str, Any]) -> str:
                 f"| {_f(m['max_drawdown'], '+.2%')} | {_f(m.get('win_rate'), '.0%')} "
                 f"| {_f(m.get('profit_factor'))} | {_f(m.get('trades'), '.0f')} | {verdict} |"
             )
+        if summary.get("comparisons"):
+            comparisons = [Comparison.model_validate(c) for c in summary["comparisons"]]
+            lines += [
+                "",
+                "Paired comparisons (difference [95% interval] p-value ±half-width; "
+                "detectable: the smallest Sharpe difference this window finds):",
+                "",
+                *comparison_table(comparisons),
+            ]
         lines += ["", f"Report: {summary['evaluation']['dir']}/evaluation_report.md"]
     d = summary["deployment"]
     if d:
