@@ -21,7 +21,7 @@ from stockagents.evaluation import metrics as m
 from stockagents.evaluation.evaluate import DEFAULT_TEST_DAYS, EvaluationWindow, evaluate_models
 from stockagents.evaluation.schema import EvaluationResults
 from stockagents.orchestration import SystemCoordinator
-from tests.helpers import train_tiny_sft
+from tests.helpers import make_bars, train_tiny_sft, write_price_dir
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "evaluation_results.schema.json"
 SYMBOLS = ["AAPL", "AMZN"]
@@ -359,3 +359,30 @@ def test_a_set_compared_with_its_twin_differs_by_nothing(tmp_path: Path) -> None
         assert (c.mean_daily_return.low, c.mean_daily_return.high) == (0.0, 0.0)
         assert c.mean_daily_return.p_value == 1.0
         assert c.symbol_days == TEST_DAYS * len(SYMBOLS)
+
+
+def test_dates_after_the_sample_on_a_csv_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/EVALUATION.md, "Beyond the sample's end": another price source, a window by
+    dates, every symbol it holds."""
+    frames = {
+        s: make_bars(_walk(340, seed), start="2023-01-02") for s, seed in (("AAA", 1), ("BBB", 2))
+    }
+    write_price_dir(tmp_path / "prices_2024", frames)
+    config = tmp_path / "my_data.yaml"
+    config.write_text(
+        f"data:\n  prices:\n    provider: csv\n    csv_dir: {tmp_path / 'prices_2024'}\n",
+        encoding="utf-8",
+    )
+    code = main(["evaluate", "--models", "expert", "--config", str(config), "--test-symbols",
+                 "all", "--test-start", "2024-01-02", "--test-end", "2024-03-28",
+                 "--output-root", str(tmp_path / "out"), "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (run,) = (tmp_path / "out").glob("eval_*")
+    results = EvaluationResults.model_validate_json(
+        (run / "evaluation_results.json").read_text(encoding="utf-8")
+    )
+    assert results.symbols == ["AAA", "BBB"]
+    assert results.window["start"] == "2024-01-02"
+    assert results.window["end"] == "2024-03-28"
