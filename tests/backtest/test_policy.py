@@ -29,9 +29,9 @@ def _run(batch: int | None) -> tuple[list[int], BacktestResult, list[tuple[str, 
         sizes: list[int] = []
         answer, decide = coordinator.answer_analysts, coordinator.team.decide
 
-        def counted(observations):  # type: ignore[no-untyped-def]
+        def counted(observations, shared=None):  # type: ignore[no-untyped-def]
             sizes.append(len(observations))
-            return answer(observations)
+            return answer(observations, shared)
 
         def decided(items):  # type: ignore[no-untyped-def]
             STRATEGISTS.append(len(items))

@@ -386,3 +386,35 @@ def test_dates_after_the_sample_on_a_csv_source(
     assert results.symbols == ["AAA", "BBB"]
     assert results.window["start"] == "2024-01-02"
     assert results.window["end"] == "2024-03-28"
+
+
+def test_sets_that_share_analysts_ask_them_once(tmp_path: Path) -> None:
+    """The RL set's analysts are the SFT set's: the second set reuses their answers."""
+    from stockagents.core.config import load_config
+    from stockagents.data.factory import build_sources
+    from stockagents.evaluation.model_sets import parse_model_sets
+    from stockagents.evaluation.runner import run_model_set
+    from tests.helpers import make_tiny_adapter
+
+    adapters = tmp_path / "adapters"
+    for seed, agent in enumerate(("news", "technical", "fundamental", "strategist")):
+        make_tiny_adapter(adapters / agent, seed=seed, agent=agent)
+    first, second = tmp_path / "sft", tmp_path / "rl"
+    for root, strategist in ((first, "expert"), (second, str(adapters / "strategist"))):
+        root.mkdir()
+        agents = {a: str(adapters / a) for a in ("news", "technical", "fundamental")}
+        agents["strategist"] = strategist
+        (root / "manifest.json").write_text(json.dumps({"agents": agents}), encoding="utf-8")
+    app = load_config(None)
+    sources = build_sources(app.data)
+    prices = {s: sources.prices.prices(s, as_of="2023-09-21") for s in SYMBOLS}
+    window = (dt.date(2023, 9, 11), dt.date(2023, 9, 21))  # 9 sessions
+    shared: dict[Any, Any] = {}
+    sets = parse_model_sets([f"sft:{first}", f"rl:{second}"])
+    one = run_model_set(sets[0], app, sources, prices, window, shared=shared)
+    asked = len(shared)
+    assert asked == 3 * len(one.steps)  # three model analysts per step
+    two = run_model_set(sets[1], app, sources, prices, window, shared=shared)
+    assert len(shared) == asked  # nothing new was asked
+    for a, b in zip(one.steps, two.steps, strict=True):
+        assert a.recommendation.signals == b.recommendation.signals

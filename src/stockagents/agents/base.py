@@ -10,6 +10,7 @@ and, when there can be nothing to read, ``unavailable_signal``; it answers throu
 from __future__ import annotations
 
 import datetime as dt
+import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping
@@ -104,6 +105,11 @@ class JuniorAgent(ABC, Generic[C]):
             load_runtime(self.name, path, self.config) if path is not None else None
         )
         self.version = self.runtime.version if self.runtime else EXPERT_VERSION
+        #: What makes two agents answer alike: the model (or the rules) and the config.
+        source = self.runtime.source if self.runtime else "expert"
+        if self.runtime and Path(source).expanduser().exists():  # one adapter, however written
+            source = os.path.realpath(Path(source).expanduser())
+        self.identity = "|".join((self.name, source, self.version, self.config.model_dump_json()))
         self.stats: Counter[str] = Counter()
         self._sources = sources
         self._builder: ObservationBuilder | None = None

@@ -9,8 +9,11 @@ the strategist. ``analyze`` answers the analysts of many observations in one bat
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,10 @@ from stockagents.core.types import Decision, PortfolioContext, Signal
 from stockagents.data.factory import DataSources
 from stockagents.features.observation import Observation
 
-__all__ = ["AgentTeam", "resolve_models"]
+__all__ = ["AgentTeam", "SharedAnswers", "observation_key", "resolve_models"]
+
+#: Analysts' answers shared between model sets, by (agent identity, observation key).
+SharedAnswers = MutableMapping[tuple[str, str], Answered[Signal]]
 
 
 def resolve_models(
@@ -100,17 +106,34 @@ class AgentTeam:
         return any(runtimes) or self.strategist.runtime is not None
 
     def analyze(
-        self, observations: Sequence[Observation], *, parallel: bool = False
+        self,
+        observations: Sequence[Observation],
+        *,
+        parallel: bool = False,
+        shared: SharedAnswers | None = None,
     ) -> list[dict[str, Answered[Signal]]]:
         """Every analyst's answer for every observation, in one batch per backend
-        (``parallel``: the backends concurrently)."""
-        asks: list[tuple[Responder[Signal], Question]] = [
-            (agent, Question(observation))
-            for observation in observations
-            for agent in self.analysts.values()
-        ]
-        answers = iter(answer_all(asks, self.stats, parallel=parallel))
-        return [{name: next(answers) for name in self.analysts} for _ in observations]
+        (``parallel``: the backends concurrently). ``shared`` holds answers by (agent
+        identity, observation content): an agent that answered the same observation
+        before (in another model set that shares it) is not asked again."""
+        store: SharedAnswers = shared if shared is not None else {}
+        found: dict[tuple[int, str], Answered[Signal]] = {}
+        asks: list[tuple[Responder[Signal], Question]] = []
+        where: list[tuple[int, str, tuple[str, str]]] = []
+        for i, observation in enumerate(observations):
+            seen = observation_key(observation) if shared is not None else str(i)
+            for name, agent in self.analysts.items():
+                key = (agent.identity, seen)
+                if key in store:
+                    found[(i, name)] = store[key]
+                else:
+                    asks.append((agent, Question(observation)))
+                    where.append((i, name, key))
+        answers = answer_all(asks, self.stats, parallel=parallel)
+        for (i, name, key), answer in zip(where, answers, strict=True):
+            found[(i, name)] = store[key] = answer
+        names = list(self.analysts)
+        return [{name: found[(i, name)] for name in names} for i in range(len(observations))]
 
     def decide(
         self,
@@ -122,3 +145,9 @@ class AgentTeam:
             for observation, signals, portfolio in items
         ]
         return answer_all(asks, self.stats)
+
+
+def observation_key(observation: Observation) -> str:
+    """A hash of everything ``observation`` holds: equal for equal inputs."""
+    text = json.dumps(dataclasses.asdict(observation), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

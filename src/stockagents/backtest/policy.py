@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from stockagents.agents.team import SharedAnswers
 from stockagents.core.types import Decision, PortfolioContext
 from stockagents.features.observation import Observation
 from stockagents.orchestration import SystemCoordinator
@@ -49,10 +50,17 @@ def backtest_plan(
 class AnalystsAhead:
     """The analysts' answers and the observations of a backtest's steps, answered
     ``coordinator.config.coordinator.batch_steps`` steps at a time, in ``plan``'s
-    order. A step's entries are dropped once it is ``done``."""
+    order. A step's entries are dropped once it is ``done``. With ``shared``, answers
+    another model set's identical analysts gave to the same observations are reused."""
 
-    def __init__(self, coordinator: SystemCoordinator, plan: Sequence[Step]) -> None:
+    def __init__(
+        self,
+        coordinator: SystemCoordinator,
+        plan: Sequence[Step],
+        shared: SharedAnswers | None = None,
+    ) -> None:
         self.coordinator = coordinator
+        self.shared = shared
         self.batch = coordinator.config.coordinator.batch_steps
         self.plan = list(plan)
         self.position = {pair: i for i, pair in enumerate(self.plan)}
@@ -80,7 +88,7 @@ class AnalystsAhead:
                 )
                 ahead = list(itertools.islice(todo, self.batch))
             observations = [self.observe(*pair) for pair in ahead]
-            answers = self.coordinator.answer_analysts(observations)
+            answers = self.coordinator.answer_analysts(observations, self.shared)
             self.answered.update(zip(ahead, answers, strict=True))
         return self.answered[(symbol, day)]
 

@@ -31,6 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stockagents import __version__
 from stockagents.agents.runtime import read_manifest, read_set_manifest
+from stockagents.agents.team import SharedAnswers
 from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError
@@ -243,6 +244,7 @@ def _run_sets(
     start, end, prices = inputs.start, inputs.end, inputs.prices
     in_window = sum(_bars_inside(f, start, end) for f in prices.values())
     runs: list[SetRun] = []
+    shared: SharedAnswers = {}  # the analysts' answers, reused by the sets that share them
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), disable=not progress, transient=True,
@@ -260,6 +262,7 @@ def _run_sets(
                     judge=grader,
                     judge_samples=samples,
                     tick=lambda task=task: bar.advance(task),  # type: ignore[misc]
+                    shared=shared,
                 )
             )
     return runs

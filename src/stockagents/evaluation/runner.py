@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from stockagents.agents.team import SharedAnswers
 from stockagents.backtest.engine import BacktestResult, run_backtest
 from stockagents.backtest.policy import AnalystsAhead, backtest_plan
 from stockagents.core.config import AppConfig
@@ -69,13 +70,14 @@ class _RecordingPolicy:
         tick: Callable[[], None],
         eligible: Mapping[str, dt.date],
         plan: Sequence[tuple[str, dt.date]],
+        shared: SharedAnswers | None = None,
     ) -> None:
         self.coordinator = coordinator
         self.cache = cache
         self.prefix = prefix
         self.tick = tick
         self.eligible = eligible
-        self.ahead = AnalystsAhead(coordinator, plan)
+        self.ahead = AnalystsAhead(coordinator, plan, shared)
         self.steps: dict[tuple[str, dt.date], Step] = {}
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
@@ -194,8 +196,11 @@ def run_model_set(
     judge: Judge | None = None,
     judge_samples: int | None = None,
     tick: Callable[[], None] = lambda: None,
+    shared: SharedAnswers | None = None,
 ) -> SetRun:
-    """Evaluate ``models`` on ``prices`` over ``window`` (see the module docstring)."""
+    """Evaluate ``models`` on ``prices`` over ``window`` (see the module docstring).
+    ``shared`` carries the analysts' answers from set to set: a set that shares an
+    analyst (the RL set's SFT analysts) does not ask it again."""
     started = time.perf_counter()
     start, end = window
     cfg = config.backtest
@@ -204,7 +209,7 @@ def run_model_set(
     questions = backtest_plan(prices, *window, eligible)
     with SystemCoordinator(config, sources=sources, models=models.models_dir) as coordinator:
         prefix = _cache_prefix(config, models)
-        policy = _RecordingPolicy(coordinator, cache, prefix, tick, eligible, questions)
+        policy = _RecordingPolicy(coordinator, cache, prefix, tick, eligible, questions, shared)
         with_costs = run_backtest(prices, policy, cfg, start, end)
         steps = sorted(policy.steps.values(), key=lambda s: (s.day, s.symbol))
         grades: dict[str, list[tuple[Step, Verdict]]] = {}

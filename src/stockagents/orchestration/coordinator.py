@@ -22,7 +22,7 @@ from typing import Any
 from stockagents.agents.answering import Answered
 from stockagents.agents.base import JuniorAgent
 from stockagents.agents.strategist import StrategistAgent
-from stockagents.agents.team import AgentTeam
+from stockagents.agents.team import AgentTeam, SharedAnswers
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.types import Decision, PortfolioContext, Recommendation, Signal
 from stockagents.data.base import to_date
@@ -200,9 +200,14 @@ class SystemCoordinator:
         """What the agents read about ``symbol`` at the close of ``as_of``."""
         return self.observations.build(symbol, to_date(as_of) if as_of is not None else None)
 
-    def answer_analysts(self, observations: Sequence[Observation]) -> list[AnalystAnswers]:
-        """The analysts' answers for every observation, in one batch per backend."""
-        return self.team.analyze(observations, parallel=self.config.coordinator.parallel)
+    def answer_analysts(
+        self, observations: Sequence[Observation], shared: SharedAnswers | None = None
+    ) -> list[AnalystAnswers]:
+        """The analysts' answers for every observation, in one batch per backend;
+        answers in ``shared`` (by agent and observation) are reused, new ones added."""
+        return self.team.analyze(
+            observations, parallel=self.config.coordinator.parallel, shared=shared
+        )
 
     def recommend(
         self,
