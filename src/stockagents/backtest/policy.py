@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -101,14 +101,57 @@ class AnalystsAhead:
 
 class CoordinatorPolicy:
     """``policy(symbol, day, portfolio)`` that asks the coordinator, recording decisions.
-    Given the backtest's ``plan``, the analysts answer ahead in batches."""
+    Given the backtest's ``plan``, the analysts answer ahead in batches and a day's
+    strategists together (``decide_day``). Steps before a symbol's ``eligible`` day get
+    no decision; ``tick`` is called once per step asked (a progress bar)."""
 
-    def __init__(self, coordinator: SystemCoordinator, plan: Sequence[Step] = ()) -> None:
+    def __init__(
+        self,
+        coordinator: SystemCoordinator,
+        plan: Sequence[Step] = (),
+        *,
+        eligible: Mapping[str, dt.date] | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> None:
         self.coordinator = coordinator
         self.ahead = AnalystsAhead(coordinator, plan) if plan else None
+        self.eligible = eligible
+        self.tick = tick
         self.decisions: dict[Step, Decision] = {}
 
-    def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision:
+    def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
+        return self.decide_day(day, [(symbol, portfolio)])[0]
+
+    def decide_day(
+        self, day: dt.date, asks: Sequence[tuple[str, PortfolioContext]]
+    ) -> list[Decision | None]:
+        """Every symbol of ``day`` (``engine.DayPolicy``): with batches, the strategists
+        answer together; with ``batch_steps: 1`` or no plan, one step at a time."""
+        decided: dict[int, Decision | None] = {}
+        todo: list[tuple[int, str, PortfolioContext]] = []
+        for k, (symbol, portfolio) in enumerate(asks):
+            if self.tick is not None:
+                self.tick()
+            if self.eligible is not None and day < self.eligible[symbol]:
+                decided[k] = None
+            else:
+                todo.append((k, symbol, portfolio))
+        ahead = self.ahead
+        if ahead is None or ahead.batch == 1:
+            for k, symbol, portfolio in todo:
+                decided[k] = self._one(symbol, day, portfolio)
+        else:
+            items = [
+                (ahead.observe(symbol, day), ahead.analysts(symbol, day), portfolio, day)
+                for _, symbol, portfolio in todo
+            ]
+            recommendations = self.coordinator.recommend_many(items)
+            for (k, symbol, _), recommendation in zip(todo, recommendations, strict=True):
+                ahead.done(symbol, day)
+                decided[k] = self.decisions[(symbol, day)] = recommendation.decision
+        return [decided[k] for k in range(len(asks))]
+
+    def _one(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision:
         if self.ahead is None:
             decision = self.coordinator.analyze_symbol(symbol, day, portfolio).decision
         else:
@@ -118,24 +161,6 @@ class CoordinatorPolicy:
             self.ahead.done(symbol, day)
         self.decisions[(symbol, day)] = decision
         return decision
-
-    def decide_day(
-        self, day: dt.date, asks: Sequence[tuple[str, PortfolioContext]]
-    ) -> list[Decision]:
-        """Every symbol of ``day`` (``engine.DayPolicy``): with batches, the strategists
-        answer together; with ``batch_steps: 1`` or no plan, one step at a time."""
-        if self.ahead is None or self.ahead.batch == 1:
-            return [self(symbol, day, portfolio) for symbol, portfolio in asks]
-        ahead = self.ahead
-        items = [
-            (ahead.observe(symbol, day), ahead.analysts(symbol, day), portfolio, day)
-            for symbol, portfolio in asks
-        ]
-        decisions = [r.decision for r in self.coordinator.recommend_many(items)]
-        for (symbol, _), decision in zip(asks, decisions, strict=True):
-            ahead.done(symbol, day)
-            self.decisions[(symbol, day)] = decision
-        return decisions
 
     def replay(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         """The decision recorded for ``(symbol, day)``, to rerun the same choices."""

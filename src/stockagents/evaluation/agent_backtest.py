@@ -18,7 +18,6 @@ from stockagents.backtest.benchmark import buy_and_hold
 from stockagents.backtest.engine import BacktestResult, run_backtest
 from stockagents.backtest.policy import CoordinatorPolicy, backtest_plan
 from stockagents.core.errors import DataError
-from stockagents.core.types import Decision, PortfolioContext
 from stockagents.evaluation.backtest_report import backtest_metrics
 from stockagents.features.observation import MIN_BARS
 from stockagents.orchestration import SystemCoordinator
@@ -96,14 +95,12 @@ def backtest_agents(
         )
     cfg = coordinator.config.backtest
     plan = backtest_plan(prices, window[0].date(), window[-1].date(), eligible)
-    policy = CoordinatorPolicy(coordinator, plan)  # the analysts answer ahead, in batches
-    advance = tick(len(window) * len(prices)) if tick else (lambda: None)
-
-    def guarded(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
-        advance()
-        return policy(symbol, day, portfolio) if day >= eligible[symbol] else None
-
-    with_costs = run_backtest(prices, guarded, cfg, start, end)
+    # the analysts answer ahead in batches, a day's strategists together
+    policy = CoordinatorPolicy(
+        coordinator, plan, eligible=eligible,
+        tick=tick(len(window) * len(prices)) if tick else None,
+    )  # fmt: skip
+    with_costs = run_backtest(prices, policy, cfg, start, end)
     free = cfg.model_copy(update={"commission_bps": 0.0, "slippage_bps": 0.0})
     without_costs = run_backtest(prices, policy.replay, free, start, end)
     benchmark = buy_and_hold(prices, cfg, start, end)

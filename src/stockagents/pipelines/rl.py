@@ -47,7 +47,6 @@ from stockagents.core.manifests import (
     load_manifest,
     write_manifest,
 )
-from stockagents.core.types import Decision, PortfolioContext
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import DateSplits, compute_splits
 from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
@@ -221,7 +220,6 @@ def _backtest(
         for symbol in symbols:
             last = coordinator.sources.prices.date_range(symbol)[1]
             prices[symbol] = coordinator.sources.prices.prices(symbol, as_of=last)
-        policy = CoordinatorPolicy(coordinator, backtest_plan(prices, start, end))
         days = sum(
             int(((f.index >= pd.Timestamp(start)) & (f.index <= pd.Timestamp(end))).sum())
             for f in prices.values()
@@ -231,12 +229,10 @@ def _backtest(
             TimeRemainingColumn(), disable=not progress, transient=True,
         ) as bar:  # fmt: skip
             task = bar.add_task(name, total=days)
-
-            def decide(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision:
-                bar.advance(task)
-                return policy(symbol, day, portfolio)
-
-            return run_backtest(prices, decide, config.backtest, start, end)
+            policy = CoordinatorPolicy(
+                coordinator, backtest_plan(prices, start, end), tick=lambda: bar.advance(task)
+            )
+            return run_backtest(prices, policy, config.backtest, start, end)
 
 
 def _markdown(m: RLRunManifest, report: dict[str, Any]) -> str:
