@@ -72,3 +72,18 @@ def test_a_batch_below_one_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"coordinator\.batch_steps"):
         SystemCoordinator({"coordinator": {"batch_steps": 0}})
+
+
+def test_eligible_days_and_the_tick_without_hiding_the_day_batch() -> None:
+    ticks: list[int] = []
+    with SystemCoordinator() as coordinator:
+        prices = {s: coordinator.sources.prices.prices(s, as_of=END) for s in SYMBOLS}
+        late = {"AAPL": START, "AMZN": dt.date(2023, 3, 15)}  # AMZN only from mid-March
+        plan = backtest_plan(prices, START, END, late)
+        policy = CoordinatorPolicy(coordinator, plan, eligible=late, tick=lambda: ticks.append(1))
+        assert hasattr(policy, "decide_day")  # the engine batches a day's strategists
+        run_backtest(prices, policy, coordinator.config.backtest, START, END)
+    assert len(ticks) == 2 * 23  # every step asked is counted, decided or not
+    decided = {symbol for symbol, _ in policy.decisions}
+    assert decided == {"AAPL", "AMZN"}
+    assert min(day for symbol, day in policy.decisions if symbol == "AMZN") == late["AMZN"]
