@@ -78,7 +78,8 @@ def test_eligible_days_and_the_tick_without_hiding_the_day_batch() -> None:
     ticks: list[int] = []
     with SystemCoordinator() as coordinator:
         prices = {s: coordinator.sources.prices.prices(s, as_of=END) for s in SYMBOLS}
-        late = {"AAPL": START, "AMZN": dt.date(2023, 3, 15)}  # AMZN only from mid-March
+        # no symbol on the first two days (a day with nothing to ask), AMZN from mid-March
+        late = {"AAPL": dt.date(2023, 3, 3), "AMZN": dt.date(2023, 3, 15)}
         plan = backtest_plan(prices, START, END, late)
         policy = CoordinatorPolicy(coordinator, plan, eligible=late, tick=lambda: ticks.append(1))
         assert hasattr(policy, "decide_day")  # the engine batches a day's strategists
@@ -86,4 +87,5 @@ def test_eligible_days_and_the_tick_without_hiding_the_day_batch() -> None:
     assert len(ticks) == 2 * 23  # every step asked is counted, decided or not
     decided = {symbol for symbol, _ in policy.decisions}
     assert decided == {"AAPL", "AMZN"}
-    assert min(day for symbol, day in policy.decisions if symbol == "AMZN") == late["AMZN"]
+    for symbol, first in late.items():
+        assert min(day for s, day in policy.decisions if s == symbol) == first

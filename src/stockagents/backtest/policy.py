@@ -13,16 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import pandas as pd
 
 from stockagents.agents.team import SharedAnswers
-from stockagents.core.types import Decision, PortfolioContext
+from stockagents.core.types import Decision, PortfolioContext, Recommendation
 from stockagents.features.observation import Observation
 from stockagents.orchestration import SystemCoordinator
 from stockagents.orchestration.coordinator import AnalystAnswers
 
-__all__ = ["AnalystsAhead", "CoordinatorPolicy", "backtest_plan"]
+__all__ = ["AnalystsAhead", "CoordinatorPolicy", "RecommendationStore", "backtest_plan"]
 
 Step = tuple[str, dt.date]
 
@@ -99,11 +100,31 @@ class AnalystsAhead:
         self.answered.pop((symbol, day), None)
 
 
+class RecommendationStore(Protocol):
+    """Where a policy keeps recommendations across runs (the evaluation's answer cache):
+    ``get`` one for what the agents read at a step, or None; ``put`` a new one."""
+
+    def get(
+        self, symbol: str, day: dt.date, portfolio: PortfolioContext, observation: Observation
+    ) -> Recommendation | None: ...
+
+    def put(
+        self,
+        symbol: str,
+        day: dt.date,
+        portfolio: PortfolioContext,
+        observation: Observation,
+        recommendation: Recommendation,
+    ) -> None: ...
+
+
 class CoordinatorPolicy:
-    """``policy(symbol, day, portfolio)`` that asks the coordinator, recording decisions.
-    Given the backtest's ``plan``, the analysts answer ahead in batches and a day's
-    strategists together (``decide_day``). Steps before a symbol's ``eligible`` day get
-    no decision; ``tick`` is called once per step asked (a progress bar)."""
+    """``policy(symbol, day, portfolio)`` that asks the coordinator and records each
+    step's portfolio and recommendation. The analysts answer ahead along ``plan`` (a step
+    the plan did not foresee answers alone) and a day's strategists together
+    (``decide_day``; one at a time with ``batch_steps: 1``). Steps before a symbol's
+    ``eligible`` day get no decision; ``tick`` is called once per step asked; ``store``
+    answers the steps it holds; ``shared`` is ``AnalystsAhead``'s."""
 
     def __init__(
         self,
@@ -112,11 +133,15 @@ class CoordinatorPolicy:
         *,
         eligible: Mapping[str, dt.date] | None = None,
         tick: Callable[[], None] | None = None,
+        store: RecommendationStore | None = None,
+        shared: SharedAnswers | None = None,
     ) -> None:
         self.coordinator = coordinator
-        self.ahead = AnalystsAhead(coordinator, plan) if plan else None
+        self.ahead = AnalystsAhead(coordinator, plan, shared)
         self.eligible = eligible
         self.tick = tick
+        self.store = store
+        self.steps: dict[Step, tuple[PortfolioContext, Recommendation]] = {}
         self.decisions: dict[Step, Decision] = {}
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
@@ -125,42 +150,42 @@ class CoordinatorPolicy:
     def decide_day(
         self, day: dt.date, asks: Sequence[tuple[str, PortfolioContext]]
     ) -> list[Decision | None]:
-        """Every symbol of ``day`` (``engine.DayPolicy``): with batches, the strategists
-        answer together; with ``batch_steps: 1`` or no plan, one step at a time."""
+        """Every symbol of ``day`` (``engine.DayPolicy``)."""
         decided: dict[int, Decision | None] = {}
-        todo: list[tuple[int, str, PortfolioContext]] = []
+        todo: list[tuple[int, str, PortfolioContext, Observation]] = []
         for k, (symbol, portfolio) in enumerate(asks):
             if self.tick is not None:
                 self.tick()
             if self.eligible is not None and day < self.eligible[symbol]:
                 decided[k] = None
+                continue
+            observation = self.ahead.observe(symbol, day)
+            found = self.store.get(symbol, day, portfolio, observation) if self.store else None
+            if found is not None:
+                decided[k] = self._record(symbol, day, portfolio, found)
             else:
-                todo.append((k, symbol, portfolio))
-        ahead = self.ahead
-        if ahead is None or ahead.batch == 1:
-            for k, symbol, portfolio in todo:
-                decided[k] = self._one(symbol, day, portfolio)
-        else:
-            items = [
-                (ahead.observe(symbol, day), ahead.analysts(symbol, day), portfolio, day)
-                for _, symbol, portfolio in todo
-            ]
-            recommendations = self.coordinator.recommend_many(items)
-            for (k, symbol, _), recommendation in zip(todo, recommendations, strict=True):
-                ahead.done(symbol, day)
-                decided[k] = self.decisions[(symbol, day)] = recommendation.decision
+                todo.append((k, symbol, portfolio, observation))
+        size = max(1, len(todo)) if self.ahead.batch > 1 else 1
+        for first in range(0, len(todo), size):
+            group = todo[first : first + size]
+            recommendations = self.coordinator.recommend_many(
+                [(o, self.ahead.analysts(s, day), p, day) for _, s, p, o in group]
+            )
+            for (k, symbol, portfolio, observation), recommendation in zip(
+                group, recommendations, strict=True
+            ):
+                if self.store is not None:
+                    self.store.put(symbol, day, portfolio, observation, recommendation)
+                decided[k] = self._record(symbol, day, portfolio, recommendation)
         return [decided[k] for k in range(len(asks))]
 
-    def _one(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision:
-        if self.ahead is None:
-            decision = self.coordinator.analyze_symbol(symbol, day, portfolio).decision
-        else:
-            observation = self.ahead.observe(symbol, day)
-            analysts = self.ahead.analysts(symbol, day)
-            decision = self.coordinator.recommend(observation, analysts, portfolio, day).decision
-            self.ahead.done(symbol, day)
-        self.decisions[(symbol, day)] = decision
-        return decision
+    def _record(
+        self, symbol: str, day: dt.date, portfolio: PortfolioContext, rec: Recommendation
+    ) -> Decision:
+        self.ahead.done(symbol, day)
+        self.steps[(symbol, day)] = (portfolio, rec)
+        self.decisions[(symbol, day)] = rec.decision
+        return rec.decision
 
     def replay(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         """The decision recorded for ``(symbol, day)``, to rerun the same choices."""

@@ -15,7 +15,7 @@ its SFT start).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,11 +57,11 @@ def _side_score(step: Step) -> float:
     return side * decision.confidence
 
 
-def _rows_statistic(name: str) -> Any:
-    """A statistic of rows of (score, forward return)."""
-    if name == "hit_rate":
-        return lambda rows: hit_rate(rows[:, 0], rows[:, 1])
-    return lambda rows: information_coefficient(rows[:, 0], rows[:, 1])
+#: Statistics of rows of (score, forward return).
+_SIGNAL_STATISTICS: dict[str, Callable[[np.ndarray], float]] = {
+    "hit_rate": lambda rows: hit_rate(rows[:, 0], rows[:, 1]),
+    "ic": lambda rows: information_coefficient(rows[:, 0], rows[:, 1]),
+}
 
 
 def _paired(values: Mapping[str, float]) -> PairedDifference:
@@ -95,10 +95,8 @@ def compare(
     )  # fmt: skip
     sharpe.update(power(sharpe["low"], sharpe["high"], paired["confidence"]))
     signal = {
-        name: paired_difference(
-            _rows_statistic(name), rows_a[known], rows_b[known], days=days[known], **paired
-        )
-        for name in ("hit_rate", "ic")
+        name: paired_difference(statistic, rows_a[known], rows_b[known], days=days[known], **paired)
+        for name, statistic in _SIGNAL_STATISTICS.items()
     }
     return Comparison(
         set=run.models.name,

@@ -120,9 +120,15 @@ class EvaluationWindow:
         return days[: self.days] if self.days is not None else days
 
     def describe(self) -> str:
-        if self.start or self.end:
-            return f"--test-start {self.start or 'the start'} --test-end {self.end or 'the end'}"
-        return f"--test-days {self.days or DEFAULT_TEST_DAYS}"
+        """The window as the command line gave it."""
+        given = [
+            f"{flag} {value}"
+            for flag, value in (
+                ("--test-start", self.start), ("--test-end", self.end), ("--test-days", self.days)
+            )
+            if value is not None
+        ]  # fmt: skip
+        return " ".join(given) or f"--test-days {DEFAULT_TEST_DAYS}"
 
 
 def _window(

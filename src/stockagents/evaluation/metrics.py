@@ -338,17 +338,9 @@ def _day_rows(days: np.ndarray, block: int, resamples: int, seed: int) -> list[n
 
 
 def _bootstrapped(
-    statistic: Callable[[np.ndarray], float],
-    data: np.ndarray,
-    days: np.ndarray,
-    *,
-    resamples: int,
-    block: int,
-    seed: int,
+    statistic: Callable[[np.ndarray], float], data: np.ndarray, resamples: list[np.ndarray]
 ) -> np.ndarray:
-    return np.array(
-        [statistic(data[rows]) for rows in _day_rows(days, block, resamples, seed)], dtype=float
-    )
+    return np.array([statistic(data[rows]) for rows in resamples], dtype=float)
 
 
 def paired_difference(
@@ -377,10 +369,8 @@ def paired_difference(
     out.update(half_width=math.nan, detectable=math.nan)
     if len(np.unique(labels)) < 2:
         return out
-    options = {"resamples": resamples, "block": block, "seed": seed}
-    diff = _bootstrapped(statistic, x, labels, **options) - _bootstrapped(
-        statistic, y, labels, **options
-    )
+    drawn = _day_rows(labels, block, resamples, seed)  # the same days for both
+    diff = _bootstrapped(statistic, x, drawn) - _bootstrapped(statistic, y, drawn)
     low, high = _interval(diff, confidence)
     if math.isnan(low):
         return out
@@ -406,8 +396,8 @@ def agreement(
     if same.size == 0:
         return {"agreement": math.nan, "low": math.nan, "high": math.nan}
     labels = np.arange(same.size) if days is None else np.asarray(days)
-    options = {"resamples": resamples, "block": block, "seed": seed}
-    low, high = _interval(_bootstrapped(np.mean, same, labels, **options), confidence)
+    drawn = _day_rows(labels, block, resamples, seed)
+    low, high = _interval(_bootstrapped(np.mean, same, drawn), confidence)
     return {"agreement": float(same.mean()), "low": low, "high": high}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +21,9 @@ import pandas as pd
 
 from stockagents.agents.team import SharedAnswers
 from stockagents.backtest.engine import BacktestResult, run_backtest
-from stockagents.backtest.policy import AnalystsAhead, backtest_plan
+from stockagents.backtest.policy import CoordinatorPolicy, backtest_plan
 from stockagents.core.config import AppConfig
-from stockagents.core.types import Decision, PortfolioContext, Recommendation
+from stockagents.core.types import PortfolioContext, Recommendation
 from stockagents.data.factory import DataSources
 from stockagents.evaluation.cache import AnswerCache, code_fingerprint, model_fingerprint
 from stockagents.evaluation.judge import Judge, JudgeItem, Verdict, rubric_version
@@ -58,84 +58,35 @@ class SetRun:
     grades: dict[str, list[tuple[Step, Verdict]]] = field(default_factory=dict)
 
 
-class _RecordingPolicy:
-    """Asks the cache, else the coordinator (the analysts answering ahead, see
-    ``backtest.policy``); records every step."""
+class _CachedAnswers:
+    """The answer cache as the policy's store: a step's recommendation is keyed by the
+    set's prefix, the symbol, the day, the portfolio and what the agents read (a change
+    to the data misses it)."""
 
-    def __init__(
-        self,
-        coordinator: SystemCoordinator,
-        cache: AnswerCache | None,
-        prefix: dict[str, Any],
-        tick: Callable[[], None],
-        eligible: Mapping[str, dt.date],
-        plan: Sequence[tuple[str, dt.date]],
-        shared: SharedAnswers | None = None,
-    ) -> None:
-        self.coordinator = coordinator
+    def __init__(self, cache: AnswerCache, prefix: dict[str, Any]) -> None:
         self.cache = cache
         self.prefix = prefix
-        self.tick = tick
-        self.eligible = eligible
-        self.ahead = AnalystsAhead(coordinator, plan, shared)
-        self.steps: dict[tuple[str, dt.date], Step] = {}
 
-    def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
-        return self.decide_day(day, [(symbol, portfolio)])[0]
-
-    def decide_day(
-        self, day: dt.date, asks: Sequence[tuple[str, PortfolioContext]]
-    ) -> list[Decision | None]:
-        """Every symbol of ``day`` (``engine.DayPolicy``): cached steps from the cache, the
-        others' strategists in one batch (one at a time with ``batch_steps: 1``)."""
-        decided: dict[int, Decision | None] = {}
-        asked: list[tuple[int, str, PortfolioContext, Observation, str | None]] = []
-        for k, (symbol, portfolio) in enumerate(asks):
-            self.tick()
-            if day < self.eligible[symbol]:
-                decided[k] = None
-                continue
-            observation = self.ahead.observe(symbol, day)
-            key, cached = self._cached(symbol, day, portfolio, observation)
-            if cached is not None:
-                decided[k] = self._record(symbol, day, portfolio, cached)
-            else:
-                asked.append((k, symbol, portfolio, observation, key))
-        size = len(asked) if self.ahead.batch > 1 else 1
-        for first in range(0, len(asked), max(1, size)):
-            group = asked[first : first + max(1, size)]
-            recommendations = self.coordinator.recommend_many(
-                [(o, self.ahead.analysts(s, day), p, day) for _, s, p, o, _ in group]
-            )
-            for (k, symbol, portfolio, _, key), recommendation in zip(
-                group, recommendations, strict=True
-            ):
-                if self.cache is not None and key is not None:
-                    self.cache.put(key, recommendation)
-                decided[k] = self._record(symbol, day, portfolio, recommendation)
-        return [decided[k] for k in range(len(asks))]
-
-    def _cached(
+    def _key(
         self, symbol: str, day: dt.date, portfolio: PortfolioContext, observation: Observation
-    ) -> tuple[str | None, Recommendation | None]:
-        """The cache key of the step (what the agents read: a change to the data misses)
-        and the recommendation cached under it, if any."""
-        if self.cache is None:
-            return None, None
+    ) -> str:
         seen = dataclasses.asdict(observation)
-        key = AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"), seen)
-        return key, self.cache.get(key)
+        return AnswerCache.key(self.prefix, symbol, day, portfolio.model_dump(mode="json"), seen)
 
-    def _record(
-        self, symbol: str, day: dt.date, portfolio: PortfolioContext, rec: Recommendation
-    ) -> Decision:
-        self.ahead.done(symbol, day)
-        self.steps[(symbol, day)] = Step(symbol, day, portfolio, rec)
-        return rec.decision
+    def get(
+        self, symbol: str, day: dt.date, portfolio: PortfolioContext, observation: Observation
+    ) -> Recommendation | None:
+        return self.cache.get(self._key(symbol, day, portfolio, observation))
 
-    def replay(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
-        step = self.steps.get((symbol, day))
-        return step.recommendation.decision if step else None
+    def put(
+        self,
+        symbol: str,
+        day: dt.date,
+        portfolio: PortfolioContext,
+        observation: Observation,
+        recommendation: Recommendation,
+    ) -> None:
+        self.cache.put(self._key(symbol, day, portfolio, observation), recommendation)
 
 
 def _cache_prefix(config: AppConfig, models: ModelSet) -> dict[str, Any]:
@@ -208,10 +159,15 @@ def run_model_set(
     eligible = {s: f.index[min(MIN_BARS, len(f)) - 1].date() for s, f in prices.items()}
     questions = backtest_plan(prices, *window, eligible)
     with SystemCoordinator(config, sources=sources, models=models.models_dir) as coordinator:
-        prefix = _cache_prefix(config, models)
-        policy = _RecordingPolicy(coordinator, cache, prefix, tick, eligible, questions, shared)
+        store = _CachedAnswers(cache, _cache_prefix(config, models)) if cache else None
+        policy = CoordinatorPolicy(
+            coordinator, questions, eligible=eligible, tick=tick, store=store, shared=shared
+        )
         with_costs = run_backtest(prices, policy, cfg, start, end)
-        steps = sorted(policy.steps.values(), key=lambda s: (s.day, s.symbol))
+        steps = sorted(
+            (Step(s, d, p, rec) for (s, d), (p, rec) in policy.steps.items()),
+            key=lambda step: (step.day, step.symbol),
+        )
         grades: dict[str, list[tuple[Step, Verdict]]] = {}
         if judge is not None and steps:
             for agent, pairs in _judge_items(coordinator, steps, judge_samples).items():
