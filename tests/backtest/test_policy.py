@@ -20,7 +20,9 @@ SYMBOLS = ("AAPL", "AMZN")
 STRATEGISTS: list[int] = []
 
 
-def _run(batch: int | None) -> tuple[list[int], BacktestResult, list[tuple[str, dt.date]]]:
+def _run(
+    batch: int | None, speculate: bool = False
+) -> tuple[list[int], BacktestResult, list[tuple[str, dt.date]]]:
     config = {"coordinator": {"batch_steps": batch or 1}}
     STRATEGISTS.clear()
     with SystemCoordinator(config) as coordinator:
@@ -40,8 +42,29 @@ def _run(batch: int | None) -> tuple[list[int], BacktestResult, list[tuple[str, 
         coordinator.answer_analysts = counted  # type: ignore[method-assign]
         coordinator.team.decide = decided  # type: ignore[method-assign]
         policy = CoordinatorPolicy(coordinator, plan if batch else ())
+        assert not policy.speculate  # the rules answer at once: nothing to gain
+        policy.speculate = speculate
         result = run_backtest(prices, policy, coordinator.config.backtest, START, END)
+        SPECULATION.update(policy.speculation)
     return sizes, result, plan
+
+
+SPECULATION: dict[str, int] = {}
+
+
+def test_flat_books_answered_ahead_decide_as_one_day_at_a_time() -> None:
+    # The rules stand in for a model strategist (deterministic, so any difference would
+    # be the speculation's): a day's batch is filled with its flat symbols' next steps,
+    # taken only on a day whose book is still flat.
+    _, ahead, plan = _run(12, speculate=True)
+    assert max(STRATEGISTS) == 12  # a day's two symbols and ten steps ahead
+    assert sum(STRATEGISTS) > len(plan)  # some were asked ahead for nothing
+    assert 0 < SPECULATION["used"] < SPECULATION["asked"]
+    assert len(STRATEGISTS) < 23  # fewer strategist batches than days
+    _, alone, _ = _run(None)
+    assert ahead.trades  # books were not flat on every day
+    assert ahead.trades == alone.trades
+    assert ahead.equity.equals(alone.equity)
 
 
 def test_the_plan_is_the_engines_order() -> None:

@@ -1,18 +1,23 @@
 """Smaller weight formats (llm/_cpu_weights.py): float16 storage gives the same products
 as float32 in both kernels, with an overflow fallback; int8 stays within half a step of
-each row's grid; a tied embedding is kept tied in both."""
+each row's grid; a tied embedding is kept tied in both; bfloat16 leaves the input
+embedding in float32."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from stockagents.llm._cpu_weights import (
+    BF16Linear,
     HalfEmbedding,
     HalfLinear,
     Int8Embedding,
     Int8Linear,
+    native_bfloat16,
     quantize_int8,
+    to_bfloat16,
     to_half,
 )
 
@@ -48,6 +53,9 @@ class _Tied(nn.Module):
 
     def get_input_embeddings(self) -> nn.Module:
         return self.embed
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.head
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(self.body(self.embed(ids)))
@@ -119,3 +127,42 @@ def test_quantize_int8_keeps_a_tied_output_layer_tied() -> None:
     assert model.head.packed is model.embed.packed  # one int8 table, not two
     torch.testing.assert_close(model.embed(ids)[0], table[ids[0]], rtol=0.0, atol=0.02)
     torch.testing.assert_close(model(ids), expected, rtol=0.05, atol=0.05)
+
+
+def test_bfloat16_multiplies_in_bfloat16_and_keeps_the_embedding_float32() -> None:
+    torch.manual_seed(0)
+    model = _Tied()
+    ids = torch.tensor([[1, 2, 3]])
+    expected = model(ids)
+    to_bfloat16(model)
+    assert isinstance(model.body, BF16Linear)
+    assert model.body.weight.dtype == torch.bfloat16
+    assert model.body.bias is not None and model.body.bias.dtype == torch.float32
+    assert isinstance(model.head, BF16Linear)  # its own bfloat16 copy of the table
+    assert model.embed.weight.dtype == torch.float32  # lookups stay exact
+    out = model(ids)
+    assert out.dtype == torch.float32
+    assert not torch.equal(out, expected)  # really a different product
+    torch.testing.assert_close(out, expected, rtol=0.02, atol=0.02)
+
+
+def test_native_bfloat16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+    import io
+
+    real_open = builtins.open
+
+    def cpuinfo(flags: str) -> object:
+        def fake(path: object, *args: object, **kwargs: object) -> object:
+            if path == "/proc/cpuinfo":
+                return io.StringIO(f"processor : 0\nflags : fpu {flags} sse\n")
+            return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+        return fake
+
+    monkeypatch.setattr(builtins, "open", cpuinfo("avx2 avx512f avx512_bf16"))
+    assert native_bfloat16()
+    monkeypatch.setattr(builtins, "open", cpuinfo("avx2 amx_bf16"))
+    assert native_bfloat16()
+    monkeypatch.setattr(builtins, "open", cpuinfo("avx2 avx512f"))
+    assert not native_bfloat16()

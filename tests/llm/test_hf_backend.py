@@ -164,6 +164,7 @@ def test_auto_puts_adapters_stacked_on_an_int8_base(
     from stockagents.llm._stacked_lora import StackedLoRALinear
 
     monkeypatch.setattr(hf_backend, "AUTO_QUANTIZE_MIN_PARAMETERS", 0)  # as for a real model
+    monkeypatch.setattr(hf_backend, "_cpu_format", lambda: "int8")  # no native bfloat16
     backend = HFBackend("tiny")
     assert backend.quantize == "int8"
     free = GenerationRequest(messages=render_prompt("news", _payload("news", 1)))
@@ -185,6 +186,38 @@ def test_auto_puts_adapters_stacked_on_an_int8_base(
     assert type(backend.model.model.embed_tokens) is Int8Embedding
     # The LM head shares the embedding's int8 table: one copy of the tied weights.
     assert backend.model.lm_head.packed is backend.model.model.embed_tokens.packed
+
+
+def test_auto_takes_bfloat16_on_a_cpu_that_multiplies_it_natively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockagents.llm import _cpu_weights, hf_backend
+    from stockagents.llm._cpu_weights import BF16Linear
+
+    monkeypatch.setattr(hf_backend, "AUTO_QUANTIZE_MIN_PARAMETERS", 0)  # as for a real model
+    monkeypatch.setattr(_cpu_weights, "native_bfloat16", lambda: True)
+    backend = HFBackend("tiny")
+    assert backend.quantize == "bf16"
+    adapter = make_tiny_adapter(tmp_path / "a", seed=1)
+    backend.add_adapter("a", adapter)
+    answers = backend.generate(_technical_rows("a"), Sampling(max_new_tokens=256))
+    assert all(parse_answer("technical", text)[1] is None for text in answers)
+    layer = backend.model.model.layers[0].self_attn.q_proj
+    assert type(layer.base) is BF16Linear
+    assert layer.base.weight.dtype == torch.bfloat16
+    assert layer.lora_a.dtype == torch.float32  # LoRA matrices stay float32
+    assert backend.model.model.embed_tokens.weight.dtype == torch.float32
+    exact = HFBackend("tiny", quantize="none")
+    exact.add_adapter("a", adapter)
+    exact.generate(_technical_rows("a", 1), GREEDY)
+    ids = torch.tensor([backend.encode(row) for row in _technical_rows("a", 1)])
+    with torch.inference_mode():
+        for each in (backend, exact):
+            each.router.route(["a"])
+        got, want = backend.model(input_ids=ids).logits, exact.model(input_ids=ids).logits
+    assert not torch.equal(got, want)  # really a different format
+    assert (got - want).norm() / want.norm() < 0.05
+    assert (got.argmax(-1) == want.argmax(-1)).float().mean() > 0.9
 
 
 def test_int8_logits_stay_close_to_float32(tmp_path: Path) -> None:

@@ -6,6 +6,16 @@ analysts have not answered yet, those of the next ``coordinator.batch_steps``
 steps answer in one batch (``AnalystsAhead``); the strategist then decides each step as
 it comes, with the portfolio of that moment: the strategists of a day's symbols in one
 batch too (``CoordinatorPolicy.decide_day``, which the engine calls once a day).
+
+A model strategist also answers ahead, speculatively: a symbol that is flat today is
+likely flat on its next days too (a long-only book trades a few times a month), and a
+flat book reads the same on every day. So the batch of a day's strategists is filled,
+up to ``batch_steps`` rows, with the next steps of its flat symbols, asked with the
+flat book. A later day takes such an answer only when its book really is flat;
+otherwise the answer is dropped and the day asks again. Every decision is therefore
+the model's answer to exactly that day's prompt (what it would have answered one day at
+a time, up to the rounding of a wider batch); a day's prompt reads only data up to that
+day, so nothing is seen ahead of time.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from stockagents.orchestration.coordinator import AnalystAnswers
 __all__ = ["AnalystsAhead", "CoordinatorPolicy", "RecommendationStore", "backtest_plan"]
 
 Step = tuple[str, dt.date]
+FLAT = PortfolioContext()
 
 
 def backtest_plan(
@@ -143,6 +154,12 @@ class CoordinatorPolicy:
         self.store = store
         self.steps: dict[Step, tuple[PortfolioContext, Recommendation]] = {}
         self.decisions: dict[Step, Decision] = {}
+        #: Answers given ahead to flat books (module docstring), until their step comes.
+        self.speculated: dict[Step, Recommendation] = {}
+        self.speculation = {"asked": 0, "used": 0}
+        self.speculate = (
+            self.ahead.batch > 1 and coordinator.team.strategist.runtime is not None
+        )
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         return self.decide_day(day, [(symbol, portfolio)])[0]
@@ -161,6 +178,8 @@ class CoordinatorPolicy:
                 continue
             observation = self.ahead.observe(symbol, day)
             found = self.store.get(symbol, day, portfolio, observation) if self.store else None
+            if found is None:
+                found = self._speculated(symbol, day, portfolio, observation)
             if found is not None:
                 decided[k] = self._record(symbol, day, portfolio, found)
             else:
@@ -168,16 +187,61 @@ class CoordinatorPolicy:
         size = max(1, len(todo)) if self.ahead.batch > 1 else 1
         for first in range(0, len(todo), size):
             group = todo[first : first + size]
+            ahead = self._ahead(day, group)
             recommendations = self.coordinator.recommend_many(
                 [(o, self.ahead.analysts(s, day), p, day) for _, s, p, o in group]
+                + [(o, self.ahead.analysts(s, d), FLAT, d) for s, d, o in ahead]
             )
             for (k, symbol, portfolio, observation), recommendation in zip(
-                group, recommendations, strict=True
+                group, recommendations, strict=False
             ):
                 if self.store is not None:
                     self.store.put(symbol, day, portfolio, observation, recommendation)
                 decided[k] = self._record(symbol, day, portfolio, recommendation)
+            for (symbol, later, _), recommendation in zip(
+                ahead, recommendations[len(group) :], strict=True
+            ):
+                self.speculated[(symbol, later)] = recommendation
         return [decided[k] for k in range(len(asks))]
+
+    def _speculated(
+        self, symbol: str, day: dt.date, portfolio: PortfolioContext, observation: Observation
+    ) -> Recommendation | None:
+        """The answer given ahead for this step, if its book is the flat one it was
+        asked with (and then kept in ``store``); else None, and the answer is dropped."""
+        found = self.speculated.pop((symbol, day), None)
+        if found is None or portfolio != FLAT:
+            return None
+        self.speculation["used"] += 1
+        if self.store is not None:
+            self.store.put(symbol, day, portfolio, observation, found)
+        return found
+
+    def _ahead(
+        self, day: dt.date, group: Sequence[tuple[int, str, PortfolioContext, Observation]]
+    ) -> list[tuple[str, dt.date, Observation]]:
+        """The later steps of ``group``'s flat symbols, in plan order, that fill the
+        batch up to ``batch_steps`` rows (none for a rules strategist or without a plan).
+        """
+        flat = {symbol for _, symbol, portfolio, _ in group if portfolio == FLAT}
+        room = self.ahead.batch - len(group)
+        if not self.speculate or not flat or room <= 0:
+            return []
+        known = [self.ahead.position.get((s, day)) for _, s, _, _ in group]
+        if None in known:
+            return []
+        out: list[tuple[str, dt.date, Observation]] = []
+        for symbol, later in self.ahead.plan[max(k for k in known if k is not None) + 1 :]:
+            if len(out) >= room:
+                break
+            if symbol not in flat or (symbol, later) in self.speculated:
+                continue
+            observation = self.ahead.observe(symbol, later)
+            if self.store is not None and self.store.get(symbol, later, FLAT, observation):
+                continue
+            out.append((symbol, later, observation))
+        self.speculation["asked"] += len(out)
+        return out
 
     def _record(
         self, symbol: str, day: dt.date, portfolio: PortfolioContext, rec: Recommendation

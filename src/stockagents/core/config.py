@@ -250,12 +250,12 @@ class _AgentSection(_Section):
     max_new_tokens: int = Field(
         default=256, ge=16, le=4096, description="an integer: the longest answer in tokens"
     )
-    quantize: Literal["auto", "int8", "fp16", "none"] = Field(
+    quantize: Literal["auto", "bf16", "int8", "fp16", "none"] = Field(
         default="auto",
-        description="auto, int8, fp16 or none: the weight format on CPU (local models)",
+        description="auto, bf16, int8, fp16 or none: the weight format on CPU (local models)",
     )
     batch_size: int = Field(
-        default=8, ge=1, le=256, description="an integer: rows per forward pass (local models)"
+        default=32, ge=1, le=256, description="an integer: rows per forward pass (local models)"
     )
 
 

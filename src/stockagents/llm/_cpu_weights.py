@@ -1,8 +1,19 @@
-"""Smaller weights for decoding on a CPU: weight-only int8 and half-precision storage.
+"""Smaller weights for decoding on a CPU: bfloat16, weight-only int8 and float16 storage.
 
 Decoding one token at a time on a CPU is bound by reading the weights from memory, so
-fewer bytes per weight means a faster step. Two formats, chosen by ``HFBackend``:
+fewer bytes per weight means a faster step; a wide call (a prefill, a batch of rows) is
+bound by the products themselves. Three formats, chosen by ``HFBackend``:
 
+- **bfloat16** (``to_bfloat16``, on a CPU with native bfloat16 products, see
+  ``native_bfloat16``): linear weights are stored in bfloat16 and every product runs in
+  bfloat16 (float32 accumulation) on activations rounded to bfloat16, the output taken
+  back to float32. Measured here (2 cores, AVX512-BF16): 2.4x float32's throughput on a
+  wide product and 7x the int8 format's, which dequantizes the weight for every wide
+  call. The output layer multiplies in bfloat16 too (its own copy: the input embedding
+  stays float32); a float32 one cost 10 ms a step and changed none of 60 decisions of a
+  trained set. The residual stream, the norms and attention stay float32. Held-out
+  agreement of trained adapters equals float32's (news 93%, technical 90%, fundamental
+  92%, strategist 100%; int8 gave 95% for fundamental, two prompts of 60).
 - **int8** (``quantize_int8``): each linear weight (and a tied embedding) is stored as
   int8 with one float32 scale per output row. A call with at most
   ``Int8Linear.small_rows`` rows (a decoding step) runs torch's int8 weight-only kernel
@@ -183,6 +194,52 @@ class Int8Embedding(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         rows = F.embedding(ids, self.packed.weight).to(torch.float32)
         return rows * self.packed.scale[ids].unsqueeze(-1)
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): elsewhere
+    torch emulates it, slower than float32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+class BF16Linear(nn.Module):
+    """A linear layer whose weight is stored in bfloat16 and multiplied in bfloat16
+    (see the module docstring); takes and returns float32."""
+
+    def __init__(self, linear: nn.Linear, weight: nn.Parameter | None = None) -> None:
+        super().__init__()
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        self.weight = weight if weight is not None else nn.Parameter(
+            linear.weight.detach().to(torch.bfloat16), requires_grad=False
+        )
+        self.bias = _bias(linear)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.linear(x.to(torch.bfloat16), self.weight).to(x.dtype)
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bf16"
+
+
+def to_bfloat16(model: nn.Module) -> None:
+    """bfloat16 weights and products for ``model``'s linear layers (a tied output layer
+    gets its own copy; the input embedding and LoRA matrices stay float32)."""
+    for parent_name, child_name in _linear_targets(model):
+        parent = model.get_submodule(parent_name)
+        child: Any = getattr(parent, child_name)
+        setattr(parent, child_name, BF16Linear(child))
+        del child
+    _own_float_tensors(model)
 
 
 def _linear_targets(model: nn.Module) -> list[tuple[str, str]]:
