@@ -98,5 +98,7 @@ def test_local_model_options_are_read_and_checked(tmp_path: Path) -> None:
     config = load_config(file)
     assert (config.agents.news.quantize, config.agents.news.batch_size) == ("none", 4)
     file.write_text("agents:\n  news:\n    quantize: int4\n")
-    with pytest.raises(ConfigError, match=r"agents\.news\.quantize.*auto, bf16, int8, fp16 or none"):
+    with pytest.raises(
+        ConfigError, match=r"agents\.news\.quantize.*auto, bf16, int8, fp16 or none"
+    ):
         load_config(file)

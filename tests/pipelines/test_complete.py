@@ -216,3 +216,18 @@ def test_bad_options_are_one_line_errors(
     assert err.startswith("error: --resume")
     assert "no manifest.json" in err
     assert len(err.splitlines()) == 1
+
+
+def test_the_test_segment_grows_to_hold_the_evaluation_window() -> None:
+    from stockagents.core.config import AppConfig
+    from stockagents.pipelines.complete import _room_for_the_test
+    from stockagents.pipelines.profiles import COMPLETE_PROFILES
+
+    app = AppConfig()
+    cpu = CompleteOptions().resolved()
+    assert COMPLETE_PROFILES["cpu"].test_symbols == "all"  # every symbol with prices
+    assert cpu.test_days is not None and cpu.test_days > app.splits.test_days
+    grown = _room_for_the_test(app, cpu)
+    assert grown.splits.test_days == cpu.test_days  # training dates stay out of the window
+    assert grown.splits.validation_days == app.splits.validation_days
+    assert _room_for_the_test(app, CompleteOptions(test_days=60).resolved()) is app

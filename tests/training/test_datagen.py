@@ -23,7 +23,12 @@ from stockagents.llm.anthropic_backend import AnthropicBackend
 from stockagents.llm.base import GenerationRequest, Sampling
 from stockagents.llm.openai_backend import OpenAIBackend
 from stockagents.training.synthetic.generate import generate_dataset, heldout_path
-from stockagents.training.synthetic.inputs import InputSampler
+from stockagents.training.synthetic.inputs import (
+    NEAR_BAND,
+    NEAR_SHARE,
+    InputSampler,
+    threshold_margin,
+)
 from stockagents.training.synthetic.teacher_headlines import (
     HEADLINE_MAX,
     HEADLINE_SCHEMA,
@@ -487,3 +492,27 @@ def test_headline_reply_becomes_point_in_time_news_items() -> None:
     assert [close - i.published_at for i in items] == [dt.timedelta(hours=h) for h in (1, 30, 168)]
     assert {i.symbol for i in items} == {"ACMR"}
     assert {i.source for i in items} == {"openai:gpt-4o"}
+
+
+@pytest.mark.parametrize("agent", ["technical", "strategist"])
+def test_training_draws_put_a_share_of_sums_next_to_a_threshold(
+    sampler: InputSampler, agent: str
+) -> None:
+    def near(segment: str) -> float:
+        drawn = list(sampler.draw(agent, 120, segment, seed=3))
+        margins = [threshold_margin(example.payload) for example in drawn]
+        assert all(m is not None for m in margins)
+        return sum(1 for m in margins if m is not None and m <= NEAR_BAND) / len(drawn)
+
+    natural, trained = near("validation"), near("train")
+    assert trained >= NEAR_SHARE * 0.8  # a quarter of the training sums sit at a threshold
+    assert trained > natural + 0.1  # held-out prompts keep the natural mix
+
+
+def test_threshold_margin_reads_the_sum_as_the_answer_writes_it() -> None:
+    technical = {"terms": {"trend": 0.10, "mom": 0.034}, "thresholds": {"signal": 0.15}}
+    assert threshold_margin(technical) == pytest.approx(0.02)  # +0.13 is 0.02 from 0.15
+    assert threshold_margin({**technical, "terms": {"trend": -0.16}}) == pytest.approx(0.01)
+    strategist = {"terms": {"tech": 0.05}, "thresholds": {"buy": 0.12, "sell": 0.10}}
+    assert threshold_margin(strategist) == pytest.approx(0.05)
+    assert threshold_margin({"terms": {}}) is None

@@ -157,9 +157,7 @@ class CoordinatorPolicy:
         #: Answers given ahead to flat books (module docstring), until their step comes.
         self.speculated: dict[Step, Recommendation] = {}
         self.speculation = {"asked": 0, "used": 0}
-        self.speculate = (
-            self.ahead.batch > 1 and coordinator.team.strategist.runtime is not None
-        )
+        self.speculate = self.ahead.batch > 1 and coordinator.team.strategist.runtime is not None
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         return self.decide_day(day, [(symbol, portfolio)])[0]

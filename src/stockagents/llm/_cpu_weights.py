@@ -218,8 +218,10 @@ class BF16Linear(nn.Module):
         super().__init__()
         self.in_features = linear.in_features
         self.out_features = linear.out_features
-        self.weight = weight if weight is not None else nn.Parameter(
-            linear.weight.detach().to(torch.bfloat16), requires_grad=False
+        self.weight = (
+            weight
+            if weight is not None
+            else nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
         )
         self.bias = _bias(linear)
 

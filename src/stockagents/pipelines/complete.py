@@ -259,6 +259,16 @@ def _with_data(app: AppConfig, symbols: Sequence[str]) -> tuple[str, ...]:
     return tuple(known)
 
 
+def _room_for_the_test(app: AppConfig, options: CompleteOptions) -> AppConfig:
+    """``app`` with a test segment at least as long as the evaluation's window, so the
+    SFT and RL data (train segment) and validation stay out of the dates it tests."""
+    days = options.test_days or MIN_RELIABLE_DAYS
+    if days <= app.splits.test_days:
+        return app
+    logger.info("the date splits' test segment grows to %d days, the evaluation's", days)
+    return app.model_copy(update={"splits": app.splits.model_copy(update={"test_days": days})})
+
+
 def _jsonable(options: CompleteOptions) -> dict[str, Any]:
     data = asdict(options)
     data["symbols"] = list(options.symbols)
@@ -289,7 +299,7 @@ def run_complete_training(
             deployment = app.deployment.model_copy(update={"min_sharpe": chosen.min_sharpe})
             app = app.model_copy(update={"deployment": deployment})
         chosen = replace(chosen, symbols=_with_data(app, chosen.symbols))
-        run = _Run.start(output_root, chosen, app)
+        run = _Run.start(output_root, chosen, _room_for_the_test(app, chosen))
     if on_run is not None:
         on_run(run.path)
     with _locked(run.path):
@@ -430,7 +440,8 @@ def _evaluation(run: _Run, progress: bool) -> dict[str, Any]:
     sets = {"sft": run.path / "sft" / "models", "rl": run.output("rl", "set")}
     out = evaluate_models(
         ["baseline:expert", *(f"{name}:{path}" for name, path in sets.items())],
-        symbols=o.symbols, test_days=o.test_days or MIN_RELIABLE_DAYS, config=run.app,
+        symbols=["all"] if COMPLETE_PROFILES[o.profile].test_symbols == "all" else o.symbols,
+        test_days=o.test_days or MIN_RELIABLE_DAYS, config=run.app,
         output_root=run.path / "evaluation", progress=progress,
     )  # fmt: skip
     return {"dir": run.rel(out), "sets": {name: run.rel(path) for name, path in sets.items()}}

@@ -16,6 +16,12 @@ into training:
   real history; news and fundamental from synthetic days and profiles, or missing), with
   a random book (flat, long or short) as the portfolio context.
 
+The technical analyst and the strategist compare a sum with thresholds, and the natural
+draws put few sums next to them, where a student's boundary is learned least sharply (a
+cpu SFT strategist bought at +0.11 with the threshold at +0.12). So a quarter of their
+*training* examples (``NEAR_SHARE``) are redrawn until the sum lands within
+``NEAR_BAND`` of a threshold, on either side; held-out prompts keep the natural mix.
+
 Every example is an ``InputExample``: the agent's input payload plus where it came from.
 """
 
@@ -48,13 +54,29 @@ from stockagents.training.synthetic.headlines import (
 from stockagents.training.synthetic.profiles import sample_profile
 from stockagents.training.synthetic.teacher_headlines import HeadlineAsk, HeadlineWriter, draw_ask
 
-__all__ = ["InputExample", "InputSampler"]
+__all__ = ["NEAR_BAND", "NEAR_SHARE", "InputExample", "InputSampler", "threshold_margin"]
 
 logger = logging.getLogger(__name__)
 
 AGENTS = ("news", "technical", "fundamental", "strategist")
 #: Share of strategist examples whose news / fundamental analyst has nothing to say.
 _MISSING_SHARE = 0.3
+#: Share of technical and strategist training examples drawn next to a threshold, and
+#: how near (module docstring); draws tried for each before taking a far one.
+NEAR_SHARE = 0.25
+NEAR_BAND = 0.03
+_NEAR_TRIES = 200
+
+
+def threshold_margin(payload: dict[str, Any]) -> float | None:
+    """How far the payload's summed terms are from its nearest threshold (rounded to
+    cents, as the answer writes the sum); None without terms or thresholds."""
+    terms, thresholds = payload.get("terms"), payload.get("thresholds")
+    if not isinstance(terms, dict) or not isinstance(thresholds, dict) or not thresholds:
+        return None
+    total = round(sum(float(v) for v in terms.values()), 2)
+    levels = [float(v) for v in thresholds.values()]
+    return min(abs(abs(total) - level) for level in levels)
 
 
 @dataclass(frozen=True)
@@ -128,15 +150,32 @@ class InputSampler:
             yield from self._written_news(rng, where, n, writer)
             return
         draw = getattr(self, f"_{agent}")
+        near = agent in ("technical", "strategist") and segment == "train"
         made = 0
         while made < n:
+            tries = _NEAR_TRIES if near and rng.random() < NEAR_SHARE else 1
+            example = self._draw_near(draw, rng, where, tries)
+            if example is None:
+                continue
+            made += 1
+            yield example
+
+    def _draw_near(
+        self, draw: Any, rng: random.Random, where: Segment, tries: int
+    ) -> InputExample | None:
+        """One draw, or with ``tries`` > 1 the first of that many draws whose sum is within
+        ``NEAR_BAND`` of a threshold (else the last); None when no draw had data."""
+        example = None
+        for _ in range(tries):
             try:
                 example = draw(rng, where)
             except StockAgentsError as exc:  # a date without enough data: draw again
                 logger.debug("skipped a draw: %s", exc)
                 continue
-            made += 1
-            yield example
+            margin = threshold_margin(example.payload)
+            if tries == 1 or (margin is not None and margin <= NEAR_BAND):
+                break
+        return example
 
     # -- one draw per agent --------------------------------------------------------------
 
