@@ -137,7 +137,8 @@ def test_bfloat16_multiplies_in_bfloat16_and_keeps_the_embedding_float32() -> No
     to_bfloat16(model)
     assert isinstance(model.body, BF16Linear)
     assert model.body.weight.dtype == torch.bfloat16
-    assert model.body.bias is not None and model.body.bias.dtype == torch.float32
+    assert model.body.bias is not None
+    assert model.body.bias.dtype == torch.float32
     assert isinstance(model.head, BF16Linear)  # its own bfloat16 copy of the table
     assert model.embed.weight.dtype == torch.float32  # lookups stay exact
     out = model(ids)

@@ -226,7 +226,8 @@ def test_the_test_segment_grows_to_hold_the_evaluation_window() -> None:
     app = AppConfig()
     cpu = CompleteOptions().resolved()
     assert COMPLETE_PROFILES["cpu"].test_symbols == "all"  # every symbol with prices
-    assert cpu.test_days is not None and cpu.test_days > app.splits.test_days
+    assert cpu.test_days is not None
+    assert cpu.test_days > app.splits.test_days
     grown = _room_for_the_test(app, cpu)
     assert grown.splits.test_days == cpu.test_days  # training dates stay out of the window
     assert grown.splits.validation_days == app.splits.validation_days
