@@ -116,6 +116,10 @@ def test_every_stage_ran_and_the_summary_says_so(run: Path) -> None:
     pairs = [(c["set"], c["against"]) for c in summary["comparisons"]]
     assert pairs == [("sft", "baseline"), ("rl", "baseline"), ("rl", "sft")]
     assert "| rl | sft | 60 |" in text
+    # the RL validation reward against its SFT start, paired prompt by prompt
+    gain = summary["rl"]["validation_gain"]["rl (grpo) - sft start"]
+    assert gain["low"] <= gain["difference"] <= gain["high"]
+    assert "- rl (grpo) - sft start: " in text
 
 
 def test_nothing_is_deployed_when_no_set_passes(run: Path) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -245,6 +246,33 @@ def test_collected_expert_answers_score_as_valid(library: Path) -> None:
     assert summary["n"] == len(examples)
 
 
+def test_validation_gains_pair_the_prompts() -> None:
+    from stockagents.pipelines.rl import validation_gains
+
+    # 10 days x 2 symbols; RL beats its start by exactly 0.1 on every prompt: the paired
+    # interval is that point, however noisy the rewards themselves are.
+    examples = [
+        SimpleNamespace(as_of=f"2023-01-{day:02d}", symbol=symbol)
+        for day in range(1, 11)
+        for symbol in ("AAPL", "AMZN")
+    ]
+    noisy = [(-1) ** i * 0.5 + i / 40 for i in range(20)]
+    rewards = {
+        "expert": {"totals": [0.0] * 20},
+        "sft start": {"totals": noisy},
+        "rl (grpo)": {"totals": [r + 0.1 for r in noisy]},
+    }
+    gains = validation_gains(rewards, examples)  # type: ignore[arg-type]
+    gain = gains["rl (grpo) - sft start"]
+    assert gain["difference"] == pytest.approx(0.1)
+    assert gain["low"] == pytest.approx(0.1)
+    assert gain["high"] == pytest.approx(0.1)
+    assert gain["prompts"] == 20
+    start = gains["sft start - expert"]
+    assert start["difference"] == pytest.approx(sum(noisy) / 20)
+    assert start["low"] < start["difference"] < start["high"]  # a real spread this time
+
+
 # --- GRPO and PPO on a learnable task ---------------------------------------------------
 
 VOWELS = "aeiou"
@@ -477,6 +505,15 @@ def test_the_rl_pipeline_writes_a_run_a_model_set_and_a_report(
     assert set(rewards) == {"expert", "sft start", "rl (ppo)"}
     assert rewards["expert"]["valid_rate"] == 1.0
     assert all(r["n"] == 8 for r in rewards.values())  # the tiny profile's validation prompts
+    assert all(len(r["totals"]) == 8 for r in rewards.values())
+    gains = report["validation_gain"]
+    assert set(gains) == {"rl (ppo) - sft start", "sft start - expert"}
+    gain = gains["rl (ppo) - sft start"]
+    assert gain["prompts"] == 8
+    assert gain["difference"] == pytest.approx(
+        rewards["rl (ppo)"]["reward"] - rewards["sft start"]["reward"]
+    )
+    assert "Paired, prompt by prompt" in (run / "report.md").read_text(encoding="utf-8")
     metrics = report["validation_backtest"]["metrics"]
     assert set(metrics) == {"expert strategist", "sft start", "rl strategist", "buy & hold"}
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))

@@ -409,7 +409,7 @@ def _rl(run: _Run, progress: bool) -> dict[str, Any]:
     sft_models = run.path / "sft" / "models"
     rl = run_rl_training(
         algorithm=o.algorithm, num_trajectories=o.rl_trajectories or 1,
-        num_iterations=o.rl_iterations or 1, symbols=o.symbols,
+        num_iterations=o.rl_iterations or 1, symbols=_wide(run),
         sft_checkpoint=sft_models / "strategist_agent" / "final", profile=o.profile,
         config=run.app, resume=run.path / "rl",
         backtest=COMPLETE_PROFILES[o.profile].rl_backtest, progress=progress,
@@ -427,7 +427,16 @@ def _rl(run: _Run, progress: bool) -> dict[str, Any]:
         "set": run.rel(target),
         "iterations": load_manifest(rl / "manifest.json", RLRunManifest, ConfigError).iterations,
         "validation_reward": {name: r["reward"] for name, r in report["validation_reward"].items()},
+        "validation_gain": report.get("validation_gain") or {},
     }
+
+
+def _wide(run: _Run) -> list[str]:
+    """The symbols RL collects and the evaluation tests: every one with prices when the
+    profile says so (``test_symbols: all``), else the run's."""
+    if COMPLETE_PROFILES[run.options.profile].test_symbols == "all":
+        return list(build_sources(run.app.data).prices.symbols())
+    return list(run.options.symbols)
 
 
 def _inside(path: str | None, root: Path) -> str:
@@ -440,8 +449,7 @@ def _evaluation(run: _Run, progress: bool) -> dict[str, Any]:
     sets = {"sft": run.path / "sft" / "models", "rl": run.output("rl", "set")}
     out = evaluate_models(
         ["baseline:expert", *(f"{name}:{path}" for name, path in sets.items())],
-        symbols=["all"] if COMPLETE_PROFILES[o.profile].test_symbols == "all" else o.symbols,
-        test_days=o.test_days or MIN_RELIABLE_DAYS, config=run.app,
+        symbols=_wide(run), test_days=o.test_days or MIN_RELIABLE_DAYS, config=run.app,
         output_root=run.path / "evaluation", progress=progress,
     )  # fmt: skip
     return {"dir": run.rel(out), "sets": {name: run.rel(path) for name, path in sets.items()}}

@@ -95,6 +95,14 @@ def render_summary(summary: dict[str, Any]) -> str:
                 f"| {agent} | {a['steps']} | {_f(a['agreement'], '.0%')} "
                 f"| {_f(a['valid_rate'], '.0%')} |"
             )
+    gains = (summary.get("rl") or {}).get("validation_gain") or {}
+    if gains:
+        lines += ["", "RL validation reward, paired prompt by prompt (95% interval, p-value):", ""]
+        for name, g in gains.items():
+            lines.append(
+                f"- {name}: {g['difference']:+.4f} [{g['low']:+.4f}, {g['high']:+.4f}], "
+                f"p {_f(g['p_value'], '.3f')}, on {g['prompts']:.0f} prompts"
+            )
     if summary["sets"]:
         window = summary["evaluation"]["window"]
         lines += [

@@ -95,8 +95,8 @@ class RLProfile:
 RL_PROFILES = {
     "tiny": RLProfile(4, 2, 1e-3, 0.05, 48, temperature=1.0, validation_examples=8,
                       report_to=("tensorboard",), max_trajectories=60, max_iterations=4),
-    "cpu": RLProfile(4, 4, 5e-5, 0.05, 96),
-    "gpu": RLProfile(16, 8, 1e-5, 0.05, 128),
+    "cpu": RLProfile(4, 4, 5e-5, 0.05, 96, validation_examples=300),
+    "gpu": RLProfile(16, 8, 1e-5, 0.05, 128, validation_examples=300),
 }  # fmt: skip
 
 
@@ -112,7 +112,8 @@ class CompleteProfile:
     rl_backtest: bool
     #: A smoke profile: its sizes are ceilings, larger requests are cut.
     cap: bool = False
-    #: The evaluation's symbols: "all" (every symbol with prices) or None (the run's).
+    #: The symbols RL collects (and validates) on and the evaluation tests: "all" (every
+    #: symbol with prices) or None (the run's).
     test_symbols: str | None = None
 
 

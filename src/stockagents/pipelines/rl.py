@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -50,6 +51,7 @@ from stockagents.core.manifests import (
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import DateSplits, compute_splits
 from stockagents.evaluation.backtest_report import backtest_metrics, plot_equity
+from stockagents.evaluation.metrics import paired_difference
 from stockagents.features.observation import MIN_BARS
 from stockagents.orchestration import SystemCoordinator
 from stockagents.pipelines.profiles import RL_PROFILES, RLProfile
@@ -67,6 +69,7 @@ __all__ = [
     "find_sft_strategist",
     "run_rl_training",
     "train_strategist",
+    "validation_gains",
 ]
 
 logger = logging.getLogger(__name__)
@@ -264,6 +267,21 @@ def _markdown(m: RLRunManifest, report: dict[str, Any]) -> str:
             f"| {name} | {r['reward']:+.4f} | {r['valid_rate']:.0%} | {r['return_term']:+.4f} "
             f"| {r['oversize_term']:.4f} | {r['calibration_term']:+.4f} | {r['actions']} |"
         )
+    gains = report.get("validation_gain") or {}
+    if gains:
+        lines += [
+            "",
+            "Paired, prompt by prompt (95% interval from a moving-block bootstrap over days):",
+            "",
+            "| difference | mean reward | 95% interval | p-value | ±half-width | prompts |",
+            "|---|---:|---|---:|---:|---:|",
+        ]
+        for name, g in gains.items():
+            lines.append(
+                f"| {name} | {g['difference']:+.4f} | [{g['low']:+.4f}, {g['high']:+.4f}] "
+                f"| {_f(g['p_value'], '.3f')} | {_f(g['half_width'], '.4f')} "
+                f"| {g['prompts']:.0f} |"
+            )
     bt = report.get("validation_backtest") or {}
     if bt:
         lines += [
@@ -383,6 +401,25 @@ def _train_and_score(
     return result, {"expert": expert, "sft start": before, f"rl ({algorithm})": after}
 
 
+def validation_gains(
+    rewards: dict[str, dict[str, Any]], validation: Sequence[RLExample]
+) -> dict[str, dict[str, float]]:
+    """Paired differences of the mean validation reward, prompt by prompt: the RL
+    strategist against its SFT start, and the SFT start against the expert's collected
+    answers; 95% intervals from a moving-block bootstrap over the prompts' days (every
+    symbol of a drawn day along, blocks of 5 days)."""
+    names = list(rewards)
+    rl_name = next(n for n in names if n.startswith("rl"))
+    days = [e.as_of for e in validation]
+    out = {}
+    for a, b in ((rl_name, "sft start"), ("sft start", "expert")):
+        x, y = rewards[a].get("totals"), rewards[b].get("totals")
+        if x and y and len(x) == len(y) == len(days):
+            gain = paired_difference(np.mean, x, y, days=days)
+            out[f"{a} - {b}"] = {**gain, "prompts": float(len(days))}
+    return out
+
+
 def run_rl_training(
     *,
     algorithm: str = "grpo",
@@ -419,7 +456,10 @@ def run_rl_training(
     rl = rl_config or _rl_config(algorithm, chosen, checkpoint, run, num_iterations)
     result, rewards = _train_and_score(rl, app, train, validation_used, checkpoint, algorithm)
     models = _model_set(run, run / "collection_models")
-    report: dict[str, Any] = {"validation_reward": rewards}
+    report: dict[str, Any] = {
+        "validation_reward": rewards,
+        "validation_gain": validation_gains(rewards, validation_used),
+    }
     if backtest and splits.validation is not None:
         report["validation_backtest"] = _validation_backtest(
             run, app, known, splits, checkpoint, result.final_dir, progress

@@ -74,6 +74,8 @@ def summarise(scores: Sequence[RewardBreakdown]) -> dict[str, Any]:
     return {
         "n": n,
         "reward": mean([s.total for s in scores]),
+        #: each prompt's total, in order: what paired comparisons of two models read
+        "totals": [s.total for s in scores],
         "valid_rate": len(valid) / n,
         "return_term": mean([s.ret for s in valid]),
         "oversize_term": mean([s.oversize for s in valid]),
@@ -105,7 +107,7 @@ def validation_reward(
         raise AgentError(f"{model_path}: the expert rules are not a model to score")
     prompts = [Prompt(messages=e.prompt, close=e.close) for e in examples]
     scores: list[RewardBreakdown] = []
-    size = 8
+    size = 32
     for i in range(0, len(prompts), size):
         answers = answer_prompts(
             "strategist", runtime.backend, prompts[i : i + size], runtime.sampling,
