@@ -62,11 +62,15 @@ class _Tied(nn.Module):
         return out
 
 
-def test_to_half_keeps_a_tied_output_layer_tied() -> None:
+def _tied_and_its_output() -> tuple[_Tied, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     model = _Tied()
     ids = torch.tensor([[1, 2, 3]])
-    expected = model(ids)
+    return model, ids, model(ids)
+
+
+def test_to_half_keeps_a_tied_output_layer_tied() -> None:
+    model, ids, expected = _tied_and_its_output()
     to_half(model)
     assert isinstance(model.embed, HalfEmbedding)
     assert isinstance(model.head, HalfLinear)
@@ -116,10 +120,7 @@ def test_int8_linear_takes_the_float_product_where_the_kernel_cannot() -> None:
 
 
 def test_quantize_int8_keeps_a_tied_output_layer_tied() -> None:
-    torch.manual_seed(0)
-    model = _Tied()
-    ids = torch.tensor([[1, 2, 3]])
-    expected = model(ids)
+    model, ids, expected = _tied_and_its_output()
     table = model.embed.weight.detach().clone()
     quantize_int8(model)
     assert isinstance(model.embed, Int8Embedding)
@@ -130,10 +131,7 @@ def test_quantize_int8_keeps_a_tied_output_layer_tied() -> None:
 
 
 def test_bfloat16_multiplies_in_bfloat16_and_keeps_the_embedding_float32() -> None:
-    torch.manual_seed(0)
-    model = _Tied()
-    ids = torch.tensor([[1, 2, 3]])
-    expected = model(ids)
+    model, ids, expected = _tied_and_its_output()
     to_bfloat16(model)
     assert isinstance(model.body, BF16Linear)
     assert model.body.weight.dtype == torch.bfloat16
