@@ -288,3 +288,20 @@ def test_prompts_state_the_configured_thresholds() -> None:
     assert "$" not in system
     technical = render_prompt("technical", {"thresholds": {"signal": 0.25}})[0]["content"]
     assert "bullish above 0.25, bearish below -0.25" in technical
+
+
+def test_the_strategist_reads_its_book_to_two_decimals_as_training_draws_it() -> None:
+    from stockagents.agents.prompting import render_prompt
+    from stockagents.core.types import PortfolioContext
+
+    obs, signals, agent = _observation(), _all(0.6), StrategistAgent()
+
+    def position(value: float) -> str:
+        book = PortfolioContext(position=value, entry_price=100.0 if value else None)
+        user = render_prompt("strategist", agent.input_payload(obs, signals, book))[1]
+        return str(user["content"]).split("position=")[1].split(";")[0].split()[0]
+
+    assert position(0.1723) == "0.17"  # a backtest's book drifts with prices
+    assert position(-0.2051) == "-0.21"
+    assert position(-0.001) == "0"  # no "-0"
+    assert position(0.0) == "0"

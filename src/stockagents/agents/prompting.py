@@ -223,7 +223,8 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
         f"from_52w_high={_pct(market.get('dist_52w_high'))}",
     ]
     portfolio = payload.get("portfolio", {})
-    parts.append(f"position={_num(portfolio.get('position', 0.0))}")
+    # two decimals, as the training books are drawn (a backtest's book drifts with prices)
+    parts.append(f"position={_num(round(float(portfolio.get('position') or 0.0), 2) + 0.0)}")
     return " ".join(parts) + _terms(payload) + _trade(payload)
 
 
