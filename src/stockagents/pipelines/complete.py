@@ -398,7 +398,7 @@ def _sft(run: _Run, progress: bool) -> dict[str, Any]:
 def _trajectories(run: _Run, progress: bool) -> dict[str, Any]:
     o = run.options
     _, known, collected = collect_rl_data(
-        run.path / "rl", run.app, o.symbols, o.rl_trajectories or 1, progress=progress
+        run.path / "rl", run.app, _wide(run), o.rl_trajectories or 1, progress=progress
     )
     return {"library": run.rel(run.path / "rl" / "experience_library.db"), "symbols": known,
             "collected": collected}  # fmt: skip
