@@ -196,11 +196,11 @@ def test_training_dates_inside_the_test_window_are_refused(
     entry = json.loads((tiny_sft_set / "manifest.json").read_text(encoding="utf-8"))
     adapter = tiny_sft_set / entry["agents"]["strategist"]
     trained = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))["trained_on"]
-    # a year of test days reaches back into the train segment the strategist learned on
+    # two years of test days reach back into the train segment the strategist learned on
     with pytest.raises(
         ConfigError, match=r"sft/strategist trained on .* Use --test-days \d+ or fewer"
     ):
-        evaluate_models([f"sft:{tiny_sft_set}"], symbols=SYMBOLS, test_days=250,
+        evaluate_models([f"sft:{tiny_sft_set}"], symbols=SYMBOLS, test_days=500,
                         output_root=tmp_path, progress=False)  # fmt: skip
     assert not list(tmp_path.glob("eval_*"))  # refused before anything ran
     # so is a window given by dates that reach into the training dates

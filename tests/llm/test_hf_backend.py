@@ -113,8 +113,8 @@ def test_shared_backend_is_one_copy(caplog: pytest.LogCaptureFixture) -> None:
     assert HFBackend.shared("tiny") is backend
     # options from an agent's config: the batch grows to the largest asked for, and a
     # different quantization would need a second copy, so it is refused with a warning
-    assert HFBackend.shared("tiny", batch_size=24) is backend
-    assert backend.batch_size == 24
+    assert HFBackend.shared("tiny", batch_size=48) is backend
+    assert backend.batch_size == 48
     other = "none" if backend.quantize == "int8" else "int8"
     with caplog.at_level("WARNING"):
         assert HFBackend.shared("tiny", quantize=other) is backend

@@ -220,7 +220,7 @@ class CoordinatorPolicy:
     ) -> list[tuple[str, dt.date, Observation]]:
         """The later steps of ``group``'s flat symbols, in plan order, that fill the
         batch up to ``batch_steps`` rows (none for a rules strategist or without a plan).
-        """
+        The store is not asked about them: its counts are of the steps a backtest asks."""
         flat = {symbol for _, symbol, portfolio, _ in group if portfolio == FLAT}
         room = self.ahead.batch - len(group)
         if not self.speculate or not flat or room <= 0:
@@ -234,10 +234,7 @@ class CoordinatorPolicy:
                 break
             if symbol not in flat or (symbol, later) in self.speculated:
                 continue
-            observation = self.ahead.observe(symbol, later)
-            if self.store is not None and self.store.get(symbol, later, FLAT, observation):
-                continue
-            out.append((symbol, later, observation))
+            out.append((symbol, later, self.ahead.observe(symbol, later)))
         self.speculation["asked"] += len(out)
         return out
 

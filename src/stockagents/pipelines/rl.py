@@ -410,7 +410,7 @@ def validation_gains(
     symbol of a drawn day along, blocks of 5 days)."""
     names = list(rewards)
     rl_name = next(n for n in names if n.startswith("rl"))
-    days = [e.as_of for e in validation]
+    days = np.asarray([e.as_of for e in validation])
     out = {}
     for a, b in ((rl_name, "sft start"), ("sft start", "expert")):
         x, y = rewards[a].get("totals"), rewards[b].get("totals")

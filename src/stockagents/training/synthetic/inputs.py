@@ -59,7 +59,10 @@ __all__ = ["NEAR_BAND", "NEAR_SHARE", "InputExample", "InputSampler", "threshold
 logger = logging.getLogger(__name__)
 
 AGENTS = ("news", "technical", "fundamental", "strategist")
-#: Share of strategist examples whose news / fundamental analyst has nothing to say.
+#: Share of strategist examples whose news / fundamental analyst has nothing to say: half
+#: of them without that analyst at all, half with its answer to an input without data
+#: (neutral, confidence 0), which is how a real day without news or filings reads (the
+#: sample's test window has neither: every one of its prompts is of that kind).
 _MISSING_SHARE = 0.3
 #: Share of technical and strategist training examples drawn next to a threshold, and
 #: how near (module docstring); draws tried for each before taking a far one.
@@ -300,12 +303,23 @@ class InputSampler:
         symbol, day = self._real_day(rng, segment)
         market = self.builder.build(symbol, day)
         signals: dict[str, Signal] = {"technical": self.agents["technical"].answer(market).result}
-        if rng.random() >= _MISSING_SHARE:
+        draw = rng.random()
+        if draw >= _MISSING_SHARE:
             news, _ = self._news_observation(rng, symbol, day, market.price)
             signals["news"] = self.agents["news"].answer(news).result
-        if rng.random() >= _MISSING_SHARE:
+        elif draw < _MISSING_SHARE / 2:  # a day without news: neutral, confidence 0
+            quiet = self._digest_observation(symbol, day, [], market.price)
+            signals["news"] = self.agents["news"].answer(quiet).result
+        draw = rng.random()
+        if draw >= _MISSING_SHARE:
             fundamentals, _ = self._fundamental_observation(rng, symbol, day)
             signals["fundamental"] = self.agents["fundamental"].answer(fundamentals).result
+        elif draw < _MISSING_SHARE / 2:  # no filings: neutral, confidence 0
+            none = Observation(
+                symbol, day, day, "synthetic", market.price, 500, {},
+                fundamentals=None, fundamentals_reason=f"no filings for {symbol}",
+            )  # fmt: skip
+            signals["fundamental"] = self.agents["fundamental"].answer(none).result
         book = rng.random()
         if book < 0.5:
             portfolio = PortfolioContext()
