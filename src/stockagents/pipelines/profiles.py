@@ -117,14 +117,13 @@ class CompleteProfile:
     test_symbols: str | None = None
 
 
-# cpu is sized to finish in under an hour on 2 cores (docs/TRAINING.md has the figures):
-# the SFT profile's steps per agent (about 20 minutes), 10 GRPO iterations instead of the
-# guide's 100, no evaluation of the untrained base model, and an evaluation of every
-# symbol with prices (the sample's six) over the last 120 trading days: 720 symbol-days
-# per set, at the measured 0.8 decisions a second for a set and twice that for a second
-# set that shares its analysts (bench/evaluate.py). The 250 days do not fit the
-# hour yet (docs/EVALUATION.md). A run's date splits grow their test segment to hold the
-# window, so training and validation dates stay out of it.
+# cpu: the SFT profile's steps per agent, 10 GRPO iterations instead of the guide's 100, no
+# evaluation of the untrained base model, and an evaluation of every symbol with prices
+# (the sample's six) over the last 120 trading days. Measured on 2 cores, alone
+# (docs/EVALUATION.md): 64 min, of which SFT 26.7, RL 15.1 (collection on six symbols,
+# 300 validation prompts) and evaluation 22.0, over the hour it is meant for; the
+# issue's 250 days would add about 20 more. A run's date splits grow their test segment
+# to hold the window, so training and validation dates stay out of it.
 COMPLETE_PROFILES = {
     "tiny": CompleteProfile(24, 48, 3, 60, compare_base=False, rl_backtest=False, cap=True),
     "cpu": CompleteProfile(600, 300, 10, 120, compare_base=False, rl_backtest=False,
