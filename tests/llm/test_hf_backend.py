@@ -315,3 +315,15 @@ def test_corrupt_adapter_is_one_line(backend: HFBackend, tmp_path: Path) -> None
     with pytest.raises(BackendError, match=r"cannot load the LoRA adapter in .*corrupt"):
         backend.add_adapter("broken", adapter)
     assert "broken" not in backend.adapters
+
+
+def test_bf16_asked_on_a_cpu_without_it_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stockagents.llm import hf_backend
+
+    monkeypatch.setattr(hf_backend, "_cpu_format", lambda: "int8")  # no native bfloat16
+    with caplog.at_level("WARNING"):
+        backend = HFBackend("tiny", quantize="bf16")
+    assert backend.quantize == "bf16"  # honoured, but said to be slow here
+    assert "without native bfloat16 products" in caplog.text

@@ -191,7 +191,7 @@ class CoordinatorPolicy:
                 + [(o, self.ahead.analysts(s, d), FLAT, d) for s, d, o in ahead]
             )
             for (k, symbol, portfolio, observation), recommendation in zip(
-                group, recommendations, strict=False
+                group, recommendations[: len(group)], strict=True
             ):
                 if self.store is not None:
                     self.store.put(symbol, day, portfolio, observation, recommendation)
@@ -229,7 +229,8 @@ class CoordinatorPolicy:
         if None in known:
             return []
         out: list[tuple[str, dt.date, Observation]] = []
-        for symbol, later in self.ahead.plan[max(k for k in known if k is not None) + 1 :]:
+        after = max(k for k in known if k is not None) + 1
+        for symbol, later in itertools.islice(self.ahead.plan, after, None):
             if len(out) >= room:
                 break
             if symbol not in flat or (symbol, later) in self.speculated:

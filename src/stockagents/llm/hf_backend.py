@@ -131,6 +131,11 @@ class HFBackend(Backend):
             raise BackendError(
                 f"quantize={quantize!r}: use one of {', '.join(map(repr, QUANTIZE_FORMATS))}"
             )
+        if quantize == "bf16" and self.device == "cpu" and _cpu_format() != "bf16":
+            logger.warning(
+                "quantize=bf16 on a CPU without native bfloat16 products: torch emulates "
+                "them, slower than float32; 'auto' picks int8 here"
+            )
         if quantize == "auto" or self.device != "cpu" or self.dtype != "float32":
             quantize = _cpu_format() if self.device == "cpu" and self.dtype == "float32" else "none"
         self.quantize = quantize
