@@ -8,6 +8,9 @@ prompt run once (``rollout.completion_logps``) against every row run whole, with
 with gradients. Then it runs ``--iterations`` GRPO and PPO iterations at the cpu profile
 and prints seconds per iteration (the first, which loads and warms up, is left out).
 
+``--base-weights float32`` measures the float32 base of before (``auto`` keeps the frozen
+base in bfloat16 on a CPU that multiplies it natively).
+
 Run: ``python bench/rl.py --sft DIR --prompts RUN/data/rl_train.jsonl [--rows 16]``.
 """
 
@@ -53,8 +56,8 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
-def passes(sft: Path, rows: list[dict[str, Any]], n: int) -> dict[str, float]:
-    config = load_rl_config({"model": {"sft_checkpoint": str(sft)}})
+def passes(sft: Path, rows: list[dict[str, Any]], n: int, base: str) -> dict[str, float]:
+    config = load_rl_config({"model": {"sft_checkpoint": str(sft), "base_weights": base}})
     policy = load_policy(config, with_reference=False)
     model, tok = policy.model, policy.tokenizer
     group = 4
@@ -99,12 +102,18 @@ def passes(sft: Path, rows: list[dict[str, Any]], n: int) -> dict[str, float]:
     return out
 
 
-def iterations(sft: Path, rows: list[dict[str, Any]], algorithm: str, n: int) -> list[float]:
+def iterations(
+    sft: Path, rows: list[dict[str, Any]], algorithm: str, n: int, base: str
+) -> list[float]:
     profile = RL_PROFILES["cpu"]
     with tempfile.TemporaryDirectory() as tmp:
         config = load_rl_config(
             {
-                "model": {"sft_checkpoint": str(sft), "learning_rate": profile.learning_rate},
+                "model": {
+                    "sft_checkpoint": str(sft),
+                    "learning_rate": profile.learning_rate,
+                    "base_weights": base,
+                },
                 "training": {
                     "output_dir": tmp,
                     "num_iterations": n,
@@ -136,15 +145,25 @@ def main() -> None:
     parser.add_argument("--prompts", type=Path, required=True, help="a run's rl_train.jsonl")
     parser.add_argument("--rows", type=int, default=16, help="completions per pass")
     parser.add_argument("--iterations", type=int, default=4, help="iterations per algorithm")
+    parser.add_argument(
+        "--base-weights",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="the frozen base's weights (auto: bfloat16 where the CPU multiplies it natively)",
+    )
+    parser.add_argument(
+        "--only", choices=["grpo", "ppo"], help="time the iterations of one algorithm only"
+    )
     args = parser.parse_args()
     use_all_cpus()
     lines = args.prompts.read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
-    figures: dict[str, Any] = {"rows": args.rows, **passes(args.sft, rows, args.rows)}
+    figures: dict[str, Any] = {"rows": args.rows, "base_weights": args.base_weights}
+    figures.update(passes(args.sft, rows, args.rows, args.base_weights))
     figures["sample_speedup"] = figures["sample_generate_s"] / figures["sample_ours_s"]
     figures["logps_grad_speedup"] = figures["logps_whole_grad_s"] / figures["logps_shared_grad_s"]
-    for algorithm in ("grpo", "ppo"):
-        times = iterations(args.sft, rows, algorithm, args.iterations)
+    for algorithm in [args.only] if args.only else ["grpo", "ppo"]:
+        times = iterations(args.sft, rows, algorithm, args.iterations, args.base_weights)
         later = times[1:] or times
         figures[f"{algorithm}_seconds_per_iteration"] = statistics.median(later)
         figures[f"{algorithm}_iteration_times"] = [round(t, 1) for t in times]

@@ -165,3 +165,42 @@ def test_native_bfloat16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) ->
     assert native_bfloat16()
     monkeypatch.setattr(builtins, "open", cpuinfo("avx2 avx512f"))
     assert not native_bfloat16()
+
+
+def test_a_lora_trains_on_bfloat16_base_weights() -> None:
+    # model.base_weights: the frozen base in bfloat16, the LoRA matrices float32 and
+    # trained through the bfloat16 products: its weights change and the loss falls.
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from stockagents.core.errors import ConfigError
+    from stockagents.llm.hf_backend import bfloat16_base
+    from stockagents.llm.presets import resolve_model
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(resolve_model("tiny"), dtype=torch.float32)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj"])
+    model = get_peft_model(base, lora)
+    assert not bfloat16_base(model, "float32")
+    assert not bfloat16_base(model, "auto")  # the tiny model is below the size worth it
+    with pytest.raises(ConfigError, match="base weights 'half'"):
+        bfloat16_base(model, "half")
+    assert bfloat16_base(model, "bfloat16")
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "BF16Linear" in kinds
+    assert "Linear" in kinds  # the LoRA matrices stay float32
+    trained = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert trained
+    assert all(p.dtype == torch.float32 for p in trained.values())
+    ids = torch.randint(0, 200, (4, 24))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(8):
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.1
+    after = dict(model.named_parameters())
+    assert any(not torch.equal(after[n], before) for n, before in trained.items())

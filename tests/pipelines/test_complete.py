@@ -112,6 +112,7 @@ def test_every_stage_ran_and_the_summary_says_so(run: Path) -> None:
     assert "| rl | done |" in text
     assert "| baseline |" in text
     assert "(60 days x 1 symbols)" in text
+    assert "; symbols AAPL; " in text  # SFT, RL and evaluation on the same one
     # the paired comparisons: each set against the baseline, and RL against its SFT start
     pairs = [(c["set"], c["against"]) for c in summary["comparisons"]]
     assert pairs == [("sft", "baseline"), ("rl", "baseline"), ("rl", "sft")]
@@ -120,6 +121,19 @@ def test_every_stage_ran_and_the_summary_says_so(run: Path) -> None:
     gain = summary["rl"]["validation_gain"]["rl (grpo) - sft start"]
     assert gain["low"] <= gain["difference"] <= gain["high"]
     assert "- rl (grpo) - sft start: " in text
+
+
+def test_the_summary_names_the_wider_symbols_of_rl_and_the_evaluation() -> None:
+    from stockagents.pipelines.complete_report import _symbols
+
+    six = ["AAPL", "AMZN", "GOOG", "META", "NFLX", "NVDA"]
+    both = {"rl_symbols": six, "evaluation": {"symbols": six}}
+    assert _symbols(["AAPL", "AMZN"], both) == (
+        "symbols AAPL, AMZN (SFT); RL and evaluation on " + ", ".join(six)
+    )
+    only_rl = {"rl_symbols": six, "evaluation": {"symbols": ["AAPL", "AMZN"]}}
+    assert _symbols(["AAPL", "AMZN"], only_rl).endswith("(SFT); RL on " + ", ".join(six))
+    assert _symbols(["AAPL"], {"rl_symbols": [], "evaluation": {}}) == "symbols AAPL"
 
 
 def test_nothing_is_deployed_when_no_set_passes(run: Path) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "prompt_version",
     "render_prompt",
     "repair_messages",
+    "shown_position",
     "terms_text",
 ]
 
@@ -223,9 +224,14 @@ def _facts(agent: str, payload: dict[str, Any]) -> str:
         f"from_52w_high={_pct(market.get('dist_52w_high'))}",
     ]
     portfolio = payload.get("portfolio", {})
-    # two decimals, as the training books are drawn (a backtest's book drifts with prices)
-    parts.append(f"position={_num(round(float(portfolio.get('position') or 0.0), 2) + 0.0)}")
+    parts.append(f"position={_num(shown_position(portfolio.get('position')))}")
     return " ".join(parts) + _terms(payload) + _trade(payload)
+
+
+def shown_position(position: float | None) -> float:
+    """The book's position as the strategist's prompt writes it: two decimals, as the
+    training books are drawn (a backtest's book drifts with prices every day)."""
+    return round(float(position or 0.0), 2) + 0.0
 
 
 def _trade(payload: dict[str, Any]) -> str:

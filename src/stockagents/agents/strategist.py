@@ -27,7 +27,7 @@ from typing import Any
 from stockagents.agents._model_answers import Answer, build_request, decision_from
 from stockagents.agents.answering import Answered, Plan, Question, answer_all
 from stockagents.agents.base import EXPERT_VERSION, clip, resolve_config
-from stockagents.agents.prompting import terms_text
+from stockagents.agents.prompting import shown_position, terms_text
 from stockagents.agents.runtime import ModelRuntime, load_runtime
 from stockagents.core.config import StrategistConfig
 from stockagents.core.types import Action, Decision, PortfolioContext, Signal
@@ -93,6 +93,13 @@ class StrategistAgent:
             "trade": asdict(self.trade(observation, signals, sum(terms.values()))),
             "thresholds": {"buy": self.config.buy_threshold, "sell": self.config.sell_threshold},
         }
+
+    @staticmethod
+    def reads(portfolio: PortfolioContext) -> PortfolioContext:
+        """What of ``portfolio`` the decision depends on: the position to two decimals (the
+        model's prompt writes ``position=0.17``, the rules' reasoning "the current +17%
+        position"). Two books that read the same get the same decision."""
+        return PortfolioContext(position=shown_position(portfolio.position))
 
     def terms(self, signals: Mapping[str, Signal]) -> dict[str, float]:
         """Each usable analyst's share of the composite, ``weight * confidence * score /

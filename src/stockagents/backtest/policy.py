@@ -7,15 +7,16 @@ steps answer in one batch (``AnalystsAhead``); the strategist then decides each 
 it comes, with the portfolio of that moment: the strategists of a day's symbols in one
 batch too (``CoordinatorPolicy.decide_day``, which the engine calls once a day).
 
-A model strategist also answers ahead, speculatively: a symbol that is flat today is
-likely flat on its next days too (a long-only book trades a few times a month), and a
-flat book reads the same on every day. So the batch of a day's strategists is filled,
-up to ``batch_steps`` rows, with the next steps of its flat symbols, asked with the
-flat book. A later day takes such an answer only when its book really is flat;
-otherwise the answer is dropped and the day asks again. Every decision is therefore
-the model's answer to exactly that day's prompt (what it would have answered one day at
-a time, up to the rounding of a wider batch); a day's prompt reads only data up to that
-day, so nothing is seen ahead of time.
+A model strategist also answers ahead, speculatively. A long-only book trades a few times
+a month, so on most days a symbol's book only drifts with prices, and the strategist reads
+it to two decimals (``StrategistAgent.reads``). So the batch of a day's strategists is
+filled, up to ``batch_steps`` rows, with the next steps of the day's symbols, each asked
+with the book it will hold if nothing trades: today's positions carried at the later
+closes (``_held``). A later day takes such an answer only when its real book reads the
+same; otherwise the answer is dropped, with the symbol's other answers given ahead, and
+the day asks again. Every decision is therefore the model's answer to exactly that day's
+prompt (what it would have answered one day at a time, up to the rounding of a wider
+batch); a day's prompt reads only data up to that day, so nothing is seen ahead of time.
 """
 
 from __future__ import annotations
@@ -154,9 +155,11 @@ class CoordinatorPolicy:
         self.store = store
         self.steps: dict[Step, tuple[PortfolioContext, Recommendation]] = {}
         self.decisions: dict[Step, Decision] = {}
-        #: Answers given ahead to flat books (module docstring), until their step comes.
-        self.speculated: dict[Step, Recommendation] = {}
-        self.speculation = {"asked": 0, "used": 0}
+        #: Answers given ahead (module docstring) and the books they were asked with,
+        #: until their step comes.
+        self.speculated: dict[Step, tuple[PortfolioContext, Recommendation]] = {}
+        self.speculation = {"asked": 0, "used": 0, "used_held": 0}
+        self.reads = coordinator.team.strategist.reads
         self.speculate = self.ahead.batch > 1 and coordinator.team.strategist.runtime is not None
 
     def __call__(self, symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
@@ -168,6 +171,7 @@ class CoordinatorPolicy:
         """Every symbol of ``day`` (``engine.DayPolicy``)."""
         decided: dict[int, Decision | None] = {}
         todo: list[tuple[int, str, PortfolioContext, Observation]] = []
+        books: dict[str, tuple[PortfolioContext, float]] = {}  # and the day's close
         for k, (symbol, portfolio) in enumerate(asks):
             if self.tick is not None:
                 self.tick()
@@ -175,6 +179,7 @@ class CoordinatorPolicy:
                 decided[k] = None
                 continue
             observation = self.ahead.observe(symbol, day)
+            books[symbol] = (portfolio, observation.price)
             found = self.store.get(symbol, day, portfolio, observation) if self.store else None
             if found is None:
                 found = self._speculated(symbol, day, portfolio, observation)
@@ -185,10 +190,10 @@ class CoordinatorPolicy:
         size = max(1, len(todo)) if self.ahead.batch > 1 else 1
         for first in range(0, len(todo), size):
             group = todo[first : first + size]
-            ahead = self._ahead(day, group)
+            ahead = self._ahead(day, group, books)
             recommendations = self.coordinator.recommend_many(
                 [(o, self.ahead.analysts(s, day), p, day) for _, s, p, o in group]
-                + [(o, self.ahead.analysts(s, d), FLAT, d) for s, d, o in ahead]
+                + [(o, self.ahead.analysts(s, d), book, d) for s, d, book, o in ahead]
             )
             for (k, symbol, portfolio, observation), recommendation in zip(
                 group, recommendations[: len(group)], strict=True
@@ -196,48 +201,88 @@ class CoordinatorPolicy:
                 if self.store is not None:
                     self.store.put(symbol, day, portfolio, observation, recommendation)
                 decided[k] = self._record(symbol, day, portfolio, recommendation)
-            for (symbol, later, _), recommendation in zip(
+            for (symbol, later, book, _), recommendation in zip(
                 ahead, recommendations[len(group) :], strict=True
             ):
-                self.speculated[(symbol, later)] = recommendation
+                self.speculated[(symbol, later)] = (book, recommendation)
         return [decided[k] for k in range(len(asks))]
 
     def _speculated(
         self, symbol: str, day: dt.date, portfolio: PortfolioContext, observation: Observation
     ) -> Recommendation | None:
-        """The answer given ahead for this step, if its book is the flat one it was
-        asked with (and then kept in ``store``); else None, and the answer is dropped."""
+        """The answer given ahead for this step, if its book reads as the one it was asked
+        with (and then kept in ``store``); else None, and the symbol's answers given ahead
+        are dropped: they were asked with books that did not happen."""
         found = self.speculated.pop((symbol, day), None)
-        if found is None or portfolio != FLAT:
+        if found is None:
+            return None
+        book, recommendation = found
+        if self.reads(book) != self.reads(portfolio):
+            for step in [step for step in self.speculated if step[0] == symbol]:
+                del self.speculated[step]
             return None
         self.speculation["used"] += 1
+        self.speculation["used_held"] += bool(self.reads(book).position)
         if self.store is not None:
-            self.store.put(symbol, day, portfolio, observation, found)
-        return found
+            self.store.put(symbol, day, portfolio, observation, recommendation)
+        return recommendation
 
     def _ahead(
-        self, day: dt.date, group: Sequence[tuple[int, str, PortfolioContext, Observation]]
-    ) -> list[tuple[str, dt.date, Observation]]:
-        """The later steps of ``group``'s flat symbols, in plan order, that fill the
-        batch up to ``batch_steps`` rows (none for a rules strategist or without a plan).
-        The store is not asked about them: its counts are of the steps a backtest asks."""
-        flat = {symbol for _, symbol, portfolio, _ in group if portfolio == FLAT}
+        self,
+        day: dt.date,
+        group: Sequence[tuple[int, str, PortfolioContext, Observation]],
+        books: Mapping[str, tuple[PortfolioContext, float]],
+    ) -> list[tuple[str, dt.date, PortfolioContext, Observation]]:
+        """The later steps of the day's symbols (``books``: each one's book and close), in
+        plan order, that fill the batch up to ``batch_steps`` rows, each with the book it
+        holds if nothing trades (none for a rules strategist or without a plan). The
+        store is not asked about them: its counts are of the steps a backtest asks."""
         room = self.ahead.batch - len(group)
-        if not self.speculate or not flat or room <= 0:
+        if not self.speculate or not group or room <= 0:
             return []
         known = [self.ahead.position.get((s, day)) for _, s, _, _ in group]
         if None in known:
             return []
-        out: list[tuple[str, dt.date, Observation]] = []
+        out: list[tuple[str, dt.date, PortfolioContext, Observation]] = []
         after = max(k for k in known if k is not None) + 1
         for symbol, later in itertools.islice(self.ahead.plan, after, None):
             if len(out) >= room:
                 break
-            if symbol not in flat or (symbol, later) in self.speculated:
+            if later <= day or symbol not in books or (symbol, later) in self.speculated:
                 continue
-            out.append((symbol, later, self.ahead.observe(symbol, later)))
+            book = self._held(symbol, day, later, books)
+            if book is not None:
+                out.append((symbol, later, book, self.ahead.observe(symbol, later)))
         self.speculation["asked"] += len(out)
         return out
+
+    def _held(
+        self,
+        symbol: str,
+        day: dt.date,
+        later: dt.date,
+        books: Mapping[str, tuple[PortfolioContext, float]],
+    ) -> PortfolioContext | None:
+        """``symbol``'s book at ``later`` if no symbol trades after ``day``: each
+        position's value moves with its close, cash stays, equity is their sum (None when
+        a held symbol has no step at ``later``)."""
+        mine = books[symbol][0]
+        if not mine.position:
+            return FLAT
+        moved: dict[str, float] = {}
+        for held, (book, close) in books.items():
+            if not book.position:
+                continue
+            if (held, later) not in self.ahead.position:
+                return None
+            moved[held] = book.position * self.ahead.observe(held, later).price / close
+        cash = 1.0 - sum(book.position for book, _ in books.values())
+        position = moved[symbol] / (cash + sum(moved.values()))
+        return PortfolioContext(
+            position=max(-1.0, min(1.0, position)),
+            entry_price=mine.entry_price,
+            days_held=mine.days_held + (later - day).days,
+        )
 
     def _record(
         self, symbol: str, day: dt.date, portfolio: PortfolioContext, rec: Recommendation

@@ -448,6 +448,7 @@ class RLRunManifest(Manifest):
     train_examples: int
     validation_examples: int
     iterations: int
+    learning_rate: float | None = None
     seconds_per_iteration: float | None = None
     train_reward_first: float | None = None
     train_reward_last: float | None = None

@@ -40,14 +40,14 @@ from typing import Any, ClassVar
 
 from safetensors import SafetensorError
 
-from stockagents.core.errors import BackendError
+from stockagents.core.errors import BackendError, ConfigError
 from stockagents.core.packages import is_installed, require_packages
 from stockagents.core.threads import use_all_cpus
 from stockagents.llm._stacked_lora import AdapterRouter
 from stockagents.llm.base import Backend, Generation, GenerationRequest, Sampling
 from stockagents.llm.presets import resolve_model
 
-__all__ = ["HFBackend", "pick_dtype", "sample_ids"]
+__all__ = ["BASE_WEIGHTS", "HFBackend", "bfloat16_base", "pick_dtype", "sample_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,31 @@ def _cpu_format() -> str:
     from stockagents.llm._cpu_weights import native_bfloat16
 
     return "bf16" if native_bfloat16() else "int8"
+
+
+#: How a model trained on a CPU keeps its frozen base weights (``bfloat16_base``).
+BASE_WEIGHTS = ("auto", "float32", "bfloat16")
+
+
+def bfloat16_base(model: Any, choice: str) -> bool:
+    """Store the frozen linear weights of ``model`` (a LoRA model about to be trained on
+    a CPU) in bfloat16 and multiply in bfloat16, as ``quantize: bf16`` does for
+    answering; the LoRA matrices, the input embedding and the norms stay float32, and the
+    gradients reach the LoRA matrices through the bfloat16 products. ``auto`` does it on a
+    CPU that multiplies bfloat16 natively, for a model of at least
+    ``AUTO_QUANTIZE_MIN_PARAMETERS``; ``float32`` never. Returns whether it did."""
+    from stockagents.llm._cpu_weights import native_bfloat16, to_bfloat16
+
+    if choice not in BASE_WEIGHTS:
+        raise ConfigError(f"base weights {choice!r}: use one of {', '.join(BASE_WEIGHTS)}")
+    if choice == "float32" or any(p.device.type != "cpu" for p in model.parameters()):
+        return False
+    if choice == "auto":
+        size = sum(p.numel() for p in model.parameters())
+        if size < AUTO_QUANTIZE_MIN_PARAMETERS or not native_bfloat16():
+            return False
+    to_bfloat16(model)
+    return True
 
 
 def _load_error(what: str, exc: BaseException) -> BackendError:

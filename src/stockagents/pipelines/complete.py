@@ -413,6 +413,7 @@ def _rl(run: _Run, progress: bool) -> dict[str, Any]:
         sft_checkpoint=sft_models / "strategist_agent" / "final", profile=o.profile,
         config=run.app, resume=run.path / "rl",
         backtest=COMPLETE_PROFILES[o.profile].rl_backtest, progress=progress,
+        learning_rate=COMPLETE_PROFILES[o.profile].rl_learning_rate,
     )  # fmt: skip
     # The set to evaluate and deploy, as the guide composes it: SFT analysts, RL strategist.
     target = run.path / "sets" / "rl"

@@ -65,7 +65,25 @@ def summarize(run: Path) -> dict[str, Any]:
     summary["deployment"] = deployment
     summary["sft"] = outputs["sft"]
     summary["rl"] = outputs["rl"]
+    summary["rl_symbols"] = outputs["trajectories"].get("symbols") or []
     return summary
+
+
+def _symbols(run: list[str], summary: dict[str, Any]) -> str:
+    """The run's symbols, and those RL and the evaluation used where they differ (a
+    profile with ``test_symbols: all`` widens both to every symbol with prices)."""
+    text = f"symbols {', '.join(run)}"
+    wide = {
+        "RL": summary.get("rl_symbols") or [],
+        "evaluation": (summary.get("evaluation") or {}).get("symbols") or [],
+    }
+    wide = {stage: symbols for stage, symbols in wide.items() if symbols and symbols != run}
+    if not wide:
+        return text
+    if len({tuple(symbols) for symbols in wide.values()}) == 1:
+        stages, symbols = " and ".join(wide), next(iter(wide.values()))
+        return f"{text} (SFT); {stages} on {', '.join(symbols)}"
+    return f"{text} (SFT); " + "; ".join(f"{k} on {', '.join(v)}" for k, v in wide.items())
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -77,7 +95,7 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"profile {o.get('profile')}, {str(o.get('algorithm', 'grpo')).upper()}; "
         f"{o.get('sft_examples')} SFT examples per agent, {o.get('rl_trajectories')} "
         f"trajectories, {o.get('rl_iterations')} RL iterations, {o.get('test_days')} test "
-        f"days; symbols {', '.join(o.get('symbols') or [])}; "
+        f"days; {_symbols(o.get('symbols') or [], summary)}; "
         f"{summary['seconds'] / 60:.1f} min in all",
         "",
         "| stage | status | time |",

@@ -243,8 +243,9 @@ def _markdown(m: RLRunManifest, report: dict[str, Any]) -> str:
     lines = [
         f"# RL run {m.run} ({m.algorithm.upper()})",
         "",
-        f"{m.iterations} iterations at {m.seconds_per_iteration:.1f} s each; "
-        f"{m.train_examples} train prompts, {m.validation_examples} validation prompts; "
+        f"{m.iterations} iterations at {m.seconds_per_iteration:.1f} s each"
+        + (f", learning rate {m.learning_rate:g}; " if m.learning_rate else "; ")
+        + f"{m.train_examples} train prompts, {m.validation_examples} validation prompts; "
         f"symbols {', '.join(m.symbols)}; start {m.sft_checkpoint}; "
         f"{m.seconds:.0f} s in all.",
         "",
@@ -359,13 +360,22 @@ def _sft_start(sft_checkpoint: Path | None, output_root: Path) -> Path:
 
 
 def _rl_config(
-    algorithm: str, chosen: RLProfile, checkpoint: Path, run: Path, num_iterations: int
+    algorithm: str,
+    chosen: RLProfile,
+    checkpoint: Path,
+    run: Path,
+    num_iterations: int,
+    learning_rate: float | None = None,
 ) -> RLConfig:
-    """The RL config of a run: the profile's sizes, training into ``run/models``."""
+    """The RL config of a run: the profile's sizes (and learning rate unless given),
+    training into ``run/models``."""
     return load_rl_config(
         {
             "algorithm": algorithm,
-            "model": {"sft_checkpoint": str(checkpoint), "learning_rate": chosen.learning_rate},
+            "model": {
+                "sft_checkpoint": str(checkpoint),
+                "learning_rate": learning_rate or chosen.learning_rate,
+            },
             "training": {
                 "output_dir": str(run / "models"),
                 "num_iterations": num_iterations,
@@ -435,8 +445,10 @@ def run_rl_training(
     resume: Path | None = None,
     backtest: bool = True,
     progress: bool = True,
+    learning_rate: float | None = None,
 ) -> Path:
-    """Collect, train and validate; returns the run directory (see the module docstring)."""
+    """Collect, train and validate; returns the run directory (see the module docstring).
+    ``learning_rate`` replaces the profile's (``rl_config`` sets everything)."""
     chosen, num_trajectories, num_iterations = _sizes(
         algorithm, profile, num_trajectories, num_iterations
     )
@@ -453,7 +465,7 @@ def run_rl_training(
     validation_used = _spread(validation, chosen.validation_examples)
     write_examples(run / "data" / "rl_train.jsonl", train)
     write_examples(run / "data" / "rl_validation.jsonl", validation)
-    rl = rl_config or _rl_config(algorithm, chosen, checkpoint, run, num_iterations)
+    rl = rl_config or _rl_config(algorithm, chosen, checkpoint, run, num_iterations, learning_rate)
     result, rewards = _train_and_score(rl, app, train, validation_used, checkpoint, algorithm)
     models = _model_set(run, run / "collection_models")
     report: dict[str, Any] = {
@@ -477,6 +489,7 @@ def run_rl_training(
         train_examples=len(train),
         validation_examples=len(validation_used),
         iterations=result.iterations,
+        learning_rate=rl.model.learning_rate,
         seconds_per_iteration=result.seconds_per_iteration,
         train_reward_first=result.training.first_reward,
         train_reward_last=result.training.last_reward,
@@ -598,6 +611,7 @@ def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
     summary.update(
         final=str(result.final_dir),
         iterations=result.iterations,
+        learning_rate=config.model.learning_rate,
         seconds_per_iteration=result.seconds_per_iteration,
     )
     write_json(out / "rl_summary.json", summary)

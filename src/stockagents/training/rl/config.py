@@ -55,6 +55,12 @@ class RLModelSection(_Section):
         description="modules a fresh LoRA adapts, such as [q_proj, v_proj]",
     )
     learning_rate: float = Field(default=1e-5, gt=0, lt=1, description="a number such as 1e-5")
+    base_weights: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="the frozen base's weights when training on a CPU: bfloat16 (stored and "
+        "multiplied in bfloat16, about 1.4x faster a step where the CPU has native bfloat16), "
+        "float32, or auto (bfloat16 on such a CPU for a model of 10M parameters or more)",
+    )
 
 
 class RLTrainingSection(_Section):

@@ -125,6 +125,10 @@ def load_policy(config: RLConfig, with_reference: bool = True) -> Policy:
             module.p = 0.0
     for name, param in model.named_parameters():  # only the default adapter trains
         param.requires_grad_(".default." in name and "lora_" in name)
+    from stockagents.llm.hf_backend import bfloat16_base
+
+    if bfloat16_base(model, config.model.base_weights):
+        logger.info("sampling and training on bfloat16 base weights")
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError("the policy has no trainable LoRA weights; check the SFT checkpoint")
     return Policy(model=model, tokenizer=tokenizer, base_model=base, start=start)
