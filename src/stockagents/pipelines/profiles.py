@@ -124,14 +124,14 @@ class CompleteProfile:
 # where SFT put it, +0.0010 [-0.0034, +0.0055], and 2e-4 gained +0.0064 [+0.0025,
 # +0.0104] on the same 300 prompts; the guide's 100 iterations keep 5e-5), no
 # evaluation of the untrained base model, and an evaluation of every symbol with prices
-# (the sample's six) over the last 120 trading days. Measured on 2 cores, alone
-# (docs/EVALUATION.md): 64 min, of which SFT 26.7, RL 15.1 (collection on six symbols,
-# 300 validation prompts) and evaluation 22.0, over the hour it is meant for; the
-# issue's 250 days would add about 20 more. A run's date splits grow their test segment
-# to hold the window, so training and validation dates stay out of it.
+# (the sample's six) over the last 250 trading days. Measured on 2 cores, alone, with
+# 120 days (docs/EVALUATION.md): 64 min, of which SFT 26.7, RL 15.1 and evaluation 22.0;
+# 250 days take about twice that evaluation, so the run is over the hour it is meant for.
+# A run's date splits grow their test segment to hold the window, so training and
+# validation dates stay out of it.
 COMPLETE_PROFILES = {
     "tiny": CompleteProfile(24, 48, 3, 60, compare_base=False, rl_backtest=False, cap=True),
-    "cpu": CompleteProfile(600, 300, 10, 120, compare_base=False, rl_backtest=False,
+    "cpu": CompleteProfile(600, 300, 10, 250, compare_base=False, rl_backtest=False,
                            test_symbols="all", rl_learning_rate=2e-4),
     "gpu": CompleteProfile(1000, 500, 100, 500, compare_base=True, rl_backtest=True,
                            test_symbols="all"),
