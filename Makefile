@@ -28,7 +28,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # The guide's whole pipeline on the cpu profile (data, SFT, trajectories, RL, evaluation,
-# gated deployment; under an hour on 2 cores), then the deployed models answer.
+# gated deployment; about 67 min on 2 cores), then the deployed models answer.
 run: install
 	$(BIN)/python scripts/run_complete_training.py --profile cpu
 	$(BIN)/stockagents analyze AAPL

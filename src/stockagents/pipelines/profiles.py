@@ -124,9 +124,9 @@ class CompleteProfile:
 # where SFT put it, +0.0010 [-0.0034, +0.0055], and 2e-4 gained +0.0064 [+0.0025,
 # +0.0104] on the same 300 prompts; the guide's 100 iterations keep 5e-5), no
 # evaluation of the untrained base model, and an evaluation of every symbol with prices
-# (the sample's six) over the last 250 trading days. Measured on 2 cores, alone, with
-# 120 days (docs/EVALUATION.md): 64 min, of which SFT 26.7, RL 15.1 and evaluation 22.0;
-# 250 days take about twice that evaluation, so the run is over the hour it is meant for.
+# (the sample's six) over the last 250 trading days. Measured on 2 cores, alone
+# (docs/EVALUATION.md): 67.3 min, of which SFT 18.9, RL 10.1 and evaluation 38.0, over
+# the hour it is meant for.
 # A run's date splits grow their test segment to hold the window, so training and
 # validation dates stay out of it.
 COMPLETE_PROFILES = {
