@@ -167,6 +167,20 @@ def test_native_bfloat16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) ->
     assert not native_bfloat16()
 
 
+def test_bfloat16_base_without_native_products_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stockagents.llm import _cpu_weights
+    from stockagents.llm.hf_backend import bfloat16_base
+
+    monkeypatch.setattr(_cpu_weights, "native_bfloat16", lambda: False)
+    model = nn.Sequential(nn.Linear(8, 8))
+    with caplog.at_level("WARNING"):
+        assert bfloat16_base(model, "bfloat16")  # done as asked, with a warning
+    assert "without native bfloat16" in caplog.text
+    assert not bfloat16_base(nn.Sequential(nn.Linear(8, 8)), "auto")
+
+
 def test_a_lora_trains_on_bfloat16_base_weights() -> None:
     # model.base_weights: the frozen base in bfloat16, the LoRA matrices float32 and
     # trained through the bfloat16 products: its weights change and the loss falls.

@@ -80,16 +80,22 @@ def bfloat16_base(model: Any, choice: str) -> bool:
     gradients reach the LoRA matrices through the bfloat16 products. ``auto`` does it on a
     CPU that multiplies bfloat16 natively, for a model of at least
     ``AUTO_QUANTIZE_MIN_PARAMETERS``; ``float32`` never. Returns whether it did."""
-    from stockagents.llm._cpu_weights import native_bfloat16, to_bfloat16
+    from stockagents.llm._cpu_weights import to_bfloat16
 
     if choice not in BASE_WEIGHTS:
         raise ConfigError(f"base weights {choice!r}: use one of {', '.join(BASE_WEIGHTS)}")
     if choice == "float32" or any(p.device.type != "cpu" for p in model.parameters()):
         return False
+    native = _cpu_format() == "bf16"  # the rule quantize: auto follows
     if choice == "auto":
         size = sum(p.numel() for p in model.parameters())
-        if size < AUTO_QUANTIZE_MIN_PARAMETERS or not native_bfloat16():
+        if size < AUTO_QUANTIZE_MIN_PARAMETERS or not native:
             return False
+    elif not native:
+        logger.warning(
+            "base_weights=bfloat16 on a CPU without native bfloat16 products: torch emulates "
+            "them, slower than float32; 'auto' keeps float32 here"
+        )
     to_bfloat16(model)
     return True
 
