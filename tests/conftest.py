@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from stockagents.data.factory import DataSources
 from stockagents.data.fundamentals import FileFundamentalsProvider, NoFundamentalsProvider
@@ -107,3 +109,37 @@ def full_sources() -> DataSources:
 def coordinator(sample_sources: DataSources) -> Iterator[SystemCoordinator]:
     with SystemCoordinator(sources=sample_sources) as coord:
         yield coord
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server of the tests marked ``postgres`` (``.ci/run`` starts one on
+    loopback and sets STOCKAGENTS_TEST_DATABASE_URL); skips without a reachable one."""
+    url = os.environ.get("STOCKAGENTS_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip(
+            "PostgreSQL tests need STOCKAGENTS_TEST_DATABASE_URL: .ci/run starts a server on loopback"
+        )
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 10})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        pytest.skip(f"PostgreSQL at STOCKAGENTS_TEST_DATABASE_URL: {str(exc).splitlines()[0]}")
+    return url
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on that server, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

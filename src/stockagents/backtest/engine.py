@@ -41,7 +41,7 @@ from stockagents.core.config import BacktestConfig
 from stockagents.core.errors import DataError
 from stockagents.core.types import Action, Decision, PortfolioContext
 
-__all__ = ["BacktestResult", "DayPolicy", "Policy", "Trade", "run_backtest"]
+__all__ = ["BacktestResult", "DayPolicy", "Policy", "Trade", "run_backtest", "target_weight"]
 
 #: ``policy(symbol, day, portfolio) -> Decision | None``, called after the close of ``day``.
 Policy = Callable[[str, dt.date, PortfolioContext], Decision | None]
@@ -239,7 +239,8 @@ def _frames_to_arrays(
     return index, arrays
 
 
-def _target_weight(decision: Decision, config: BacktestConfig) -> float | None:
+def target_weight(decision: Decision, config: BacktestConfig) -> float | None:
+    """The weight a decision asks for (None: HOLD, keep what is held)."""
     size = min(decision.position_size, config.max_position)
     if decision.action == Action.BUY:
         return size
@@ -390,7 +391,7 @@ class _Simulation:
             if decision is None:
                 continue
             self.decisions += 1
-            target = _target_weight(decision, self.config)
+            target = target_weight(decision, self.config)
             if target is not None:
                 self.pending[j] = (target, equity, decision.stop_loss, decision.take_profit)
 

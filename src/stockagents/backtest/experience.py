@@ -165,7 +165,9 @@ class ExperienceLibrary:
         if dialect == "sqlite":
             statement: Any = sqlite.insert(_steps).on_conflict_do_nothing()
         elif dialect == "postgresql":
-            statement = postgresql.insert(_steps).on_conflict_do_nothing()
+            # With several rows, SQLAlchemy sends one INSERT ... VALUES and psycopg's
+            # rowcount is -1: count the rows RETURNING gives back (the inserted ones).
+            statement = postgresql.insert(_steps).on_conflict_do_nothing().returning(_steps.c.id)
         else:  # pragma: no cover - other databases: check, then insert
             statement = _steps.insert()
             have = self.existing(steps[0].run_id)
@@ -174,6 +176,8 @@ class ExperienceLibrary:
                 return 0
         with self.engine.begin() as conn:
             result = conn.execute(statement, rows)
+            if dialect == "postgresql":
+                return len(result.all())
         return (
             int(result.rowcount)
             if result.rowcount is not None and result.rowcount >= 0

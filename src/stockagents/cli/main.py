@@ -23,6 +23,7 @@ from stockagents.cli import datagen as datagen_cmd
 from stockagents.cli import deploy as deploy_cmd
 from stockagents.cli import evaluate as evaluate_cmd
 from stockagents.cli import export as export_cmd
+from stockagents.cli import monitor as monitor_cmd
 from stockagents.cli import rl as rl_cmd
 from stockagents.cli import serve as serve_cmd
 from stockagents.cli import sft as sft_cmd
@@ -55,6 +56,7 @@ app.command("evaluate", cls=MultiValueCommand)(evaluate_cmd.evaluate)
 app.add_typer(deploy_cmd.deploy_app, name="deploy")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(deploy_cmd.models_app, name="models")
+app.add_typer(monitor_cmd.monitor_app, name="monitor")
 
 
 @app.callback()

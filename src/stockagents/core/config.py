@@ -31,6 +31,7 @@ from stockagents.core.textfile import read_text, value_problem
 
 __all__ = [
     "AgentsConfig",
+    "AlpacaConfig",
     "AppConfig",
     "BacktestConfig",
     "CoordinatorConfig",
@@ -40,6 +41,8 @@ __all__ = [
     "FinnhubConfig",
     "FundamentalAgentConfig",
     "FundamentalsConfig",
+    "MonitorConfig",
+    "MonitorRulesConfig",
     "NewsAgentConfig",
     "NewsApiConfig",
     "NewsConfig",
@@ -397,6 +400,116 @@ class DeploymentConfig(_Section):
     )
 
 
+class MonitorRulesConfig(_Section):
+    """When a release is ``healthy``, ``watch`` or ``degraded`` (docs/MONITORING.md). A rule
+    that compares with the evaluation uses the release's deployment evaluation; without
+    one (a forced deployment) it uses the fallback the field names."""
+
+    min_decisions: int = Field(
+        default=20, ge=1, description="decisions with a realised outcome before any verdict"
+    )
+    min_directional: int = Field(
+        default=10,
+        ge=1,
+        description="BUY/SELL decisions with an outcome before the calibration rule applies",
+    )
+    window_days: int = Field(
+        default=60, ge=5, description="journal days (most recent) the rolling metrics cover"
+    )
+    watch_valid_share: float = Field(
+        default=0.98, ge=0, le=1, description="valid-output share below this: watch"
+    )
+    degraded_valid_share: float = Field(
+        default=0.90, ge=0, le=1, description="valid-output share below this: degraded"
+    )
+    brier_watch_margin: float = Field(
+        default=0.05, ge=0, description="Brier above the evaluation's by more than this: watch"
+    )
+    brier_degraded_margin: float = Field(
+        default=0.15,
+        ge=0,
+        description="Brier above the evaluation's (0.25 without one) by more than this: degraded",
+    )
+    drawdown_watch_multiple: float = Field(
+        default=1.5, ge=1, description="drawdown deeper than this times the evaluation's: watch"
+    )
+    psi_watch: float = Field(
+        default=0.25,
+        gt=0,
+        description="population stability index above this (for an indicator, above what "
+        "windows of the training segment reach, if more): watch",
+    )
+    psi_degraded: float | None = Field(
+        default=None, gt=0, description="population stability index above this: degraded (off)"
+    )
+    max_latency_p95_ms: float | None = Field(
+        default=None, gt=0, description="p95 latency of a decision above this: watch (off)"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorRulesConfig:
+        if self.degraded_valid_share > self.watch_valid_share:
+            raise ValueError("monitor.rules.degraded_valid_share must not exceed watch_valid_share")
+        if self.brier_degraded_margin < self.brier_watch_margin:
+            raise ValueError(
+                "monitor.rules.brier_degraded_margin must be at least brier_watch_margin"
+            )
+        return self
+
+
+class AlpacaConfig(_Section):
+    """Alpaca's paper-trading REST API (keys: APCA_API_KEY_ID, APCA_API_SECRET_KEY)."""
+
+    base_url: str = Field(
+        default="https://paper-api.alpaca.markets",
+        description="the paper endpoint; any live endpoint is refused",
+    )
+    timeout: float = Field(default=10.0, gt=0, le=300, description="seconds per request")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries of a failed request (429, 5xx, no answer)"
+    )
+    fractional_shares: bool = Field(
+        default=False, description="true to send fractional quantities (market day orders)"
+    )
+
+
+class MonitorConfig(_Section):
+    """The production monitor (``stockagents monitor``): what it watches, where it writes,
+    how it judges and what it does about a degraded release."""
+
+    journal: str = Field(
+        default="monitoring/journal.db",
+        description="the decision journal: an SQLite file, or an SQLAlchemy URL "
+        "(postgresql+psycopg://user@host/db)",
+    )
+    watchlist: list[Symbol] = Field(
+        default_factory=list, description="symbols analysed daily; empty: every symbol"
+    )
+    broker: Literal["simulated", "alpaca-paper"] = Field(
+        default="simulated", description="simulated (the paper book) or alpaca-paper"
+    )
+    on_degraded: Literal["alert", "rollback"] = Field(
+        default="alert", description="alert, or roll production back to the previous release"
+    )
+    webhook_url: str | None = Field(
+        default=None, description="an http(s) URL that receives each alert as a JSON POST"
+    )
+    webhook_retries: int = Field(default=3, ge=0, le=10, description="retries of a webhook POST")
+    webhook_timeout: float = Field(default=5.0, gt=0, le=60, description="seconds per POST")
+    report_dir: Path = Field(
+        default=Path("monitoring/reports"), description="where monitor report writes"
+    )
+    rules: MonitorRulesConfig = MonitorRulesConfig()
+    alpaca: AlpacaConfig = AlpacaConfig()
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("monitor.webhook_url must start with http:// or https://")
+        return value or None
+
+
 #: The longest forward-return horizon labels use (see ``stockagents.data.splits``).
 LONGEST_LABEL_HORIZON = 20
 
@@ -409,6 +522,7 @@ class AppConfig(_Section):
     splits: SplitConfig = SplitConfig()
     # a factory: models_dir reads $STOCKAGENTS_MODELS_DIR when a config is made, not at import
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
+    monitor: MonitorConfig = MonitorConfig()
 
     @model_validator(mode="after")
     def _embargo_covers_horizons(self) -> AppConfig:

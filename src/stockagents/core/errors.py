@@ -21,6 +21,9 @@ clear line and an exit code or HTTP status::
     ├── AgentError             an agent could not produce a signal or decision
     ├── DeploymentError        a deployment or rollback was refused or failed; production
     │                          is as it was before (the message says so)
+    ├── MonitorError           the production monitor cannot run: a journal it cannot
+    │   │                      open or migrate, a day it cannot journal
+    │   └── BrokerError        a paper broker refused the endpoint, the keys or an order
     └── ExportError            a model could not be exported, or the exported file does
                                not answer as the model does
 
@@ -34,12 +37,14 @@ import difflib
 __all__ = [
     "AgentError",
     "BackendError",
+    "BrokerError",
     "ConfigError",
     "DataError",
     "DataFormatError",
     "DateOutOfRangeError",
     "DeploymentError",
     "ExportError",
+    "MonitorError",
     "ProviderUnavailableError",
     "StockAgentsError",
     "SymbolError",
@@ -150,3 +155,11 @@ def http_status_reason(status: int, server: str = "upstream error") -> str:
     if 300 <= status < 400:
         return "a redirect without a target"
     return "request rejected"
+
+
+class MonitorError(StockAgentsError):
+    """The production monitor cannot run (its journal, a day, a rollback it asked for)."""
+
+
+class BrokerError(MonitorError):
+    """A paper broker refused the endpoint, the keys or the request."""

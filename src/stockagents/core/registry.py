@@ -10,6 +10,8 @@ Under the models directory (``deployment.models_dir``, default ``models``)::
         news/ technical/ fundamental/ strategist/      each a model directory (or absent:
                                                        that agent is expert)
         deployment_YYYYMMDD_HHMMSS.json                 every deployment record so far
+        evaluation.json            the set's deployment evaluation (absent when forced):
+                                   {"path", "window", "set": its evaluation_results entry}
     backups/backup_YYYYMMDD_HHMMSS/                      a copy of production before a change
     records/deployment_YYYYMMDD_HHMMSS.json              one record per deployment run
     .deploy.lock                                         held while a deployment runs
@@ -34,12 +36,14 @@ import fnmatch
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from stockagents.core.errors import AgentError
 from stockagents.core.manifests import ReleaseManifest, parse_manifest
 
 __all__ = [
     "BACKUPS",
+    "EVALUATION_FILE",
     "PRODUCTION",
     "RECORDS",
     "RELEASES",
@@ -47,6 +51,7 @@ __all__ = [
     "ignored",
     "production_manifest",
     "production_models",
+    "release_evaluation",
     "release_manifest",
     "set_identity",
 ]
@@ -56,6 +61,8 @@ RELEASES = "releases"
 BACKUPS = "backups"
 RECORDS = "records"
 PRODUCTION_KIND = "production"
+#: The file in a release that carries its deployment evaluation.
+EVALUATION_FILE = "evaluation.json"
 
 
 #: Parts of a model directory that are not the model (training leftovers), never copied
@@ -96,6 +103,16 @@ def release_manifest(release: str | Path) -> ReleaseManifest | None:
     if not isinstance(data, dict) or data.get("kind") != PRODUCTION_KIND:
         return None
     return parse_manifest(data, ReleaseManifest, file, AgentError)
+
+
+def release_evaluation(release: str | Path) -> dict[str, Any] | None:
+    """The deployment evaluation a release carries (``EVALUATION_FILE``), or None when it
+    has none (a forced deployment) or the file is not a JSON object."""
+    try:
+        data = json.loads((Path(release) / EVALUATION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def production_manifest(models_dir: str | Path) -> ReleaseManifest | None:

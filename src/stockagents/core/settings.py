@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     wandb_api_key: SecretStr | None = Field(default=None, alias="WANDB_API_KEY")
     #: When set, the HTTP API asks every request for it in the ``X-API-Key`` header.
     stockagents_api_key: SecretStr | None = Field(default=None, alias="STOCKAGENTS_API_KEY")
+    #: Alpaca's paper-trading keys, for ``monitor`` with ``broker: alpaca-paper``.
+    apca_api_key_id: SecretStr | None = Field(default=None, alias="APCA_API_KEY_ID")
+    apca_api_secret_key: SecretStr | None = Field(default=None, alias="APCA_API_SECRET_KEY")
 
     @field_validator("*", mode="before")
     @classmethod

@@ -41,6 +41,7 @@ from typing import Any, Literal
 from stockagents.agents.runtime import AGENT_NAMES
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import DeploymentError, StockAgentsError
+from stockagents.core.jsonio import write_json
 from stockagents.core.manifests import (
     DeploymentRecord,
     ModelSetManifest,
@@ -48,8 +49,10 @@ from stockagents.core.manifests import (
     write_manifest,
 )
 from stockagents.core.registry import (
+    EVALUATION_FILE,
     content_hash,
     production_manifest,
+    release_evaluation,
     release_manifest,
     set_identity,
 )
@@ -127,7 +130,7 @@ class ModelDeployer:
                 mode="json", exclude={"models_dir", "keep_backups"}
             )
             record.forced_because = gate(match, force)
-            return self._install(candidates, record).as_json()
+            return self._install(candidates, record, _carried(match)).as_json()
 
     def rollback(self, backup: str | Path | None = None) -> dict[str, Any]:
         """Install ``backup`` as production, verified like any deployment; the production
@@ -148,7 +151,8 @@ class ModelDeployer:
                 given[agent] = "expert" if entry == "expert" else source / entry
             candidates = candidate_from(given, None)
             record.agents = {a: c.describe() for a, c in candidates.items()}
-            return self._install(candidates, record).as_json()
+            carried = release_evaluation(source)
+            return self._install(candidates, record, carried).as_json()
 
     def status(self) -> dict[str, Any]:
         """Production (its agents and deployment), the backups, the one ``rollback``
@@ -236,7 +240,10 @@ class ModelDeployer:
         self.store.write_record(record)
 
     def _install(
-        self, candidates: Mapping[str, Candidate], record: DeploymentRecord
+        self,
+        candidates: Mapping[str, Candidate],
+        record: DeploymentRecord,
+        evaluation: Mapping[str, Any] | None = None,
     ) -> DeploymentRecord:
         started = time.perf_counter()
         name = record.id.removeprefix("deployment_")
@@ -261,6 +268,8 @@ class ModelDeployer:
             sources={a: c.describe().source for a, c in candidates.items()},
         )
         write_manifest(staging / "manifest.json", manifest)
+        if evaluation:  # the release carries what its evaluation promised (the monitor's)
+            write_json(staging / EVALUATION_FILE, dict(evaluation))
         release = self.store.publish(staging, name)  # its final path: models load from it
         self._step(record, "verify", started)
         record.verification = self._verify(release)
@@ -391,3 +400,12 @@ class ModelDeployer:
             self.store.sweep()
         except OSError as error:
             logger.warning("could not record %s: %s", record.id, error)
+
+
+def _carried(match: EvaluationMatch | None) -> dict[str, Any] | None:
+    """What a release keeps of its deployment evaluation: the set's entry (its equity
+    curve left out), the window and where it came from."""
+    if match is None or not match.entry:
+        return None
+    entry = {k: v for k, v in match.entry.items() if k != "equity"}
+    return {"path": str(match.path), "window": match.window, "set": entry}

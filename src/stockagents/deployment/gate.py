@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,8 @@ class EvaluationMatch:
     criteria: dict[str, dict[str, Any]]
     passed: bool
     problems: tuple[str, ...] = ()
+    #: The set's whole entry in ``evaluation_results.json`` (what the monitor compares with).
+    entry: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -205,7 +207,7 @@ def find_evaluation(
                 return EvaluationMatch(
                     file.parent, entry["name"], results.get("window", {}), metrics, checks,
                     all(c["passed"] for c in checks.values()),
-                    _problems(manifest, results.get("window") or {}, config),
+                    _problems(manifest, results.get("window") or {}, config), entry,
                 )  # fmt: skip
     return None
 

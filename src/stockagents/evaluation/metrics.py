@@ -30,6 +30,14 @@ Conventions (pinned by tests against empyrical-reloaded on the same returns):
   and absent, NaN-free), macro F1 their unweighted mean over the classes the teacher
   uses; expected calibration error (ECE) bins stated confidence into 10 equal-width bins
   and averages ``|mean confidence - agreement rate|`` weighted by the bin's share.
+- **Drift**: the population stability index of a current sample against a reference,
+  ``PSI = sum_b (c_b - r_b) * ln(c_b / r_b)`` over the bins' shares, each bin's count
+  smoothed by half an observation (so an empty bin is finite, and a small sample is not
+  scored on the bins it is too small to fill). Scores in [-1, 1] use ``SCORE_EDGES`` (ten equal
+  bins); any other variable uses the reference's deciles (``quantile_edges``), with the
+  outer bins open. Customary reading: under 0.1 stable, 0.1-0.25 a shift, over 0.25 a
+  large one.
+- **Latency percentiles** (``percentile``) interpolate linearly between order statistics.
 - **Bootstrap intervals** of the Sharpe ratio resample days in circular blocks of
   ``block`` consecutive returns (a moving-block bootstrap, so volatility clusters stay
   together), ``resamples`` times from a seeded generator, and report the percentile
@@ -61,6 +69,7 @@ import pandas as pd
 
 __all__ = [
     "PERIODS_PER_YEAR",
+    "SCORE_EDGES",
     "agreement",
     "annual_volatility",
     "bootstrap_sharpe",
@@ -77,9 +86,13 @@ __all__ = [
     "max_drawdown",
     "max_drawdown_duration",
     "paired_difference",
+    "percentile",
+    "population_stability",
     "power",
     "profit_factor",
+    "quantile_edges",
     "rank_information_coefficient",
+    "score_histogram",
     "sharpe_ratio",
     "signal_metrics",
     "sortino_ratio",
@@ -90,6 +103,9 @@ __all__ = [
 PERIODS_PER_YEAR = 252
 
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
+
+#: Edges of the ten equal bins that scores in [-1, 1] are counted in for drift.
+SCORE_EDGES: tuple[float, ...] = tuple(round(-1.0 + 0.2 * i, 1) for i in range(11))
 
 
 def _arr(values: ArrayLike) -> np.ndarray:
@@ -501,3 +517,57 @@ def classification_metrics(truth: Sequence[str], predicted: Sequence[str | None]
         "macro_f1": float(np.mean([v["f1"] for v in per_class.values()])) if classes else 0.0,
         "per_class": per_class,
     }
+
+
+def _counts(values: ArrayLike, edges: Sequence[float]) -> np.ndarray:
+    """Counts of ``values`` in the bins of ``edges``, the outer bins open-ended."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    inner = np.asarray(edges, dtype=float)[1:-1]
+    return np.bincount(np.searchsorted(inner, v, side="right"), minlength=len(edges) - 1)
+
+
+def score_histogram(scores: ArrayLike) -> list[int]:
+    """Counts of ``scores`` in the bins of ``SCORE_EDGES``."""
+    return [int(c) for c in _counts(scores, SCORE_EDGES)]
+
+
+def quantile_edges(reference: ArrayLike, bins: int = 10) -> list[float]:
+    """Bin edges at the reference's quantiles (repeated edges merged)."""
+    r = np.asarray(reference, dtype=float)
+    r = r[~np.isnan(r)]
+    if not r.size:
+        return []
+    edges = np.unique(np.quantile(r, np.linspace(0.0, 1.0, bins + 1)))
+    return [float(e) for e in edges] if len(edges) > 2 else []
+
+
+def population_stability(
+    reference: ArrayLike,
+    current: ArrayLike,
+    edges: Sequence[float] | None = None,
+    smoothing: float = 0.5,
+) -> float:
+    """PSI of ``current`` against ``reference`` (see the module docstring). With ``edges``
+    both are raw values binned on them; without, both are counts over the same bins.
+    NaN when either side is empty or the edges are degenerate."""
+    if edges is not None:
+        if len(edges) < 3:
+            return math.nan
+        ref, cur = _counts(reference, edges), _counts(current, edges)
+    else:
+        ref, cur = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+        if ref.shape != cur.shape:
+            raise ValueError("reference and current counts cover different bins")
+    if ref.sum() <= 0 or cur.sum() <= 0:
+        return math.nan
+    r = (ref + smoothing) / (ref.sum() + smoothing * len(ref))
+    c = (cur + smoothing) / (cur.sum() + smoothing * len(cur))
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def percentile(values: ArrayLike, q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, NaN when there are none."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return float(np.percentile(v, q)) if v.size else math.nan

@@ -148,6 +148,11 @@ class SetResult(_Model):
     agents_quality: dict[str, AgentQuality]
     judge: dict[str, JudgeSummary]
     actions: dict[str, int]
+    signal_scores: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="per agent, its scores counted in ten equal bins of [-1, 1] (the "
+        "strategist's: BUY/SELL as +/- confidence); the monitor's drift reference",
+    )
     equity: list[float | None]
     seconds: float
 

@@ -29,6 +29,7 @@ from stockagents.evaluation.metrics import (
     bootstrap_sharpe_difference,
     expected_calibration_error,
     power,
+    score_histogram,
     signal_metrics,
 )
 from stockagents.evaluation.runner import SetRun, Step
@@ -85,6 +86,11 @@ def _scores(steps: Sequence[Step], agent: str) -> tuple[np.ndarray, np.ndarray, 
             confidence.append(s.confidence)
             valid.append(s.valid)
     return np.array(scores, float), np.array(confidence, float), np.array(valid, bool)
+
+
+def signal_scores(steps: Sequence[Step]) -> dict[str, list[int]]:
+    """Every agent's scores counted in the bins of ``SCORE_EDGES`` (drift's reference)."""
+    return {agent: score_histogram(_scores(steps, agent)[0]) for agent in AGENTS}
 
 
 def _calibration(
@@ -227,6 +233,7 @@ def set_result(
         },
         judge=_judge(run),
         actions={a: actions.get(a, 0) for a in ("BUY", "SELL", "HOLD")},
+        signal_scores=signal_scores(run.steps),
         equity=_equity(run.with_costs),
         seconds=round(run.seconds, 2),
     )

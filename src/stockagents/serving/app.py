@@ -4,7 +4,9 @@ Routes (``serving.routes``; OpenAPI docs at ``/docs``):
 
 - ``GET /health``, ``GET /models``;
 - ``GET /analyze/{symbol}?as_of=YYYY-MM-DD`` and ``POST /analyze`` for 1-20 symbols;
-- ``POST /backtest`` for 1-5 symbols and at most ``max_backtest_days`` trading days.
+- ``POST /backtest`` for 1-5 symbols and at most ``max_backtest_days`` trading days;
+- ``GET /metrics`` (Prometheus text) and ``GET /monitor`` (the production monitor's
+  status as JSON), see ``serving.telemetry``.
 
 The models load once, when the app starts, and are shared by every request. Model-backed
 analyses run one at a time under a lock (the backend batches inside a request, not
@@ -44,6 +46,7 @@ from stockagents.serving._guards import (
 )
 from stockagents.serving.routes import router
 from stockagents.serving.service import RETRY_AFTER_SECONDS, Service
+from stockagents.serving.telemetry import MetricsMiddleware, Telemetry
 
 __all__ = ["RETRY_AFTER_SECONDS", "Service", "check_bind", "create_app"]
 
@@ -87,6 +90,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         coordinator = factory(app_config)
         app.state.service = Service(coordinator, max_backtest_days, max_concurrent_backtests)
+        telemetry.sources = coordinator.sources
         logger.info("serving %s", coordinator.model_set)
         try:
             yield
@@ -99,10 +103,13 @@ def create_app(
         description="A team of language-model agents for stock analysis.",
         lifespan=lifespan,
     )
+    telemetry = Telemetry(app_config)
+    app.state.telemetry = telemetry
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     if api_key:  # added last: the outermost, a request without the key is refused unread
         app.add_middleware(ApiKeyMiddleware, api_key=api_key, open_paths=_OPEN)
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, telemetry=telemetry)  # outermost: counts every answer
 
     app.include_router(router)
     return app

@@ -10,6 +10,8 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stockagents import __version__
 from stockagents.core.errors import UnknownSymbolError
@@ -26,10 +28,12 @@ from stockagents.serving.schemas import (
     BacktestResponse,
     Health,
     ModelsInfo,
+    MonitorStatus,
     Problem,
     Symbol,
 )
 from stockagents.serving.service import Service
+from stockagents.serving.telemetry import Telemetry
 
 __all__ = ["router"]
 
@@ -62,6 +66,22 @@ def health(request: Request) -> Health:
     return Health(version=__version__, model_set=_service(request).coordinator.model_set)
 
 
+@router.get("/metrics", response_class=PlainTextResponse, tags=["system"])
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus metrics: requests, latency, served decisions and valid output, and the
+    monitor's journal (lag, verdicts, valid share, Sharpe) read at each scrape."""
+    telemetry: Telemetry = request.app.state.telemetry
+    return PlainTextResponse(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/monitor", response_model=MonitorStatus, tags=["system"])
+def monitor(request: Request) -> MonitorStatus:
+    """The production monitor: production, the journal's last day and lag, each
+    release's latest verdict with its metrics, recent alerts and actions."""
+    telemetry: Telemetry = request.app.state.telemetry
+    return MonitorStatus(**telemetry.monitor_status())
+
+
 @router.get("/models", response_model=ModelsInfo, tags=["system"])
 def models(request: Request) -> ModelsInfo:
     """The model set, each agent's version, and the deployed production manifest."""
@@ -84,7 +104,9 @@ def analyze(
     """One symbol's recommendation (the decision, the three signals, model versions)."""
     service = _service(request)
     with service.serialized():
-        return service.coordinator.analyze_symbol(symbol, as_of)
+        result = service.coordinator.analyze_symbol(symbol, as_of)
+    request.app.state.telemetry.served(result)
+    return result
 
 
 @router.post("/analyze", response_model=AnalyzeBatch, tags=["analysis"])
@@ -103,6 +125,8 @@ def analyze_many(request: Request, body: AnalyzeRequest) -> AnalyzeBatch:
             observations, as_of=[body.as_of] * len(observations)
         )
     results = [analysis.recommendation for analysis in analyses]
+    for result in results:
+        request.app.state.telemetry.served(result)
     return AnalyzeBatch(results=results, errors=errors)
 
 

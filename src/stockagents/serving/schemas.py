@@ -24,6 +24,7 @@ __all__ = [
     "BacktestResponse",
     "Health",
     "ModelsInfo",
+    "MonitorStatus",
     "Problem",
     "Symbol",
 ]
@@ -61,6 +62,19 @@ class ModelsInfo(BaseModel):
     model_set: str
     model_versions: dict[str, str]
     production: dict[str, Any] | None = Field(description="the deployed set's manifest, if any")
+
+
+class MonitorStatus(BaseModel):
+    journal: str = Field(description="the decision journal (its URL, password hidden)")
+    production: str | None = Field(description="the release in production (its model set)")
+    deployment: str | None
+    last_day: dt.date | None = Field(description="the journal's last day")
+    latest_data: dt.date | None = Field(description="the data's last close")
+    lag_days: int | None = Field(description="trading days the journal is behind the data")
+    days: int
+    releases: list[dict[str, Any]] = Field(description="each release's latest verdict")
+    alerts: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
 
 
 class AnalyzeRequest(_Request):
