@@ -18,7 +18,7 @@ import pytest
 from stockagents.cli.main import main
 from stockagents.core.config import AppConfig
 from stockagents.core.errors import DeploymentError
-from stockagents.core.registry import content_hash, production_manifest
+from stockagents.core.registry import content_hash, production_manifest, release_evaluation
 from stockagents.deployment import STEPS, ModelDeployer
 from stockagents.deployment.store import DeployLock, Store
 from stockagents.evaluation.cache import code_fingerprint
@@ -276,6 +276,25 @@ def test_rollback_restores_a_backup_and_backs_up_what_it_replaces(
         with pytest.raises(DeploymentError, match=r"not a backup|does not exist"):
             deployer.rollback(bad)
     assert _production(models_dir)["strategist"] == content_hash(adapters["a"])
+
+
+def test_a_release_carries_its_evaluation_and_a_rollback_carries_it_back(
+    adapters: dict[str, Path], tmp_path: Path, models_dir: Path
+) -> None:
+    evals = tmp_path / "evals"
+    _evaluation(evals, _hashes(strategist=adapters["a"]), sharpe=0.9, name="sft")
+    deployer = ModelDeployer(evaluations_dir=evals)
+    deployer.deploy({"strategist": adapters["a"]})
+    carried = release_evaluation(models_dir / "production")
+    assert carried is not None
+    assert carried["set"]["name"] == "sft"
+    assert carried["set"]["metrics"]["with_costs"]["sharpe"] == 0.9
+    assert carried["window"]["days"] == 90
+    assert carried["path"] == str(next(evals.glob("eval_*")))
+    deployer.deploy({"strategist": adapters["b"]}, force=True)
+    assert release_evaluation(models_dir / "production") is None  # forced: none to carry
+    deployer.rollback()
+    assert release_evaluation(models_dir / "production") == carried
 
 
 _KILLER = """

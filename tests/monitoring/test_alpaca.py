@@ -600,3 +600,51 @@ def test_updates_reads_every_page(alpaca: FakeAlpaca) -> None:
         records = broker.updates(DAY)
     assert sorted(r.symbol for r in records) == ["A", "B", "C", "D", "E"]
     assert len([s for s in alpaca.seen if s.path == "/v2/orders" and s.method == "GET"]) >= 4
+
+
+# -- the monitor with the Alpaca paper broker --------------------------------------------
+def test_the_daily_run_sends_the_days_targets_and_update_journals_the_fills(
+    alpaca: FakeAlpaca, tmp_path: Any
+) -> None:
+    from stockagents.core.config import load_config
+    from stockagents.monitoring import Monitor
+
+    config = load_config(
+        {
+            "monitor": {
+                "journal": str(tmp_path / "j.db"),
+                "watchlist": ["AAPL", "AMZN", "GOOG"],
+                "broker": "alpaca-paper",
+            }
+        }  # fmt: skip
+    )
+    with Monitor(config, broker=_broker(alpaca.url)) as monitor:
+        calendar = monitor.calendar()
+        day = next(d for d in reversed(calendar[:-6]) if _buys(monitor, d))
+        result = monitor.run(day)
+        sent = alpaca.posts()
+        assert result.orders == len(sent) > 0
+        assert all(p["client_order_id"] == f"sa-{day.isoformat()}-{p['symbol']}" for p in sent)
+        journaled = {o["key"]: o for o in monitor.journal.orders()}
+        assert set(journaled) == {p["client_order_id"] for p in sent}
+        assert {o["status"] for o in journaled.values()} == {"submitted"}
+        assert monitor.run(day).written is False  # the same day: nothing sent again
+        assert len(alpaca.posts()) == len(sent)
+        for post in sent:
+            alpaca.fill(post["client_order_id"], 101.5)
+        monitor.update(calendar[calendar.index(day) + 1])
+        filled = monitor.journal.orders()
+        assert {o["status"] for o in filled} == {"filled"}
+        assert all(o["filled_price"] == 101.5 for o in filled)
+        assert [o["target_weight"] for o in filled] == [
+            journaled[o["key"]]["target_weight"] for o in filled
+        ]  # Alpaca does not know the weight; the journal keeps it
+
+
+def _buys(monitor: Any, day: Any) -> bool:
+    """Whether the rules buy something on ``day`` (so the day sends orders)."""
+    coordinator = monitor._coordinator(monitor.release())
+    return any(
+        a.recommendation.decision.action.value == "BUY"
+        for a in coordinator.analyze_many([(s, day, None) for s in monitor.watchlist()])
+    )
