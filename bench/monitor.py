@@ -61,6 +61,7 @@ def main() -> None:
             {"deployment": {"models_dir": str(models_dir)},
              "monitor": {"journal": str(root / "journal.db"), "watchlist": args.symbols}}
         )  # fmt: skip
+        n = len(args.symbols)
         with Monitor(config) as monitor:
             calendar = monitor.calendar()
             start = len(calendar) - args.days - 2
@@ -71,17 +72,16 @@ def main() -> None:
             started = time.perf_counter()
             monitor.update(calendar[start + 1])
             update_s = time.perf_counter() - started
+            print(f"models: {args.models} ({result.release}), {n} symbols")
+            print("| step | seconds | per symbol |")
+            print("|---|---:|---:|")
+            print(f"| monitor run, one day | {run_s:.2f} | {run_s / n:.2f} |")
+            print(f"|   of which analysis | {result.seconds:.2f} | {result.seconds / n:.2f} |")
+            print(f"| monitor update | {update_s:.2f} | {update_s / n:.2f} |", flush=True)
             started = time.perf_counter()
             monitor.replay(calendar[start + 2], calendar[-1])
             replay_s = time.perf_counter() - started
             status = monitor.status()
-    n = len(args.symbols)
-    print(f"models: {args.models} ({result.release}), {n} symbols")
-    print("| step | seconds | per symbol |")
-    print("|---|---:|---:|")
-    print(f"| monitor run, one day | {run_s:.2f} | {run_s / n:.2f} |")
-    print(f"|   of which analysis | {result.seconds:.2f} | {result.seconds / n:.2f} |")
-    print(f"| monitor update | {update_s:.2f} | {update_s / n:.2f} |")
     print(f"| replay, {args.days} days (run + update) | {replay_s:.1f} | "
           f"{replay_s / args.days / n:.2f} a symbol-day |")  # fmt: skip
     verdict = status["releases"][0] if status["releases"] else {}

@@ -616,7 +616,7 @@ def test_the_daily_run_sends_the_days_targets_and_update_journals_the_fills(
                 "watchlist": ["AAPL", "AMZN", "GOOG"],
                 "broker": "alpaca-paper",
             }
-        }  # fmt: skip
+        }
     )
     with Monitor(config, broker=_broker(alpaca.url)) as monitor:
         calendar = monitor.calendar()

@@ -35,7 +35,10 @@ EVALUATION = {
         "sharpe_interval": {"sharpe": 1.5, "low": 0.2, "high": 2.8},
         "agents_quality": {"strategist": {"brier": 0.22, "hit_rate": 0.56, "valid_rate": 1.0}},
         "actions": {"BUY": 30, "SELL": 0, "HOLD": 60},
-        "signal_scores": {"strategist": [0, 0, 0, 0, 0, 40, 10, 10, 10, 0]},
+        "drift_blocks": {
+            "strategist": [[0, 0, 0, 0, 0, 20, 5, 5, 5, 0]] * 2 + [[0, 0, 0, 0, 0, 5, 5, 5, 5, 0]],
+            "actions": [[10, 0, 20], [10, 0, 20], [15, 0, 15]],
+        },
     }
 }
 
@@ -59,6 +62,7 @@ def _verdict(metrics: dict[str, Any], psi: dict[str, float | None] | None = None
         ({"sharpe": 0.1}, "watch", "Sharpe 0.10 below the evaluation's interval"),
         ({"sharpe": -2.0, "sharpe_high": 0.1}, "degraded", "Sharpe interval up to 0.10"),
         ({"max_drawdown": -0.07}, "watch", "drawdown -7.0% deeper than 1.5x"),
+        ({"max_drawdown": -0.045}, "healthy", "every rule"),  # beyond 1.5x but under 5%
         ({"max_drawdown": -0.25}, "degraded", "drawdown -25.0% deeper than the criterion"),
     ],
 )
@@ -82,11 +86,11 @@ def test_the_worst_finding_decides_and_every_reason_is_kept() -> None:
     assert reasons[1].startswith("Brier")
 
 
-def test_drift_rules_use_the_training_windows_threshold_for_indicators() -> None:
+def test_drift_rules_use_the_calibrated_limits() -> None:
     psi = {"feature:rsi_14": 0.8, "scores:strategist": 0.1}
     assert _verdict(_metrics(), psi)[0] == "watch"
-    assert _verdict(_metrics(), psi, feature_threshold=1.0)[0] == "healthy"
-    assert _verdict(_metrics(), {"actions": 0.3}, feature_threshold=1.0)[1][0] == (
+    assert _verdict(_metrics(), psi, limits={"feature:rsi_14": 1.0})[0] == "healthy"
+    assert _verdict(_metrics(), {"actions": 0.3}, limits={"feature:rsi_14": 1.0})[1][0] == (
         "drift: PSI of actions 0.30 > 0.25"
     )
     strict = RULES.model_copy(update={"psi_degraded": 0.5})
@@ -137,7 +141,13 @@ def test_drift_against_the_training_segment_and_the_evaluation(sample_sources: A
     assert set(reference["edges"]) >= {"rsi_14", "atr_pct"}
     rows = [{"action": "BUY", "confidence": 0.6, "features": {"rsi_14": 95.0},
              "signals": {"technical": {"score": 0.1}}}] * 30  # fmt: skip
-    psi = drift(rows, reference, EVALUATION)
+    psi, limits = drift(rows, reference, EVALUATION, window_days=20)
     assert psi["feature:rsi_14"] > 3  # every day overbought: far outside the reference
-    assert psi["actions"] > 1  # only BUY against a third BUY
     assert psi["feature:atr_pct"] is None  # no live values
+    assert limits["feature:rsi_14"] == reference["threshold"]
+    assert psi["actions"] > 1  # only BUY against a third BUY
+    # one-block windows of the evaluation against all of it: the third block moved most
+    third = population_stability([35, 0, 55], [15, 0, 15])
+    assert limits["actions"] == pytest.approx(np.quantile(
+        [population_stability([35, 0, 55], [10, 0, 20])] * 2 + [third], 0.95))  # fmt: skip
+    assert "scores:strategist" in limits

@@ -296,3 +296,18 @@ def test_the_cli_runs_updates_replays_reports_and_errors_in_one_line(
     assert "is before" in err[1]
     assert "ZZZZ" in err[2]
     assert "monitor.broker" in err[3]
+
+
+def test_a_new_verdict_holds_only_once_found_on_consecutive_days(
+    tmp_path: Path, days: list[dt.date]
+) -> None:
+    from stockagents.monitoring.health import Health
+
+    findings = ["healthy", "watch", "healthy", "watch", "watch", "degraded", "watch", "watch"]
+    with Monitor(_config(tmp_path)) as monitor:
+        for day, finding in zip(days[-8:], findings, strict=True):
+            monitor._record(Health("r1", day, finding, [f"found {finding}"], {}))  # type: ignore[arg-type]
+        held = [v["verdict"] for v in monitor.journal.verdicts("r1")]
+        alerts = [(a["previous"], a["verdict"]) for a in monitor.journal.alerts()]
+    assert held == ["healthy", "healthy", "healthy", "healthy", "watch", "watch", "watch", "watch"]
+    assert alerts == [(None, "healthy"), ("healthy", "watch")]  # one noisy day alerts nobody

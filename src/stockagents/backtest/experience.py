@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import DataError
+from stockagents.core.sql import open_engine, sql_url
 from stockagents.core.types import ExperienceStep
 from stockagents.data.splits import FORWARD_HORIZONS
 
@@ -67,33 +68,12 @@ _steps = sa.Table(
 )
 
 
-def _url(target: str | Path) -> str:
-    text = str(target)
-    return text if "://" in text else f"sqlite:///{Path(text)}"
-
-
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
 class ExperienceLibrary:
     """Read and write decision steps; ``target`` is a file path or a database URL."""
 
     def __init__(self, target: str | Path) -> None:
-        url = _url(target)
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.engine = sa.create_engine(url)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            raise DataError(f"experience library {target}: cannot open ({exc})") from None
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _on_connect)
-        self.url = url
+        self.engine = open_engine(target, "experience library", DataError)
+        self.url = sql_url(target)
         self._prepare()
 
     def _prepare(self) -> None:

@@ -416,6 +416,11 @@ class MonitorRulesConfig(_Section):
     window_days: int = Field(
         default=60, ge=5, description="journal days (most recent) the rolling metrics cover"
     )
+    confirm_days: int = Field(
+        default=2,
+        ge=1,
+        description="days running the rules must find a new verdict before it holds (1: at once)",
+    )
     watch_valid_share: float = Field(
         default=0.98, ge=0, le=1, description="valid-output share below this: watch"
     )
@@ -432,6 +437,13 @@ class MonitorRulesConfig(_Section):
     )
     drawdown_watch_multiple: float = Field(
         default=1.5, ge=1, description="drawdown deeper than this times the evaluation's: watch"
+    )
+    drawdown_watch_floor: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="... and deeper than this fraction (a mostly flat book's tiny drawdowns "
+        "are not a finding)",
     )
     psi_watch: float = Field(
         default=0.25,

@@ -148,10 +148,11 @@ class SetResult(_Model):
     agents_quality: dict[str, AgentQuality]
     judge: dict[str, JudgeSummary]
     actions: dict[str, int]
-    signal_scores: dict[str, list[int]] = Field(
+    drift_blocks: dict[str, list[list[int]]] = Field(
         default_factory=dict,
-        description="per agent, its scores counted in ten equal bins of [-1, 1] (the "
-        "strategist's: BUY/SELL as +/- confidence); the monitor's drift reference",
+        description="the monitor's drift reference: per agent, its scores counted in ten "
+        "equal bins of [-1, 1] (the strategist's: BUY/SELL as +/- confidence), and under "
+        "'actions' the BUY/SELL/HOLD counts; one count list per block of 20 trading days",
     )
     equity: list[float | None]
     seconds: float

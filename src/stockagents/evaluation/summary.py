@@ -88,9 +88,25 @@ def _scores(steps: Sequence[Step], agent: str) -> tuple[np.ndarray, np.ndarray, 
     return np.array(scores, float), np.array(confidence, float), np.array(valid, bool)
 
 
-def signal_scores(steps: Sequence[Step]) -> dict[str, list[int]]:
-    """Every agent's scores counted in the bins of ``SCORE_EDGES`` (drift's reference)."""
-    return {agent: score_histogram(_scores(steps, agent)[0]) for agent in AGENTS}
+#: Trading days per block of ``drift_blocks`` (the monitor calibrates drift on them).
+DRIFT_BLOCK_DAYS = 20
+
+
+def drift_blocks(steps: Sequence[Step]) -> dict[str, list[list[int]]]:
+    """Per agent, its scores in the bins of ``SCORE_EDGES``, and the action counts, for
+    each block of ``DRIFT_BLOCK_DAYS`` trading days of the run in date order."""
+    days = sorted({step.day for step in steps})
+    block = {day: i // DRIFT_BLOCK_DAYS for i, day in enumerate(days)}
+    grouped: dict[int, list[Step]] = {}
+    for step in steps:
+        grouped.setdefault(block[step.day], []).append(step)
+    out: dict[str, list[list[int]]] = {agent: [] for agent in (*AGENTS, "actions")}
+    for _, members in sorted(grouped.items()):
+        for agent in AGENTS:
+            out[agent].append(score_histogram(_scores(members, agent)[0]))
+        actions = Counter(step.recommendation.decision.action.value for step in members)
+        out["actions"].append([actions.get(a, 0) for a in ("BUY", "SELL", "HOLD")])
+    return out
 
 
 def _calibration(
@@ -233,7 +249,7 @@ def set_result(
         },
         judge=_judge(run),
         actions={a: actions.get(a, 0) for a in ("BUY", "SELL", "HOLD")},
-        signal_scores=signal_scores(run.steps),
+        drift_blocks=drift_blocks(run.steps),
         equity=_equity(run.with_costs),
         seconds=round(run.seconds, 2),
     )

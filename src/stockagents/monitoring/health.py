@@ -18,7 +18,8 @@ configurable in ``monitor.rules``; docs/MONITORING.md has the table):
 - the live Sharpe's interval entirely below the evaluation's: degraded; the live Sharpe
   below the evaluation's interval: watch;
 - a drawdown deeper than the deployment criterion (``deployment.max_drawdown``): degraded;
-  deeper than ``drawdown_watch_multiple`` times the evaluation's: watch;
+  deeper than ``drawdown_watch_multiple`` times the evaluation's and than
+  ``drawdown_watch_floor``: watch;
 - the largest PSI over ``psi_degraded`` (off by default): degraded; over ``psi_watch``:
   watch;
 - latency p95 over ``max_latency_p95_ms`` (off by default): watch.
@@ -53,6 +54,7 @@ from stockagents.evaluation.metrics import (
     sharpe_ratio,
     total_return,
 )
+from stockagents.evaluation.summary import DRIFT_BLOCK_DAYS
 from stockagents.features.indicators import compute_indicators
 
 __all__ = [
@@ -188,36 +190,62 @@ def drift_reference(
     }
 
 
+def _live_counts(decisions: Sequence[Mapping[str, Any]], key: str) -> list[int]:
+    """The live counterpart of one ``drift_blocks`` key."""
+    if key == "actions":
+        counts = Counter(r["action"] for r in decisions)
+        return [counts.get(a, 0) for a in _ACTIONS]
+    if key == "strategist":
+        return score_histogram(_side_scores(decisions))
+    scores = [r["signals"].get(key, {}).get("score", math.nan) for r in decisions]
+    return score_histogram(np.array(scores, float))
+
+
+def _block_limit(blocks: np.ndarray, window_blocks: int, level: float) -> float | None:
+    """The ``level`` quantile of the PSI of every run of ``window_blocks`` consecutive
+    blocks against all of them: the drift the evaluation itself shows at that length."""
+    if len(blocks) <= window_blocks:
+        return None
+    total = blocks.sum(axis=0)
+    values = [
+        population_stability(total, blocks[i : i + window_blocks].sum(axis=0))
+        for i in range(len(blocks) - window_blocks + 1)
+    ]
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.quantile(finite, level)) if finite else None
+
+
 def drift(
     decisions: Sequence[Mapping[str, Any]],
     reference: Mapping[str, Any],
     evaluation: Mapping[str, Any] | None,
-) -> dict[str, float | None]:
-    """PSI of each drift feature, each agent's scores and the action mix."""
-    out: dict[str, float | None] = {}
+    window_days: int = 60,
+    level: float = 0.95,
+) -> tuple[dict[str, float | None], dict[str, float]]:
+    """PSI of each drift feature, each agent's scores and the action mix; and each one's
+    calibrated limit (features: the training windows'; scores and actions: what windows
+    of ``window_days`` inside the evaluation show against the whole evaluation)."""
+    psi: dict[str, float | None] = {}
+    limits: dict[str, float] = {}
     for name, edges in (reference.get("edges") or {}).items():
         live = [r["features"].get(name) for r in decisions]
         live_values = [v for v in live if v is not None]
-        psi = population_stability(reference["values"][name], live_values, edges)
-        out[f"feature:{name}"] = _finite(psi) if live_values else None
+        value = population_stability(reference["values"][name], live_values, edges)
+        psi[f"feature:{name}"] = _finite(value) if live_values else None
+        if reference.get("threshold") is not None:
+            limits[f"feature:{name}"] = float(reference["threshold"])
     entry = (evaluation or {}).get("set") or {}
-    for agent, counts in (entry.get("signal_scores") or {}).items():
-        if agent == "strategist":
-            live_scores = _side_scores(decisions)
-        else:
-            live_scores = np.array(
-                [r["signals"].get(agent, {}).get("score", math.nan) for r in decisions], float
-            )
-        psi = population_stability(counts, score_histogram(live_scores))
-        out[f"scores:{agent}"] = _finite(psi)
-    if entry.get("actions"):
-        live_actions = Counter(r["action"] for r in decisions)
-        psi = population_stability(
-            [entry["actions"].get(a, 0) for a in _ACTIONS],
-            [live_actions.get(a, 0) for a in _ACTIONS],
-        )
-        out["actions"] = _finite(psi)
-    return out
+    window_blocks = max(1, round(window_days / DRIFT_BLOCK_DAYS))
+    for key, counts in (entry.get("drift_blocks") or {}).items():
+        blocks = np.array(counts, dtype=float)
+        if not blocks.size:
+            continue
+        name = key if key == "actions" else f"scores:{key}"
+        psi[name] = _finite(population_stability(blocks.sum(axis=0), _live_counts(decisions, key)))
+        limit = _block_limit(blocks, window_blocks, level)
+        if limit is not None:
+            limits[name] = limit
+    return psi, limits
 
 
 def _evaluation_numbers(evaluation: Mapping[str, Any] | None) -> dict[str, float | None]:
@@ -244,7 +272,7 @@ def judge(
     evaluation: Mapping[str, Any] | None,
     rules: MonitorRulesConfig,
     max_drawdown_allowed: float,
-    feature_threshold: float | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> Health:
     """The verdict on ``release`` by the module docstring's rules."""
     promised = _evaluation_numbers(evaluation)
@@ -286,8 +314,10 @@ def judge(
         if dd < -max_drawdown_allowed:
             findings.append(("degraded", f"drawdown {dd:.1%} deeper than the criterion "
                              f"-{max_drawdown_allowed:.0%}"))  # fmt: skip
-        elif promised["max_drawdown"] is not None and dd < (
-            rules.drawdown_watch_multiple * promised["max_drawdown"]
+        elif (
+            promised["max_drawdown"] is not None
+            and dd < rules.drawdown_watch_multiple * promised["max_drawdown"]
+            and dd < -rules.drawdown_watch_floor
         ):
             findings.append(("watch", f"drawdown {dd:.1%} deeper than "
                              f"{rules.drawdown_watch_multiple:g}x the evaluation's "
@@ -295,9 +325,8 @@ def judge(
     for name, value in sorted(psi.items(), key=lambda kv: -(kv[1] or 0.0)):
         if value is None:
             continue
-        limit = rules.psi_watch  # an indicator's: beyond what training windows reach too
-        if name.startswith("feature:"):
-            limit = max(limit, feature_threshold or 0.0)
+        # beyond what windows of the reference itself reach, too (``drift``'s limits)
+        limit = max(rules.psi_watch, (limits or {}).get(name, 0.0))
         if rules.psi_degraded is not None and value > max(rules.psi_degraded, limit):
             high = max(rules.psi_degraded, limit)
             findings.append(("degraded", f"drift: PSI of {name} {value:.2f} > {high:.2f}"))

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import MonitorError
 from stockagents.core.jsonio import dumps
+from stockagents.core.sql import open_engine, sql_url
 from stockagents.monitoring.broker import OrderRecord
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Journal"]
@@ -169,20 +170,6 @@ _JSON = {
 OUTCOME_COLUMNS = ("outcome_day", "forward_return", "net_return", "exit_reason")
 
 
-def journal_url(target: str | Path) -> str:
-    """An SQLAlchemy URL: ``target`` itself when it is one, else an SQLite file."""
-    text = str(target)
-    return text if "://" in text else f"sqlite:///{Path(text)}"
-
-
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -202,15 +189,8 @@ class Journal:
     """The decision journal at ``target`` (a path or an SQLAlchemy URL)."""
 
     def __init__(self, target: str | Path) -> None:
-        self.url = journal_url(target)
-        if self.url.startswith("sqlite:///"):
-            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.engine = sa.create_engine(self.url, future=True)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            raise MonitorError(f"monitor.journal {target!s}: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _on_connect)
+        self.url = sql_url(target)
+        self.engine = open_engine(target, "monitor.journal", MonitorError, "FULL")
         try:
             self._prepare()
         except sa.exc.DatabaseError as exc:

@@ -402,20 +402,41 @@ class Monitor:
                 self.config.backtest.risk_free_rate,
             )  # fmt: skip
             evaluation = (releases.get(key) or {}).get("evaluation")
-            psi = drift(mine, reference, evaluation) if len(mine) >= rules.min_decisions else {}
+            psi, limits = (
+                drift(mine, reference, evaluation, rules.window_days)
+                if len(mine) >= rules.min_decisions
+                else ({}, {})
+            )
             health = judge(
                 key, day, metrics, psi, evaluation, rules, self.config.deployment.max_drawdown,
-                reference.get("threshold"),
+                limits,
             )  # fmt: skip
-            health.metrics["psi_threshold"] = reference.get("threshold")
+            health.metrics["psi_limits"] = limits
             self._record(health)
             out.append(health)
         return out
 
     def _record(self, health: Health) -> None:
-        """Journal the verdict; on a change, alert and (when asked) roll back."""
+        """Journal the verdict; on a change, alert and (when asked) roll back.
+
+        A new verdict holds only once the rules have found it ``rules.confirm_days`` days
+        running (the day's own finding is kept as ``metrics.finding``); until then the
+        release keeps its verdict, so one noisy day neither alerts nor rolls back."""
         earlier = [v for v in self.journal.verdicts(health.release) if v["day"] < health.day]
         previous = earlier[-1]["verdict"] if earlier else None
+        finding = health.verdict
+        health.metrics["finding"] = finding
+        needed = self.settings.rules.confirm_days - 1
+        recent = (
+            [v["metrics"].get("finding", v["verdict"]) for v in earlier[-needed:]] if needed else []
+        )
+        confirmed = finding == "pending" or (len(recent) == needed and set(recent) <= {finding})
+        if previous is not None and finding != previous and not confirmed:
+            health.verdict = previous
+            health.reasons = [
+                f"{previous} until confirmed: {health.reasons[0]}",
+                *health.reasons[1:],
+            ]
         ident = self.journal.add_verdict(
             health.day, health.release, health.verdict, health.reasons, jsonable(health.metrics)
         )

@@ -61,7 +61,7 @@ def _promised(evaluation: Mapping[str, Any] | None) -> str:
     )
 
 
-def _markdown(journal: Journal, status: Mapping[str, Any]) -> str:
+def _markdown(journal: Journal, status: Mapping[str, Any], psi_watch: float) -> str:
     releases = journal.releases()
     verdicts = journal.verdicts()
     latest: dict[str, Mapping[str, Any]] = {row["release"]: row for row in verdicts}
@@ -95,9 +95,15 @@ def _markdown(journal: Journal, status: Mapping[str, Any]) -> str:
     lines += ["", "Why each verdict:", ""]
     lines += [f"- {key} ({v['day']}): {'; '.join(v['reasons'])}" for key, v in latest.items()]
     lines += ["", "## Drift (population stability index against the reference)", ""]
+    lines += ["Each PSI with its limit: the larger of `psi_watch` and what windows of the "
+              "reference itself reach.", ""]  # fmt: skip
     for key, v in latest.items():
         psi = v["metrics"].get("psi") or {}
-        shown = ", ".join(f"{name} {_num(value)}" for name, value in sorted(psi.items()))
+        limits = v["metrics"].get("psi_limits") or {}
+        shown = ", ".join(
+            f"{name} {_num(value)} ({_num(max(psi_watch, limits.get(name, 0.0)))})"
+            for name, value in sorted(psi.items())
+        )
         lines.append(f"- {key}: {shown or 'no reference'}")
     lines += [
         "",
@@ -170,19 +176,26 @@ def _plot(journal: Journal, path: Path, psi_watch: float) -> None:
     ax = axes[1][1]
     for key, rows in by_release.items():
         days = [r["day"] for r in rows]
-        worst = [
-            max((x for x in (r["metrics"].get("psi") or {}).values() if x is not None),
-                default=float("nan"))
-            for r in rows
-        ]  # fmt: skip
-        ax.plot(days, worst, color=colour.get(key), label=key)
-    ax.axhline(psi_watch, color=_VERDICT_COLOURS["watch"], linestyle=":", label="watch")
-    ax.set_title("drift: largest PSI")
+        ax.plot(days, [_worst_drift(r["metrics"], psi_watch) for r in rows],
+                color=colour.get(key), label=key)  # fmt: skip
+    ax.axhline(1.0, color=_VERDICT_COLOURS["watch"], linestyle=":", label="watch")
+    ax.set_title("drift: largest PSI over its limit")
     ax.legend(fontsize=8)
     for row in axes:
         for a in row:
             a.tick_params(axis="x", labelrotation=30, labelsize=8)
     figure.savefig(path, dpi=100)
+
+
+def _worst_drift(metrics: Mapping[str, Any], psi_watch: float) -> float:
+    """The largest PSI as a multiple of its limit (1: the watch line)."""
+    limits = metrics.get("psi_limits") or {}
+    ratios = [
+        value / max(psi_watch, limits.get(name, 0.0))
+        for name, value in (metrics.get("psi") or {}).items()
+        if value is not None
+    ]
+    return max(ratios, default=float("nan"))
 
 
 def _nan(value: float | None) -> float:
@@ -198,7 +211,7 @@ def write_report(
     _plot(journal, png, psi_watch)
     md = out_dir / "monitor_report.md"
     tmp = md.with_name(md.name + ".tmp")
-    tmp.write_text(_markdown(journal, status), encoding="utf-8")
+    tmp.write_text(_markdown(journal, status, psi_watch), encoding="utf-8")
     tmp.replace(md)
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     data = write_json(out_dir / "monitor_status.json", {"created": stamp, **status})

@@ -33,10 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stockagents.core.config import AppConfig
 from stockagents.core.errors import StockAgentsError
+from stockagents.core.sql import sql_url
 from stockagents.core.types import Recommendation
 from stockagents.data.factory import DataSources
 from stockagents.monitoring import Monitor
-from stockagents.monitoring.journal import journal_url
 
 __all__ = ["MetricsMiddleware", "Telemetry"]
 
@@ -80,7 +80,7 @@ class Telemetry:
             self.answers.labels("true" if flag else "false").inc()
 
     def journal_exists(self) -> bool:
-        url = journal_url(self.config.monitor.journal)
+        url = sql_url(self.config.monitor.journal)
         return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).is_file()
 
     def monitor_status(self) -> dict[str, Any]:

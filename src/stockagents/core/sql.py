@@ -1,0 +1,57 @@
+"""Opening an SQL store by path or URL: what the experience library, the answer cache's
+peers and the decision journal share.
+
+``open_engine(target)`` takes a file path (an SQLite file, its folder created) or any
+SQLAlchemy URL (``postgresql+psycopg://user@host/db``). SQLite connections use the WAL
+journal and a 30 s busy timeout, so readers and one writer share a file across processes;
+``synchronous`` is the caller's choice (``FULL`` where a committed row must survive a
+power cut, ``NORMAL`` where a lost last transaction is redone). A URL it cannot use is
+the caller's error type, with the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from stockagents.core.errors import StockAgentsError
+
+__all__ = ["open_engine", "sql_url"]
+
+
+def sql_url(target: str | Path) -> str:
+    """``target`` itself when it is a URL, else the URL of an SQLite file there."""
+    text = str(target)
+    return text if "://" in text else f"sqlite:///{Path(text)}"
+
+
+def open_engine(
+    target: str | Path,
+    what: str,
+    error: type[StockAgentsError],
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+) -> sa.Engine:
+    """An engine on ``target``; ``what`` names the store in ``error``'s message."""
+    url = sql_url(target)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise error(
+            f"{what} {target}: cannot open ({exc}); give a file path or an SQLAlchemy URL "
+            "such as postgresql+psycopg://user@host/db (pip install 'stockagents[postgres]')"
+        ) from None
+    if engine.dialect.name == "sqlite":
+
+        def pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        sa.event.listen(engine, "connect", pragmas)
+    return engine
