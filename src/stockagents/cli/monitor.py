@@ -63,7 +63,9 @@ def run(
     """Analyse the watchlist with production after the close and journal the day (a day
     journaled already is left as it is). Cron-friendly: run it once a day."""
     with Monitor(_config(config, journal, models_dir)) as monitor:
-        result = monitor.run(parse_date(as_of, "--as-of"))
+        symbols = len(monitor.watchlist())
+        with Console(stderr=True).status(f"analysing {symbols} symbols with production"):
+            result = monitor.run(parse_date(as_of, "--as-of"))
     if as_json:
         typer.echo(dumps(result.__dict__))
         return
