@@ -6,19 +6,22 @@ SQLAlchemy URL (``postgresql+psycopg://user@host/db``). SQLite connections use t
 journal and a 30 s busy timeout, so readers and one writer share a file across processes;
 ``synchronous`` is the caller's choice (``FULL`` where a committed row must survive a
 power cut, ``NORMAL`` where a lost last transaction is redone). A URL it cannot use is
-the caller's error type, with the fix.
+the caller's error type, with the fix. ``upsert`` inserts rows or replaces the ones with
+the same key, in one statement on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import StockAgentsError
 
-__all__ = ["open_engine", "sql_url"]
+__all__ = ["open_engine", "sql_url", "upsert"]
 
 
 def sql_url(target: str | Path) -> str:
@@ -55,3 +58,32 @@ def open_engine(
 
         sa.event.listen(engine, "connect", pragmas)
     return engine
+
+
+def upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+) -> None:
+    """Insert ``rows`` into ``table``, replacing a row with the same ``keys`` (an
+    autoincrement id keeps its value)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        insert = postgresql.insert(table)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(table)
+    else:  # any other database: one delete and insert a row, in the caller's transaction
+        for row in rows:
+            conn.execute(sa.delete(table).where(*(table.c[k] == row[k] for k in keys)))
+            conn.execute(sa.insert(table).values(**row))
+        return
+    update = {
+        c.name: insert.excluded[c.name]
+        for c in table.columns
+        if c.name not in keys and not c.primary_key
+    }
+    conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=update), list(rows))

@@ -6,8 +6,9 @@ code and prompts, the content of every model file the set loads, the config sect
 agents read, and the question (symbol, date, portfolio context, and everything the agents read then:
 the observation's prices, indicators, news and filings). Change any of them and the entry
 is simply not found. A model judge's verdicts are kept too, keyed by the judge, its
-rubric and the graded answer. Entries live in one SQLite file, written as they are made,
-so an evaluation that is killed keeps what it had computed.
+rubric and the graded answer. Entries live in one SQL table (an SQLite file by default,
+PostgreSQL by URL through ``$STOCKAGENTS_ANSWER_CACHE``), written as they are made, so an
+evaluation that is killed keeps what it had computed.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import sqlite3
-import threading
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from stockagents.core.errors import DataError
 from stockagents.core.registry import content_hash
+from stockagents.core.sql import open_engine, upsert
 from stockagents.core.types import Recommendation
 
 __all__ = ["AnswerCache", "code_fingerprint", "model_fingerprint"]
@@ -54,32 +58,62 @@ def model_fingerprint(agents: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-class AnswerCache:
-    """``Recommendation`` by key, in ``path`` (an SQLite file); safe across threads."""
+_metadata = sa.MetaData()
+_answers = sa.Table(
+    "answers",
+    _metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT)")
+#: Where ``AnswerCache.at`` keeps the cache instead (a path or an SQLAlchemy URL).
+CACHE_VARIABLE = "STOCKAGENTS_ANSWER_CACHE"
+
+
+class AnswerCache:
+    """``Recommendation`` by key, in ``target``: an SQLite file, or any SQLAlchemy URL
+    (``postgresql+psycopg://...``, so evaluations on several machines share answers);
+    safe across threads and processes (a key written twice keeps one row)."""
+
+    def __init__(self, target: str | Path) -> None:
+        self.target = target
+        self.engine = open_engine(target, "answer cache", DataError)
+        try:
+            _metadata.create_all(self.engine)
+        except sa.exc.DatabaseError as exc:
+            raise DataError(f"answer cache {target}: not a usable database ({exc.orig})") from None
         self.hits = 0
         self.misses = 0
+
+    @classmethod
+    def at(cls, output_root: Path) -> AnswerCache:
+        """The cache of evaluations written under ``output_root`` (``.cache/answers.sqlite``),
+        or the one ``$STOCKAGENTS_ANSWER_CACHE`` names."""
+        return cls(os.environ.get(CACHE_VARIABLE) or output_root / ".cache" / "answers.sqlite")
 
     @staticmethod
     def key(*parts: Any) -> str:
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def _read(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            value: str | None = conn.execute(
+                sa.select(_answers.c.value).where(_answers.c.key == key)
+            ).scalar()
+        return value
+
+    def _write(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            upsert(conn, _answers, [{"key": key, "value": value}], ["key"])
+
     def get(self, key: str) -> Recommendation | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
-        if row is None:
+        text = self._read(key)
+        if text is None:
             self.misses += 1
             return None
         try:
-            value = Recommendation.model_validate_json(row[0])
+            value = Recommendation.model_validate_json(text)
         except ValueError:  # written by another version of the contract: recompute
             self.misses += 1
             return None
@@ -87,25 +121,15 @@ class AnswerCache:
         return value
 
     def put(self, key: str, value: Recommendation) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)",
-                (key, value.model_dump_json()),
-            )
+        self._write(key, value.model_dump_json())
 
     def get_json(self, key: str) -> Any:
         """A JSON value stored with ``put_json`` (judge verdicts), or None."""
-        with self._lock:
-            row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        text = self._read(key)
+        return json.loads(text) if text is not None else None
 
     def put_json(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)",
-                (key, json.dumps(value)),
-            )
+        self._write(key, json.dumps(value))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.dispose()

@@ -19,12 +19,14 @@ model calls.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -33,6 +35,7 @@ from stockagents import __version__
 from stockagents.agents.runtime import read_manifest, read_set_manifest
 from stockagents.agents.team import SharedAnswers
 from stockagents.backtest.benchmark import buy_and_hold
+from stockagents.backtest.on_ray import ray_session, require_ray
 from stockagents.core.config import AppConfig, load_config
 from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
@@ -44,6 +47,7 @@ from stockagents.evaluation.comparisons import compare, comparison_pairs
 from stockagents.evaluation.criteria import CRITERIA, MIN_RELIABLE_DAYS
 from stockagents.evaluation.judge import build_judge
 from stockagents.evaluation.model_sets import ModelSet, check_test_window, parse_model_sets
+from stockagents.evaluation.on_ray import RayAnalysts
 from stockagents.evaluation.plots import plot_comparison
 from stockagents.evaluation.report import render_report
 from stockagents.evaluation.runner import SetRun, run_model_set
@@ -51,9 +55,12 @@ from stockagents.evaluation.schema import EvaluationResults
 from stockagents.evaluation.summary import benchmark_result, set_result
 from stockagents.features.observation import MIN_BARS
 
-__all__ = ["DEFAULT_TEST_DAYS", "EvaluationWindow", "evaluate_models"]
+__all__ = ["DEFAULT_TEST_DAYS", "Backend", "EvaluationWindow", "evaluate_models"]
 
 logger = logging.getLogger(__name__)
+
+#: Where the analysts answer: here (``serial``) or on Ray (``ray``, ``on_ray``).
+Backend = Literal["serial", "ray"]
 
 
 #: How the Sharpe intervals are drawn (see ``metrics.bootstrap_sharpe``).
@@ -245,16 +252,24 @@ def _run_sets(
     grader: Any,
     samples: int | None,
     progress: bool,
+    backend: Backend = "serial",
+    workers: int | None = None,
 ) -> list[SetRun]:
-    """Run every model set over the test window, one progress bar each."""
+    """Run every model set over the test window, one progress bar each; with the ``ray``
+    backend, each set's analysts answer on Ray first (``on_ray``)."""
     start, end, prices = inputs.start, inputs.end, inputs.prices
     in_window = sum(_bars_inside(f, start, end) for f in prices.values())
     runs: list[SetRun] = []
     shared: SharedAnswers = {}  # the analysts' answers, reused by the sets that share them
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), disable=not progress, transient=True,
-    ) as bar:  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), disable=not progress, transient=True,
+        ))  # fmt: skip
+        prefill = None
+        if backend == "ray":  # one connection for every set
+            stack.enter_context(ray_session(workers or os.cpu_count() or 1))
+            prefill = RayAnalysts(workers or os.cpu_count() or 1, bar)
         for models in inputs.sets:
             task = bar.add_task(f"evaluating {models.name}", total=in_window)
             runs.append(
@@ -269,6 +284,7 @@ def _run_sets(
                     judge_samples=samples,
                     tick=lambda task=task: bar.advance(task),  # type: ignore[misc]
                     shared=shared,
+                    prefill=prefill,
                 )
             )
     return runs
@@ -363,18 +379,26 @@ def evaluate_models(
     judge_samples: int | None = None,
     cache: bool = True,
     progress: bool = True,
+    backend: Backend = "serial",
+    workers: int | None = None,
 ) -> Path:
     """Evaluate the model sets ``specs`` (see the module docstring); returns the directory.
-    Without ``test_days``, ``test_start`` or ``test_end``, the last 90 trading days."""
+    Without ``test_days``, ``test_start`` or ``test_end``, the last 90 trading days.
+    ``backend="ray"`` answers the analysts on Ray (``RAY_ADDRESS``, else a local cluster of
+    ``workers`` CPUs; ``evaluation.on_ray``): the same results, the backtests here."""
+    if backend not in ("serial", "ray"):
+        raise ConfigError(f"backend {backend!r}: choose serial or ray")
+    if backend == "ray":
+        require_ray()
     window = EvaluationWindow(test_days, test_start, test_end)
     inputs = _inputs(specs, symbols, window, config)
     grader = build_judge(judge, judge_model, judge_base_url)
     samples = judge_samples if judge_samples is not None else (None if judge == "rules" else 20)
     run_dir = output or _fresh_dir(output_root)
-    answers = AnswerCache(output_root / ".cache" / "answers.sqlite") if cache else None
+    answers = AnswerCache.at(output_root) if cache else None
     sources = build_sources(inputs.app.data)
     try:
-        runs = _run_sets(inputs, sources, answers, grader, samples, progress)
+        runs = _run_sets(inputs, sources, answers, grader, samples, progress, backend, workers)
     finally:
         hits, misses = (answers.hits, answers.misses) if answers else (0, 0)
         if answers is not None:

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import MonitorError
 from stockagents.core.jsonio import dumps
-from stockagents.core.sql import open_engine, sql_url
+from stockagents.core.sql import open_engine, sql_url, upsert
 from stockagents.monitoring.broker import OrderRecord
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Journal"]
@@ -254,33 +253,6 @@ class Journal:
             ).scalar()
         return int(value or 0)
 
-    def _upsert(
-        self,
-        conn: sa.Connection,
-        table: sa.Table,
-        rows: Sequence[Mapping[str, Any]],
-        keys: list[str],
-    ) -> None:
-        if not rows:
-            return
-        dialect = conn.dialect.name
-        insert: Any
-        if dialect == "postgresql":
-            insert = postgresql.insert(table)
-        elif dialect == "sqlite":
-            insert = sqlite.insert(table)
-        else:
-            for row in rows:
-                conn.execute(sa.delete(table).where(*(table.c[k] == row[k] for k in keys)))
-                conn.execute(sa.insert(table).values(**row))
-            return
-        update = {
-            c.name: insert.excluded[c.name]
-            for c in table.columns
-            if c.name not in keys and not c.primary_key  # a row keeps its id
-        }
-        conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=update), list(rows))
-
     # -- releases ---------------------------------------------------------------------
 
     def note_release(self, row: Mapping[str, Any]) -> None:
@@ -322,7 +294,7 @@ class Journal:
                 return False
             if decisions:
                 conn.execute(sa.insert(_decisions), [_encode(d) for d in decisions])
-            self._upsert(conn, _orders, [o.as_row() for o in orders], ["key"])
+            upsert(conn, _orders, [o.as_row() for o in orders], ["key"])
             conn.execute(sa.insert(_days).values(day=day, finished_at=_now(), **info))
         return True
 
@@ -374,7 +346,7 @@ class Journal:
     def write_orders(self, orders: Iterable[OrderRecord]) -> None:
         """Insert orders, or replace the record of one with the same key."""
         with self.engine.begin() as conn:
-            self._upsert(conn, _orders, [o.as_row() for o in orders], ["key"])
+            upsert(conn, _orders, [o.as_row() for o in orders], ["key"])
 
     def orders(self, since: dt.date | None = None) -> list[dict[str, Any]]:
         query = sa.select(_orders).order_by(_orders.c.day, _orders.c.symbol)
@@ -399,7 +371,7 @@ class Journal:
              "metrics": dict(metrics)}
         )  # fmt: skip
         with self.engine.begin() as conn:
-            self._upsert(conn, _verdicts, [row], ["day", "release"])
+            upsert(conn, _verdicts, [row], ["day", "release"])
             ident: int = conn.execute(
                 sa.select(_verdicts.c.id).where(
                     _verdicts.c.day == day, _verdicts.c.release == release

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -32,13 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from stockagents.agents.prompting import prompt_version
-from stockagents.core.errors import ConfigError
+from stockagents.core.errors import AgentError, ConfigError
 from stockagents.core.formatting import format_or_na
 from stockagents.core.manifests import (
     ModelManifest,
     SFTTraining,
     TrainedOn,
     TrainingData,
+    load_manifest,
     write_manifest,
 )
 from stockagents.core.packages import TORCH_INSTALL, is_installed, require_packages
@@ -425,7 +427,19 @@ def _trl_args(
         report_to=reporters or "none",
         disable_tqdm=True,  # training.progress shows the steps
         prediction_loss_only=True,
+        # under a launcher (accelerate launch, torchrun) without CUDA: data parallel on CPU
+        use_cpu=world_size() > 1 and not cuda,
+        ddp_backend="gloo" if world_size() > 1 and not cuda else None,
     )
+
+
+def world_size() -> int:
+    """How many processes train together (``WORLD_SIZE``, set by ``accelerate launch`` and
+    ``torchrun``); 1 when run alone."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 def _trained_on(examples: Sequence[SFTExample]) -> TrainedOn | None:
@@ -501,8 +515,17 @@ def _fit(config: SFTConfig, callbacks: Sequence[Any]) -> _Fit:
     output_dir = config.output_dir
     train_examples, validation_examples = _load_examples(config)
     cuda = _use_cuda()
+    processes = world_size()
     if not cuda:
         use_all_cpus()
+        if processes > 1:  # the processes share the cores
+            import torch
+
+            torch.set_num_threads(max(1, torch.get_num_threads() // processes))
+            logger.info(
+                "data parallel on CPU: %d processes (gloo), %d threads each",
+                processes, torch.get_num_threads(),
+            )  # fmt: skip
     resume = resume_from(config.training.resume_from_checkpoint, output_dir)
     bf16, _ = _precision(config, cuda)
     model, tokenizer, lora = _load_model(config, cuda, bf16)
@@ -596,9 +619,14 @@ def train_agent(config: SFTConfig, callbacks: Sequence[Any] = ()) -> SFTResult:
     )  # fmt: skip
     fit = _fit(config, callbacks)
     state = fit.trainer.state
-    final, manifest = _write_final(
-        fit.trainer, fit.tokenizer, config.output_dir, _manifest(config, fit)
-    )
+    if fit.trainer.is_world_process_zero():  # data parallel: one process writes final/
+        final, manifest = _write_final(
+            fit.trainer, fit.tokenizer, config.output_dir, _manifest(config, fit)
+        )
+    fit.trainer.accelerator.wait_for_everyone()
+    if not fit.trainer.is_world_process_zero():
+        final = config.output_dir / "final"
+        manifest = load_manifest(final / "manifest.json", ModelManifest, AgentError)
     logger.info(
         "%s: %d steps, eval_loss %s, final adapter in %s",
         config.agent_name,
