@@ -89,6 +89,14 @@ class RLTrainingSection(_Section):
         default=True,
         description="GRPO: leave groups whose rewards all tie out of the loss (no signal)",
     )
+    use_vllm: bool = Field(
+        default=False,
+        description="GRPO: generate the rollouts with vLLM (TRL's use_vllm; needs CUDA and vllm)",
+    )
+    vllm_mode: Literal["colocate", "server"] = Field(
+        default="colocate",
+        description="vLLM in the training process (colocate) or a `trl vllm-serve` server",
+    )
     validation_examples: int = Field(
         default=60, ge=0, description="validation prompts scored before and after (0: none)"
     )

@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stockagents.core.errors import DataError
+from stockagents.core.errors import ConfigError, DataError
+from stockagents.core.packages import is_installed
 from stockagents.core.threads import use_all_cpus
 from stockagents.training.progress import step_progress
 from stockagents.training.rl.config import RLConfig
@@ -192,7 +193,22 @@ def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
         dataloader_num_workers=0,
         use_cpu=not _cuda(),
         remove_unused_columns=False,
+        use_vllm=t.use_vllm,
+        vllm_mode=t.vllm_mode,
     )
+
+
+def check_vllm(config: RLConfig) -> None:
+    """``training.use_vllm`` needs CUDA and the vllm package: say so before any loading."""
+    if not config.training.use_vllm:
+        return
+    if not _cuda():
+        raise ConfigError(
+            "training.use_vllm: vLLM generates on CUDA GPUs and this machine has none; "
+            "set use_vllm: false (rollouts then use the model's own generate)"
+        )
+    if not is_installed("vllm"):
+        raise ConfigError("training.use_vllm: the vllm package is not installed; pip install vllm")
 
 
 def _cuda() -> bool:
@@ -219,6 +235,7 @@ def train_grpo(
 
     if not train_rows:
         raise DataError("no training prompts: the train segment of the library is empty")
+    check_vllm(config)
     if not _cuda():
         use_all_cpus()
     output_dir = config.training.output_dir

@@ -35,7 +35,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stockagents.core.errors import DataError
+from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
 from stockagents.core.threads import use_all_cpus
 from stockagents.training.rl.config import RLConfig
@@ -348,6 +348,11 @@ def train_ppo(
     require_training_stack()
     import torch
 
+    if config.training.use_vllm:
+        raise ConfigError(
+            "training.use_vllm applies to GRPO (TRL's vLLM rollouts); this PPO generates with "
+            "the policy itself: set use_vllm: false or algorithm: grpo"
+        )
     if not train_rows:
         raise DataError("no training prompts: the train segment of the library is empty")
     if not torch.cuda.is_available():
