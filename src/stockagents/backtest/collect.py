@@ -9,8 +9,12 @@ BUY, -1 for SELL and 0 for HOLD. The RL stage shapes its own rewards from these 
 
 Work is cut into chunks per symbol; each chunk is written in one transaction, so a run
 that is killed keeps every finished chunk, and running again with the same output
-directory inserts only what is missing. Symbols are spread over a process pool (default),
-run in this process (``serial``), or on Ray (``ray``, when installed).
+directory inserts only what is missing. Chunks are spread over a process pool (default),
+run in this process (``serial``), or run as Ray tasks (``ray``: the cluster ``RAY_ADDRESS``
+names, else a local one of ``workers`` CPUs; ``backtest.on_ray``). Whatever the backend,
+only this process writes to the library, and an insert skips a step already stored
+(``(run_id, symbol, as_of)`` is unique), so a chunk computed twice (a Ray task run again
+after its worker died) is stored once, and every backend stores the same rows.
 
 The pool's workers die with the collecting process, even when it is killed with SIGKILL
 and runs no cleanup of its own: on Linux the kernel kills each worker when its parent dies
@@ -53,11 +57,11 @@ from rich.progress import (
 
 from stockagents import __version__
 from stockagents.backtest.experience import ExperienceLibrary
+from stockagents.backtest.on_ray import require_ray, run_on_ray
 from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_config
 from stockagents.core.errors import DataError, UnknownSymbolError
 from stockagents.core.jsonio import dumps
 from stockagents.core.manifests import CollectionCounts, TrajectoriesManifest, write_manifest
-from stockagents.core.packages import require_packages
 from stockagents.core.types import Action, AgentIO, ExperienceStep
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import FORWARD_HORIZONS, DateSplits, compute_splits
@@ -264,15 +268,10 @@ def _run_ray(
     workers: int,
     models: str | None,
 ) -> Iterator[list[ExperienceStep]]:
-    require_packages("ray", needed_by="--backend ray", install="pip install 'ray[default]'")
-    import ray
-
-    ray.init(ignore_reinit_error=True, num_cpus=workers, include_dashboard=False)
-    remote = ray.remote(collect_chunk)
-    pending = [remote.remote(config_json, run_id, s, days, models) for s, days in tasks]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(ready[0])
+    """Each chunk as one Ray task (``on_ray``): a task whose worker dies is run again, and
+    only this process writes the steps, so the library holds each step once."""
+    calls = [(config_json, run_id, symbol, days, models) for symbol, days in tasks]
+    return run_on_ray(collect_chunk, calls, workers)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -335,7 +334,7 @@ def _check_options(every: int, max_days: int | None, workers: int | None, backen
         if value is not None and value < 1:
             raise DataError(f"{name} must be at least 1 (got {value})")
     if backend == "ray":
-        require_packages("ray", needed_by="--backend ray", install="pip install 'ray[default]'")
+        require_ray()
 
 
 def _signature(

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from stockagents.cli.options import ConfigOption, parse_date, split_symbols
 from stockagents.cli.output import show_debug_details
-from stockagents.evaluation.evaluate import evaluate_models
+from stockagents.evaluation.evaluate import Backend, evaluate_models
 from stockagents.evaluation.judge import JUDGES
 
 __all__ = ["evaluate"]
@@ -28,6 +28,12 @@ def _judge(value: str) -> str:
     if value not in JUDGES:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(JUDGES)}")
     return value
+
+
+def _backend(value: str) -> Backend:
+    if value not in ("serial", "ray"):
+        raise typer.BadParameter(f"--backend {value!r}: choose serial or ray")
+    return "ray" if value == "ray" else "serial"
 
 
 def _symbols(given: list[str] | None) -> list[str]:
@@ -106,6 +112,18 @@ def evaluate(
         ),
     ] = Path("evaluation_results"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the models again.")] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="serial (default), or ray: the analysts answer on the Ray cluster "
+            "RAY_ADDRESS names (else a local one of --workers CPUs); same results.",
+        ),
+    ] = "serial",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="CPUs of the local Ray cluster (--backend ray)."),
+    ] = None,
     config: ConfigOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
@@ -121,6 +139,7 @@ def evaluate(
         test_end=parse_date(test_end, "--test-end"), config=config, output_root=output_root,
         judge=judge, judge_model=judge_model, judge_base_url=judge_base_url,
         judge_samples=judge_samples, cache=not no_cache, progress=not quiet,
+        backend=_backend(backend), workers=workers,
     )  # fmt: skip
     console = Console(soft_wrap=True)
     report = (out / "evaluation_report.md").read_text(encoding="utf-8")

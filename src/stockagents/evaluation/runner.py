@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,13 @@ from stockagents.evaluation.model_sets import ModelSet
 from stockagents.features.observation import MIN_BARS, Observation
 from stockagents.orchestration import SystemCoordinator
 
-__all__ = ["SetRun", "Step", "run_model_set"]
+__all__ = ["Prefill", "SetRun", "Step", "run_model_set"]
+
+
+#: Answers the analysts of a set's plan ahead: ``(models, coordinator, plan, shared)``.
+Prefill = Callable[
+    [ModelSet, SystemCoordinator, Sequence[tuple[str, dt.date]], SharedAnswers], None
+]
 
 
 @dataclass(frozen=True)
@@ -148,10 +154,12 @@ def run_model_set(
     judge_samples: int | None = None,
     tick: Callable[[], None] = lambda: None,
     shared: SharedAnswers | None = None,
+    prefill: Prefill | None = None,
 ) -> SetRun:
     """Evaluate ``models`` on ``prices`` over ``window`` (see the module docstring).
     ``shared`` carries the analysts' answers from set to set: a set that shares an
-    analyst (the RL set's SFT analysts) does not ask it again."""
+    analyst (the RL set's SFT analysts) does not ask it again. ``prefill`` answers the
+    analysts of every step into ``shared`` before the backtest runs (``on_ray``)."""
     started = time.perf_counter()
     start, end = window
     cfg = config.backtest
@@ -159,6 +167,9 @@ def run_model_set(
     eligible = {s: f.index[min(MIN_BARS, len(f)) - 1].date() for s, f in prices.items()}
     questions = backtest_plan(prices, *window, eligible)
     with SystemCoordinator(config, sources=sources, models=models.models_dir) as coordinator:
+        if prefill is not None:
+            shared = shared if shared is not None else {}
+            prefill(models, coordinator, questions, shared)
         store = _CachedAnswers(cache, _cache_prefix(config, models)) if cache else None
         policy = CoordinatorPolicy(
             coordinator, questions, eligible=eligible, tick=tick, store=store, shared=shared
