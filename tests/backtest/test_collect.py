@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ import pytest
 from stockagents.backtest.collect import collect_trajectories, forward_returns
 from stockagents.backtest.experience import ExperienceLibrary
 from stockagents.core.config import load_config
-from stockagents.core.errors import DataError, ProviderUnavailableError
+from stockagents.core.errors import DataError
 from stockagents.data.sample import SamplePriceProvider
 from tests.helpers import make_bars
 
@@ -238,14 +237,6 @@ def test_steps_carry_their_segment(tmp_path: Path) -> None:
 def test_bad_arguments_write_nothing(tmp_path: Path, kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(DataError, match=message):
         collect_trajectories(["AAPL"], None, None, tmp_path / "x", progress=False, **kwargs)
-    assert not (tmp_path / "x").exists()
-
-
-def test_missing_ray_writes_nothing(tmp_path: Path) -> None:
-    if importlib.util.find_spec("ray") is not None:
-        pytest.skip("Ray is installed here; this checks the message when it is not")
-    with pytest.raises(ProviderUnavailableError, match=r"pip install 'ray\[default\]'"):
-        collect_trajectories(["AAPL"], None, None, tmp_path / "x", backend="ray", progress=False)
     assert not (tmp_path / "x").exists()
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 from pathlib import Path
 
@@ -114,9 +113,12 @@ def test_collect_bad_backend(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert "choose process, serial or ray" in capsys.readouterr().err
 
 
-def test_collect_ray_missing_is_clear(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    if importlib.util.find_spec("ray") is not None:
-        pytest.skip("Ray is installed here; this test checks the message when it is not")
+def test_collect_ray_missing_is_clear(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockagents.core import packages
+
+    monkeypatch.setattr(packages, "is_installed", lambda package: package != "ray")
     code = main(
         [
             "collect",
