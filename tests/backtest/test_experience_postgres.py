@@ -122,3 +122,23 @@ def test_missing_database(postgres_db: str) -> None:
     url = sa.make_url(postgres_db).set(database="t_does_not_exist")
     with pytest.raises(DataError, match="not a usable database"):
         ExperienceLibrary(url.render_as_string(hide_password=False))
+
+
+def test_collection_into_postgresql_through_the_cli(
+    postgres_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stockagents.cli.main import main
+
+    args = ["collect", "AAPL", "NVDA", "--start", "2023-08-01", "--end", "2023-08-31",
+            "--backend", "serial", "--library", postgres_db]  # fmt: skip
+    assert main([*args, "--output", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out.replace("\n", "")  # the terminal may wrap the URL
+    assert "experience library: postgresql+psycopg://" in printed
+    assert not (tmp_path / "a" / "experience_library.db").exists()  # the steps are in the URL
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["database"].startswith("postgresql+psycopg://")
+    assert main([*args, "--output", str(tmp_path / "a")]) == 0  # a rerun resumes: nothing new
+    library = ExperienceLibrary(postgres_db)
+    frame = library.frame(run_id="a")
+    assert len(frame) == 2 * 23  # two symbols x the 23 trading days of August 2023
+    assert not frame.duplicated(["symbol", "as_of"]).any()

@@ -95,10 +95,12 @@ class CollectionSummary:
     seconds: float
     actions: dict[str, int] = field(default_factory=dict)
     status: str = "complete"
+    library: str | None = None
 
     @property
-    def db_path(self) -> Path:
-        return self.output / DB_NAME
+    def db_path(self) -> Path | str:
+        """The library: ``output/experience_library.db``, or the database URL given."""
+        return self.library or self.output / DB_NAME
 
 
 def forward_returns(
@@ -364,10 +366,13 @@ def _signature(
     }
 
 
-def _open_library(output: Path, run_id: str, signature: dict[str, Any]) -> ExperienceLibrary:
-    """The run's library, refusing to resume a run collected with other settings."""
+def _open_library(
+    output: Path, run_id: str, signature: dict[str, Any], target: str | None = None
+) -> ExperienceLibrary:
+    """The run's library (``target``, a URL, or ``output/experience_library.db``), refusing
+    to resume a run collected with other settings."""
     output.mkdir(parents=True, exist_ok=True)
-    library = ExperienceLibrary(output / DB_NAME)
+    library = ExperienceLibrary(target or output / DB_NAME)
     previous = library.run_info(run_id)
     if previous is not None and previous != signature:
         changed = sorted(k for k in signature if previous.get(k) != signature[k])
@@ -455,8 +460,11 @@ def collect_trajectories(
     run_id: str | None = None,
     progress: bool = True,
     models: str | Path | None = None,
+    library: str | None = None,
 ) -> CollectionSummary:
-    """Collect decision steps into ``output/experience_library.db`` (resumable).
+    """Collect decision steps into ``output/experience_library.db``, or into ``library``
+    (a database URL such as ``postgresql+psycopg://...``: several runs, one database),
+    resumably; the run's manifest stays in ``output``.
 
     Running again with the same ``output`` resumes: only missing steps are computed.
     A resume with other settings (config, symbols, dates, data) is refused, so one run
@@ -473,8 +481,8 @@ def collect_trajectories(
         workers = 1  # each worker would load its own copy of the models
     signature = _signature(config, plan, start, end, every, max_days, data_hash, models)
     run_id = run_id or output.name
-    library = _open_library(output, run_id, signature)
-    done = library.existing(run_id)
+    store = _open_library(output, run_id, signature, library)
+    done = store.existing(run_id)
     planned = sum(len(d) for d in plan.values())
     present = sum(1 for s, days in plan.items() for d in days if (s, d) in done)
     manifest = TrajectoriesManifest.model_validate(
@@ -488,11 +496,13 @@ def collect_trajectories(
             "config": json.loads(config_json),
             "data": {"source": config.data.prices.provider, "sha256": data_hash},
             "splits": splits.to_dict() if splits is not None else None,
-            "database": DB_NAME,
+            "database": store.engine.url.render_as_string(hide_password=True)
+            if library
+            else DB_NAME,
             "status": "interrupted",
         }
     )
-    library.start_run(run_id, signature)
+    store.start_run(run_id, signature)
     tasks = list(_chunks(plan, done))
     workers = max(1, min(workers or (os.cpu_count() or 1), len(plan)))
     inserted = 0
@@ -501,10 +511,10 @@ def collect_trajectories(
         with bar:
             task_id = bar.add_task("steps", total=planned, completed=present)
             results = _results(backend, tasks, config_json, run_id, workers, models)
-            inserted = _store(library, results, splits, bar, task_id)
+            inserted = _store(store, results, splits, bar, task_id)
         manifest.status = "complete"
     finally:
-        counts = _finish(library, run_id, manifest, output)
+        counts = _finish(store, run_id, manifest, output)
     status = manifest.status or "interrupted"
     return CollectionSummary(
         run_id=run_id,
@@ -517,4 +527,5 @@ def collect_trajectories(
         seconds=time.perf_counter() - started,
         actions=dict(counts.actions),
         status=status,
+        library=store.engine.url.render_as_string(hide_password=True) if library else None,
     )

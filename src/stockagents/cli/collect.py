@@ -46,6 +46,14 @@ def collect(
         str, typer.Option("--backend", help="process (default), serial or ray.")
     ] = "process",
     workers: Annotated[int | None, typer.Option("--workers", help="Parallel workers.")] = None,
+    library: Annotated[
+        str | None,
+        typer.Option(
+            "--library",
+            help="A database URL (postgresql+psycopg://user@host/db) for the steps; "
+            "default: experience_library.db in the run directory.",
+        ),
+    ] = None,
     models: ModelsOption = "expert",
     config: ConfigOption = None,
 ) -> None:
@@ -71,6 +79,7 @@ def collect(
             backend=chosen,
             workers=workers,
             models=model_dir,
+            library=library,
         )
     except KeyboardInterrupt:
         console.print(
