@@ -3,10 +3,11 @@ to GGUF with the ``gguf`` package, and prove the file answers as the model does.
 
 ``export_gguf(model_path, output_path, outtype="f16" | "q8_0")`` writes llama.cpp's
 layout: the ``llama.*`` hyperparameters; the BPE tokenizer (``gpt2`` model, tokens,
-types, merges, special ids, chat template); and the tensors under GGUF names, with the
-q and k projections permuted the way llama.cpp expects. 1-D tensors (norms) stay
-float32; the matrices are f16 or q8_0. A manifest goes beside the file
-(``<output>.json``).
+types, merges, special ids, chat template, and llama.cpp's name for the pre-tokenizer,
+without which llama.cpp splits text its own way: ``'s`` as ``' s``); and the tensors
+under GGUF names, with the q and k projections permuted the way llama.cpp expects. 1-D
+tensors (norms) stay float32; the matrices are f16 or q8_0. A manifest goes beside the
+file (``<output>.json``).
 
 The check loads the file back through transformers (which undoes the permutation), model
 and tokenizer: the tokenizer must read the chat prompt into the same ids, and the model's
@@ -46,6 +47,33 @@ def _permute(weights: np.ndarray, heads: int) -> np.ndarray:
     return result
 
 
+def _byte_level(pre: Any) -> bool:
+    return (
+        isinstance(pre, dict)
+        and pre.get("type") == "ByteLevel"
+        and bool(pre.get("use_regex", True))
+        and not pre.get("add_prefix_space", False)
+    )
+
+
+def _pre_tokenizer(pre: Any) -> str | None:
+    """llama.cpp's name for a tokenizer's pre-tokenizer (``tokenizer.ggml.pre``): GPT-2's
+    byte-level regex (``gpt-2``), or digits one by one before it (``smollm``, the tiny
+    preset's); None for any other."""
+    if _byte_level(pre):
+        return "gpt-2"
+    parts = pre.get("pretokenizers", []) if isinstance(pre, dict) else []
+    if (
+        isinstance(pre, dict)
+        and pre.get("type") == "Sequence"
+        and len(parts) == 2
+        and parts[0] == {"type": "Digits", "individual_digits": True}
+        and _byte_level(parts[1])
+    ):
+        return "smollm"
+    return None
+
+
 def _tokenizer_fields(writer: Any, tokenizer: Any) -> None:
     data = json.loads(tokenizer.backend_tokenizer.to_str())
     model = data.get("model", {})
@@ -62,6 +90,11 @@ def _tokenizer_fields(writer: Any, tokenizer: Any) -> None:
     types = [3 if i in special else 1 for i in range(size)]  # 3 control, 1 normal
     merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
     writer.add_tokenizer_model("gpt2")
+    pre = _pre_tokenizer(data.get("pre_tokenizer"))
+    if pre is not None:
+        writer.add_tokenizer_pre(pre)
+    else:
+        logger.warning("unknown pre-tokenizer: llama.cpp will split text its own way")
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
