@@ -130,3 +130,12 @@ def test_a_journal_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> 
     path.write_text("not a database", encoding="utf-8")
     with pytest.raises(MonitorError, match="cannot open the journal"):
         Journal(path)
+
+
+def test_a_day_another_monitor_wrote_first_adds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with Journal(path) as mine, Journal(path) as other:
+        assert not mine.has_day(DAY)  # both find the day missing...
+        assert other.write_day(DAY, [_decision("AAPL")], _INFO)  # ...the other writes first
+        assert mine.write_day(DAY, [_decision("AAPL"), _decision("MSFT")], _INFO) is False
+        assert [d["symbol"] for d in mine.decisions()] == ["AAPL"]

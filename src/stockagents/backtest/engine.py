@@ -41,7 +41,18 @@ from stockagents.core.config import BacktestConfig
 from stockagents.core.errors import DataError
 from stockagents.core.types import Action, Decision, PortfolioContext
 
-__all__ = ["BacktestResult", "DayPolicy", "Policy", "Trade", "run_backtest", "target_weight"]
+__all__ = [
+    "REBALANCE_BAND",
+    "BacktestResult",
+    "DayPolicy",
+    "Policy",
+    "Trade",
+    "run_backtest",
+    "target_weight",
+]
+
+#: Rebalances smaller than this share of equity are skipped (``run_backtest``'s default).
+REBALANCE_BAND = 0.02
 
 #: ``policy(symbol, day, portfolio) -> Decision | None``, called after the close of ``day``.
 Policy = Callable[[str, dt.date, PortfolioContext], Decision | None]
@@ -450,7 +461,7 @@ def run_backtest(
     start: dt.date | None = None,
     end: dt.date | None = None,
     targets: pd.DataFrame | None = None,
-    rebalance_band: float = 0.02,
+    rebalance_band: float = REBALANCE_BAND,
 ) -> BacktestResult:
     """Simulate ``policy`` (or a frame of target weights) on ``prices``.
 

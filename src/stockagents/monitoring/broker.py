@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
+from stockagents.backtest.engine import REBALANCE_BAND
+
 __all__ = ["Broker", "OrderRecord", "SimulatedBroker"]
 
 OrderStatus = Literal["planned", "submitted", "filled", "partially_filled", "rejected", "canceled"]
@@ -86,7 +88,9 @@ class SimulatedBroker:
 
     name = "simulated"
 
-    def __init__(self, holdings: Mapping[str, float] | None = None, band: float = 0.02) -> None:
+    def __init__(
+        self, holdings: Mapping[str, float] | None = None, band: float = REBALANCE_BAND
+    ) -> None:
         self.holdings = dict(holdings or {})
         #: Rebalances smaller than this share of equity are not made (as in a backtest).
         self.band = band

@@ -288,14 +288,20 @@ class Journal:
         orders: Sequence[OrderRecord] = (),
     ) -> bool:
         """Write a whole day (its decisions, the orders made, and its row in ``days``) in
-        one transaction; False (nothing written) when the day is journaled already."""
-        with self.engine.begin() as conn:
-            if conn.execute(sa.select(_days.c.day).where(_days.c.day == day)).first():
+        one transaction; False (nothing written) when the day is journaled already, by
+        this process or by another that wrote it first."""
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(sa.select(_days.c.day).where(_days.c.day == day)).first():
+                    return False
+                if decisions:
+                    conn.execute(sa.insert(_decisions), [_encode(d) for d in decisions])
+                upsert(conn, _orders, [o.as_row() for o in orders], ["key"])
+                conn.execute(sa.insert(_days).values(day=day, finished_at=_now(), **info))
+        except sa.exc.IntegrityError:
+            if self.has_day(day):  # another monitor journaled it meanwhile
                 return False
-            if decisions:
-                conn.execute(sa.insert(_decisions), [_encode(d) for d in decisions])
-            upsert(conn, _orders, [o.as_row() for o in orders], ["key"])
-            conn.execute(sa.insert(_days).values(day=day, finished_at=_now(), **info))
+            raise
         return True
 
     def days(self) -> list[dict[str, Any]]:
