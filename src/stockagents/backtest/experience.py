@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import DataError
-from stockagents.core.sql import open_engine, sql_url
+from stockagents.core.sql import open_engine, prepare_schema, sql_url
 from stockagents.core.types import ExperienceStep
 from stockagents.data.splits import FORWARD_HORIZONS
 
@@ -74,28 +74,28 @@ class ExperienceLibrary:
     def __init__(self, target: str | Path) -> None:
         self.engine = open_engine(target, "experience library", DataError)
         self.url = sql_url(target)
-        self._prepare()
-
-    def _prepare(self) -> None:
         try:
-            _metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                found = conn.execute(
-                    sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
-                ).scalar()
-                if found is None:
-                    conn.execute(
-                        _meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
-                    )
-                elif int(found) != SCHEMA_VERSION:
-                    raise DataError(
-                        f"experience library {self.url}: schema version {found}, this version "
-                        f"of stockagents reads {SCHEMA_VERSION}; collect into a new file"
-                    )
+            prepare_schema(self._prepare)
         except sa.exc.DatabaseError as exc:
             raise DataError(
                 f"experience library {self.url}: not a usable database ({exc.orig})"
             ) from None
+
+    def _prepare(self) -> None:
+        _metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
+            ).scalar()
+            if found is None:
+                conn.execute(
+                    _meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+                )
+            elif int(found) != SCHEMA_VERSION:
+                raise DataError(
+                    f"experience library {self.url}: schema version {found}, this version "
+                    f"of stockagents reads {SCHEMA_VERSION}; collect into a new file"
+                )
 
     def close(self) -> None:
         self.engine.dispose()

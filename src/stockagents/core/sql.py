@@ -7,21 +7,26 @@ journal and a 30 s busy timeout, so readers and one writer share a file across p
 ``synchronous`` is the caller's choice (``FULL`` where a committed row must survive a
 power cut, ``NORMAL`` where a lost last transaction is redone). A URL it cannot use is
 the caller's error type, with the fix. ``upsert`` inserts rows or replaces the ones with
-the same key, in one statement on SQLite and PostgreSQL.
+the same key, in one statement on SQLite and PostgreSQL. ``prepare_schema`` runs a
+store's set-up (create its tables, write its schema version) again when another process
+did the same between the check and the write, which is how two writers open one new store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import StockAgentsError
 
-__all__ = ["open_engine", "sql_url", "upsert"]
+__all__ = ["open_engine", "prepare_schema", "sql_url", "upsert"]
+
+T = TypeVar("T")
 
 
 def sql_url(target: str | Path) -> str:
@@ -51,9 +56,9 @@ def open_engine(
 
         def pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits too
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         sa.event.listen(engine, "connect", pragmas)
@@ -87,3 +92,25 @@ def upsert(
         if c.name not in keys and not c.primary_key
     }
     conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=update), list(rows))
+
+
+def _lost_a_race(exc: sa.exc.DBAPIError) -> bool:
+    """Whether ``exc`` is another process having created the same table or row first (or,
+    on SQLite, holding the file while it does: a read that would have to become a write)."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        return True
+    text = str(exc.orig).lower()
+    return any(sign in text for sign in ("already exists", "duplicate", "database is locked"))
+
+
+def prepare_schema(prepare: Callable[[], T], attempts: int = 5) -> T:
+    """``prepare()``, run again (up to ``attempts`` times) when it lost a race with another
+    process preparing the same store: its second look then finds what the other made."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return prepare()
+        except sa.exc.DBAPIError as exc:
+            if attempt == attempts or not _lost_a_race(exc):
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from stockagents.core.errors import DataError
 from stockagents.core.registry import content_hash
-from stockagents.core.sql import open_engine, upsert
+from stockagents.core.sql import open_engine, prepare_schema, upsert
 from stockagents.core.types import Recommendation
 
 __all__ = ["AnswerCache", "code_fingerprint", "model_fingerprint"]
@@ -79,7 +79,7 @@ class AnswerCache:
         self.target = target
         self.engine = open_engine(target, "answer cache", DataError)
         try:
-            _metadata.create_all(self.engine)
+            prepare_schema(lambda: _metadata.create_all(self.engine))
         except sa.exc.DatabaseError as exc:
             raise DataError(f"answer cache {target}: not a usable database ({exc.orig})") from None
         self.hits = 0

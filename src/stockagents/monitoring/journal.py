@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from stockagents.core.errors import MonitorError
 from stockagents.core.jsonio import dumps
-from stockagents.core.sql import open_engine, sql_url, upsert
+from stockagents.core.sql import open_engine, prepare_schema, sql_url, upsert
 from stockagents.monitoring.broker import OrderRecord
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Journal"]
@@ -191,7 +191,7 @@ class Journal:
         self.url = sql_url(target)
         self.engine = open_engine(target, "monitor.journal", MonitorError, "FULL")
         try:
-            self._prepare()
+            prepare_schema(self._prepare)
         except sa.exc.DatabaseError as exc:
             raise MonitorError(
                 f"cannot open the journal {self.where}: {str(exc.orig).splitlines()[0]}"
@@ -215,16 +215,17 @@ class Journal:
 
     def _prepare(self) -> None:
         with self.engine.begin() as conn:
-            inspector = sa.inspect(conn)
-            if not inspector.has_table("meta"):
+            value = None
+            if sa.inspect(conn).has_table("meta"):
+                value = conn.execute(
+                    sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
+                ).scalar()
+            if value is None:  # a new journal (or one another process is creating now)
                 _metadata.create_all(conn)
                 conn.execute(sa.insert(_meta).values(key="schema_version", value="1"))
                 version = 1
             else:
-                value = conn.execute(
-                    sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
-                ).scalar()
-                version = int(value or 0)
+                version = int(value)
             if version > SCHEMA_VERSION:
                 raise MonitorError(
                     f"the journal {self.where} has schema version {version}, newer than this "
