@@ -26,8 +26,12 @@ def test_a_lost_race_is_prepared_again() -> None:
     def prepare() -> str:
         calls.append(1)
         if len(calls) < 3:
-            raise _integrity() if len(calls) == 1 else sa.exc.OperationalError(
-                "CREATE TABLE answers", {}, Exception("table answers already exists")
+            raise (
+                _integrity()
+                if len(calls) == 1
+                else sa.exc.OperationalError(
+                    "CREATE TABLE answers", {}, Exception("table answers already exists")
+                )
             )
         return "ready"
 

@@ -88,9 +88,7 @@ class ExperienceLibrary:
                 sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
             ).scalar()
             if found is None:
-                conn.execute(
-                    _meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
-                )
+                conn.execute(_meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif int(found) != SCHEMA_VERSION:
                 raise DataError(
                     f"experience library {self.url}: schema version {found}, this version "
