@@ -38,8 +38,7 @@ from stockagents.data.factory import DataSources
 from stockagents.data.fundamentals import NoFundamentalsProvider
 from stockagents.data.news import NoNewsProvider
 from stockagents.data.sample import SamplePriceProvider
-from stockagents.export.gguf import _write, export_gguf
-from stockagents.export.source import load_merged
+from stockagents.export.gguf import export_gguf
 from stockagents.features.observation import ObservationBuilder
 from stockagents.llm.base import ChatMessage, GenerationRequest, Sampling
 from stockagents.llm.hf_backend import HFBackend
@@ -138,14 +137,18 @@ def main() -> None:
             try:
                 manifest = export_gguf(args.model_path, files[outtype], outtype=outtype)
             except ExportError as exc:  # the exporter's own check refused the file
-                print(f"export {outtype} refused: {exc}; written again without the check")
-                model, tokenizer, _ = load_merged(args.model_path)
-                _write(model, tokenizer, files[outtype], outtype)
-                continue
+                raise SystemExit(f"export {outtype} refused: {exc}") from None
+            check = manifest.check
+            agreement = (
+                f", top tokens agree at {check.top1_agreement:.1%} of the positions"
+                if check.top1_agreement is not None
+                else ""
+            )
             print(
                 f"exported {outtype}: {manifest.bytes / 1e6:.1f} MB in {manifest.seconds:.1f} s "
                 f"(largest first-step logit difference through transformers "
-                f"{manifest.check.max_logit_difference:.2e})"
+                f"{check.max_logit_difference:.2e}; greedy identical: {check.greedy_identical}"
+                f"{agreement})"
             )
         tokenizer = None
         for quantize in ("none", "auto"):

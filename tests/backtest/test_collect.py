@@ -96,6 +96,28 @@ def test_process_pool_matches_serial(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.parametrize(("asked", "expected"), [(None, "3"), ("1", "1")])
+def test_pool_workers_take_a_share_of_the_cpus(
+    monkeypatch: pytest.MonkeyPatch, asked: str | None, expected: str
+) -> None:
+    """Each worker sizes torch to its share (two workers on every core ran 6x slower than
+    one process), unless OMP_NUM_THREADS already says how many."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from stockagents.backtest.collect import _start_worker
+
+    if asked is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", asked)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        1, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), 3)
+    ) as pool:
+        assert pool.submit(os.getenv, "OMP_NUM_THREADS").result(timeout=60) == expected
+
+
 def test_nothing_to_collect_is_clear(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nothing to collect.*available symbols: AAPL"):
         collect_trajectories(["MSFT"], None, None, tmp_path / "x", progress=False)

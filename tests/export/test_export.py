@@ -97,6 +97,34 @@ def test_gguf_round_trips_through_transformers(tmp_path: Path, outtype: str) -> 
     assert torch.equal(a.argmax(-1), b.argmax(-1))
 
 
+def test_the_q8_0_check_reads_agreement_and_near_ties() -> None:
+    from stockagents.export.gguf import _agreement
+
+    ours = torch.tensor([[4.0, 0.0, -4.0], [1.0, 0.98, -2.0], [0.0, 3.0, -3.0]])
+    same, worst = _agreement(ours, ours + 0.01)
+    assert (same, worst) == (1.0, 0.0)
+    flipped = ours.clone()
+    flipped[1] = torch.tensor([0.9, 1.0, -2.0])  # a near tie flips: 0.02 below the best
+    same, worst = _agreement(ours, flipped)
+    assert same == pytest.approx(2 / 3)
+    assert worst == pytest.approx(0.02 / float(ours[1].std()))
+    wrong = ours.clone()
+    wrong[0] = torch.tensor([0.0, 0.0, 9.0])  # a pick the model ranks far below its best
+    assert _agreement(ours, wrong)[1] > 1.0
+
+
+@pytest.mark.slow
+def test_a_broken_q8_0_export_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockagents.export import gguf
+
+    monkeypatch.setattr(gguf, "_permute", lambda weights, heads: weights)  # llama.cpp's layout lost
+    adapter = make_tiny_adapter(tmp_path / "technical", seed=3, agent="technical")
+    out = tmp_path / "export" / "technical.gguf"
+    with pytest.raises(ExportError, match=r"the q8_0 GGUF file does not read as the model"):
+        gguf.export_gguf(adapter, out, outtype="q8_0")
+    assert not out.exists()
+
+
 def test_gguf_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from stockagents.export.gguf import export_gguf
 

@@ -151,6 +151,38 @@ def test_the_guides_rl_keys_load(tmp_path: Path) -> None:
     assert config.training.vf_coef == 0.1
 
 
+def test_the_library_may_be_a_database_url(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://trainer@db-host:5432/stockagents"
+    path = tmp_path / "grpo.yaml"
+    path.write_text(f"data:\n  experience_library: {url}\n", encoding="utf-8")
+    assert load_rl_config(path, "grpo").data.experience_library == url  # not folded to a path
+    overridden = load_rl_config(path, "grpo", overrides={"data.experience_library": "lib.db"})
+    assert overridden.data.experience_library == "lib.db"
+
+
+@pytest.mark.postgres
+def test_rl_examples_from_a_postgresql_library(library: Path, postgres_db: str) -> None:
+    from stockagents.backtest.collect import collect_trajectories
+    from stockagents.core.config import AppConfig
+    from stockagents.training.rl.dataset import load_rl_examples
+
+    collect_trajectories(
+        ["AAPL"],
+        None,
+        None,
+        library.parent / "pg",
+        every=25,
+        backend="serial",
+        progress=False,
+        library=postgres_db,
+    )
+    segments = ("train", "validation", "test")
+    from_sql = load_rl_examples(postgres_db, AppConfig(), segments)
+    from_file = load_rl_examples(library, AppConfig(), segments)
+    for segment in segments:
+        assert [e.record() for e in from_sql[segment]] == [e.record() for e in from_file[segment]]
+
+
 @pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
 def test_shipped_rl_configs_load(algorithm: str) -> None:
     config = load_rl_config(REPO / "config" / "rl" / f"{algorithm}_config.yaml", algorithm)

@@ -62,6 +62,7 @@ from stockagents.core.config import LONGEST_LABEL_HORIZON, AppConfig, load_confi
 from stockagents.core.errors import DataError, UnknownSymbolError
 from stockagents.core.jsonio import dumps
 from stockagents.core.manifests import CollectionCounts, TrajectoriesManifest, write_manifest
+from stockagents.core.threads import cpu_threads
 from stockagents.core.types import Action, AgentIO, ExperienceStep
 from stockagents.data.factory import build_sources
 from stockagents.data.splits import FORWARD_HORIZONS, DateSplits, compute_splits
@@ -276,8 +277,16 @@ def _run_ray(
     return run_on_ray(collect_chunk, calls, workers)
 
 
+def _start_worker(parent: int, threads: int) -> None:
+    """Pool initializer: give this worker its share of the CPUs (``threads`` for torch,
+    unless ``OMP_NUM_THREADS`` was set: two workers each using every core run several times
+    slower than one), and end it when ``parent`` (the collector) dies."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    _die_with_parent(parent)
+
+
 def _die_with_parent(parent: int) -> None:
-    """Pool initializer: end this worker when ``parent`` (the collector) dies.
+    """End this worker when ``parent`` (the collector) dies.
 
     The kernel's parent-death signal follows the *thread* that started the worker; the
     pool starts its workers from the thread that submits the chunks, which waits for them
@@ -313,8 +322,8 @@ def _run_pool(
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
-        initializer=_die_with_parent,
-        initargs=(os.getpid(),),
+        initializer=_start_worker,
+        initargs=(os.getpid(), max(1, cpu_threads() // workers)),
     ) as pool:
         futures: set[Future[list[ExperienceStep]]] = {
             pool.submit(collect_chunk, config_json, run_id, symbol, days, models)

@@ -93,9 +93,11 @@ def train_rl(
         typer.Option("--sft-checkpoint", help="model.sft_checkpoint", rich_help_panel=OVERRIDES),
     ] = None,
     experience_library: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--experience-library", help="data.experience_library", rich_help_panel=OVERRIDES
+            "--experience-library",
+            help="data.experience_library: a file or a database URL",
+            rich_help_panel=OVERRIDES,
         ),
     ] = None,
     resume: ResumeOverride = None,
@@ -111,7 +113,7 @@ def train_rl(
         "training.num_iterations": iterations,
         "training.output_dir": str(output_dir) if output_dir else None,
         "model.sft_checkpoint": str(sft_checkpoint) if sft_checkpoint else None,
-        "data.experience_library": str(experience_library) if experience_library else None,
+        "data.experience_library": experience_library,
     }
     rl_config = with_resume(load_rl_config(config, algorithm, overrides=overrides), resume)
     summary = train_strategist(capped_to_profile(rl_config, profile))

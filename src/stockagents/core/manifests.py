@@ -580,6 +580,11 @@ class ExportCheck(_Part):
     tolerance: float | None = None
     loaded_by: str | None = None
     tokenizer_identical: bool | None = None
+    #: quantized files: the share of positions (the prompt and the model's greedy answer,
+    #: read by both) where the file's top token is the model's, and the largest shortfall
+    #: of a differing pick in the model's logits, in units of their spread there
+    top1_agreement: float | None = None
+    worst_tie: float | None = None
 
 
 class ExportManifest(Manifest):

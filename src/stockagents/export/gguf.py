@@ -12,8 +12,14 @@ file (``<output>.json``).
 The check loads the file back through transformers (which undoes the permutation), model
 and tokenizer: the tokenizer must read the chat prompt into the same ids, and the model's
 greedy tokens on it must be identical to the merged model's. The largest logit
-difference is recorded (f16 and q8_0 round the weights). A file that fails the check is
-removed.
+difference is recorded (f16 and q8_0 round the weights). q8_0 rounds more than a real
+model's near ties (SmolLM2-135M's logits move by up to 1.2, and one of 75 positions of an
+agent prompt flips between two tokens 0.05 apart), so a q8_0 file whose greedy answer
+parts from the model's passes if it reads the prompt and the model's answer as the model
+does: the same top token at ``MIN_AGREEMENT`` of the positions, and where not, a token
+the model ranks within ``NEAR_TIE`` of its logits' spread of its own best. A broken
+export (a wrong permutation, a swapped tensor) agrees nowhere near that. A file that
+fails the check is removed.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ __all__ = ["export_gguf"]
 logger = logging.getLogger(__name__)
 
 OUTTYPES = ("f16", "q8_0")
+#: q8_0's check: the share of positions whose top token must agree with the model's ...
+MIN_AGREEMENT = 0.95
+#: ... and how far below the model's best a differing pick may be (its logits' std there)
+NEAR_TIE = 0.1
 
 
 def _permute(weights: np.ndarray, heads: int) -> np.ndarray:
@@ -162,6 +172,17 @@ def _write(model: Any, tokenizer: Any, output: Path, outtype: str) -> None:
     writer.close()
 
 
+def _agreement(ours: Any, theirs: Any) -> tuple[float, float]:
+    """From two models' logits at the same positions: the share where their top tokens
+    agree, and the largest shortfall of the second's pick in the first's logits, in units
+    of the first's logits' std at that position (0 where all agree)."""
+    picked = theirs.argmax(-1)
+    same = picked == ours.argmax(-1)
+    shortfall = ours.max(-1).values - ours.gather(-1, picked.unsqueeze(-1)).squeeze(-1)
+    spread = ours.std(-1).clamp(min=1e-12)
+    return float(same.float().mean()), float((shortfall / spread).max())
+
+
 def export_gguf(
     model_path: str | Path, output_path: str | Path, *, outtype: str = "f16", check_tokens: int = 8
 ) -> GgufManifest:
@@ -207,7 +228,25 @@ def export_gguf(
     ours, theirs = greedy(step(model), ids, check_tokens), greedy(step(loaded), ids, check_tokens)
     ours_logits, theirs_logits = step(model)(ids)[-1], step(loaded)(ids)[-1]
     difference = float((ours_logits - theirs_logits).abs().max())
-    if ours != theirs:
+    agreement = worst = None
+    if ours != theirs and outtype == "q8_0":
+        path = ids + ours  # the prompt and the model's answer, read by both
+        agreement, worst = _agreement(step(model)(path), step(loaded)(path))
+        if agreement >= MIN_AGREEMENT and worst <= NEAR_TIE:
+            logger.info(
+                "q8_0: the greedy answer parts from the model's at a near tie; top tokens "
+                "agree at %.1f%% of %d positions, the worst pick %.3f of the logits' spread "
+                "below the best", 100 * agreement, len(path), worst,
+            )  # fmt: skip
+        else:
+            output.unlink(missing_ok=True)
+            raise ExportError(
+                f"the q8_0 GGUF file does not read as the model: top tokens agree at "
+                f"{agreement:.1%} of {len(path)} positions (at least {MIN_AGREEMENT:.0%} needed), "
+                f"the worst pick {worst:.2f} of the logits' spread below the best "
+                f"(at most {NEAR_TIE})"
+            )
+    elif ours != theirs:
         output.unlink(missing_ok=True)
         raise ExportError(
             f"the GGUF file does not answer as the model: greedy tokens differ "
@@ -224,8 +263,10 @@ def export_gguf(
             prompt_tokens=len(ids),
             max_logit_difference=difference,
             greedy_tokens=check_tokens,
-            greedy_identical=True,
+            greedy_identical=ours == theirs,
             tokenizer_identical=True,
+            top1_agreement=agreement,
+            worst_tie=worst,
         ),
         seconds=round(time.perf_counter() - started, 2),
     )

@@ -55,6 +55,7 @@ from stockagents.evaluation.metrics import paired_difference
 from stockagents.features.observation import MIN_BARS
 from stockagents.orchestration import SystemCoordinator
 from stockagents.pipelines.profiles import RL_PROFILES, RLProfile
+from stockagents.training.processes import is_main_process, world_size
 from stockagents.training.rl.config import RLConfig, load_rl_config
 from stockagents.training.rl.dataset import RLExample, load_rl_examples, write_examples
 from stockagents.training.rl.grpo import train_grpo
@@ -579,7 +580,12 @@ def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
     if config.model.sft_checkpoint is not None:  # fail before collecting, not after
         checkpoint_base(Path(config.model.sft_checkpoint).expanduser())
     out = config.training.output_dir
-    library = config.data.experience_library
+    library: str | Path | None = config.data.experience_library
+    if library is None and world_size() > 1:
+        raise ConfigError(
+            "data.experience_library: several training processes read one library; collect "
+            "it first (stockagents collect), then name it here or with --experience-library"
+        )
     if library is None:
         target = out / "trajectories"
         target.mkdir(parents=True, exist_ok=True)
@@ -601,11 +607,12 @@ def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
     reward = RewardModel(desk_from(app), config.rewards.weights())
     checkpoint = config.model.sft_checkpoint
     summary: dict[str, Any] = {"train_examples": len(train), "validation_examples": len(validation)}
-    if validation and checkpoint is not None:
+    main = is_main_process()  # under a launcher, only the main process scores and writes
+    if main and validation and checkpoint is not None:
         summary["before"] = validation_reward(checkpoint, validation, reward, app)
     trainer = train_grpo if config.algorithm == "grpo" else train_ppo
     result = trainer(config, [e.record() for e in train], reward)
-    if validation:
+    if main and validation:
         summary["after"] = validation_reward(result.final_dir, validation, reward, app)
         summary["expert"] = validation_reward(None, validation, reward, app)
     summary.update(
@@ -614,5 +621,6 @@ def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
         learning_rate=config.model.learning_rate,
         seconds_per_iteration=result.seconds_per_iteration,
     )
-    write_json(out / "rl_summary.json", summary)
+    if main:
+        write_json(out / "rl_summary.json", summary)
     return summary

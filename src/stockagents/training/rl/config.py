@@ -111,10 +111,10 @@ class RLTrainingSection(_Section):
 
 
 class RLDataSection(_Section):
-    experience_library: Path | None = Field(
+    experience_library: str | None = Field(  # a string: a Path would fold a URL's '//'
         default=None,
-        description="an experience_library.db (or database URL); null collects one with the "
-        "expert agents into output_dir",
+        description="an experience_library.db or a database URL (postgresql+psycopg://...); "
+        "null collects one with the expert agents into output_dir",
     )
     run_id: str | None = Field(default=None, description="the library's run to read (null: all)")
     app_config: Path | None = Field(

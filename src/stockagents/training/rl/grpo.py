@@ -13,6 +13,7 @@ normalisation. Checkpoints every ``save_interval`` iterations resume a killed ru
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import random
@@ -23,7 +24,7 @@ from typing import Any
 
 from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.packages import is_installed
-from stockagents.core.threads import use_all_cpus
+from stockagents.training.processes import rank, share_cpus, world_size
 from stockagents.training.progress import step_progress
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, load_policy, require_training_stack
@@ -163,10 +164,18 @@ def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
     from trl.trainer.grpo_config import GRPOConfig
 
     t = config.training
+    processes = world_size()
+    if t.batch_size % processes:
+        raise ConfigError(
+            f"training.batch_size: {t.batch_size} prompts do not split evenly over {processes} "
+            f"processes; use a multiple of {processes}"
+        )
+    cpu_parallel = processes > 1 and not _cuda()
     return GRPOConfig(
         output_dir=str(output_dir),
         run_name=f"grpo-strategist-{dt.datetime.now():%Y%m%d-%H%M%S}",
-        per_device_train_batch_size=t.batch_size * t.group_size,
+        # the batch's prompts are shared out: each process samples whole groups for its own
+        per_device_train_batch_size=t.batch_size // processes * t.group_size,
         gradient_accumulation_steps=1,
         num_generations=t.group_size,
         max_completion_length=t.max_completion_length,
@@ -192,6 +201,7 @@ def _args(config: RLConfig, output_dir: Path, reporters: list[str]) -> Any:
         disable_tqdm=True,  # training.progress shows the steps
         dataloader_num_workers=0,
         use_cpu=not _cuda(),
+        ddp_backend="gloo" if cpu_parallel else None,
         remove_unused_columns=False,
         use_vllm=t.use_vllm,
         vllm_mode=t.vllm_mode,
@@ -237,7 +247,7 @@ def train_grpo(
         raise DataError("no training prompts: the train segment of the library is empty")
     check_vllm(config)
     if not _cuda():
-        use_all_cpus()
+        share_cpus()
     output_dir = config.training.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     resume = resume_point(config, output_dir)
@@ -251,7 +261,7 @@ def train_grpo(
     args.reward_weights = weights
     trainer_class = _trainer_class()
     trainer_class.drop_tied = config.training.mask_tied_groups
-    seeds = random.Random(config.training.seed)
+    seeds = random.Random(config.training.seed + rank())  # each process its own samples
 
     def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:
         model = trainer.accelerator.unwrap_model(trainer.model)
@@ -284,7 +294,8 @@ def train_grpo(
         for entry in trainer.state.log_history
         if "reward" in entry
     ]
-    return finish_run(
+    finish = functools.partial(
+        finish_run,
         config,
         policy,
         algorithm="grpo",
@@ -295,6 +306,10 @@ def train_grpo(
         timed_iterations=int(trainer.state.global_step) - _step_of(resume),
         dates=[str(r.get("as_of") or "") for r in train_rows],
     )
+    # data parallel: the main process writes final/ (the adapters are the same on all)
+    result = finish() if trainer.is_world_process_zero() else None
+    trainer.accelerator.wait_for_everyone()
+    return result or finish(write=False)
 
 
 def _step_of(checkpoint: Path | None) -> int:

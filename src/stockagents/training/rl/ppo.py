@@ -38,6 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from stockagents.core.errors import ConfigError, DataError
 from stockagents.core.jsonio import write_json
 from stockagents.core.threads import use_all_cpus
+from stockagents.training.processes import world_size
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.grpo import RewardFn
 from stockagents.training.rl.policy import REF_ADAPTER, Policy, load_policy, require_training_stack
@@ -352,6 +353,11 @@ def train_ppo(
         raise ConfigError(
             "training.use_vllm applies to GRPO (TRL's vLLM rollouts); this PPO generates with "
             "the policy itself: set use_vllm: false or algorithm: grpo"
+        )
+    if world_size() > 1:
+        raise ConfigError(
+            f"PPO trains in one process (this launch started {world_size()}); run it without "
+            "accelerate launch, or train with GRPO, which runs data parallel"
         )
     if not train_rows:
         raise DataError("no training prompts: the train segment of the library is empty")

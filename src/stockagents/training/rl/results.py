@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stockagents.core.errors import AgentError
 from stockagents.core.jsonio import write_json
-from stockagents.core.manifests import ModelManifest, RLTraining
+from stockagents.core.manifests import ModelManifest, RLTraining, load_manifest
 from stockagents.core.provenance import TrainingWindow, training_window
 from stockagents.training.rl.config import RLConfig
 from stockagents.training.rl.policy import Policy, save_adapter
@@ -97,11 +98,14 @@ def finish_run(
     resumed_from: Path | None,
     timed_iterations: int,
     dates: Iterable[str] = (),
+    write: bool = True,
 ) -> RLResult:
     """Write ``final/``, the history and the reward curve; returns the result.
 
     ``dates`` are the training prompts' ``as_of`` days; with the SFT start's window they
-    make the manifest's ``trained_on`` (see ``stockagents.core.provenance``)."""
+    make the manifest's ``trained_on`` (see ``stockagents.core.provenance``). With
+    ``write=False`` (a process other than the main one, under a launcher) nothing is
+    written: the result describes the ``final/`` the main process wrote."""
     output_dir = config.training.output_dir
     per_iteration = seconds / timed_iterations if timed_iterations > 0 else math.nan
     tenth = max(1, len(history) // 10)
@@ -128,6 +132,17 @@ def finish_run(
         training=training,
     )
     final = output_dir / "final"
+    if not write:
+        return RLResult(
+            final_dir=final,
+            manifest=load_manifest(final / "manifest.json", ModelManifest, AgentError),
+            training=training,
+            iterations=iterations,
+            seconds=seconds,
+            seconds_per_iteration=per_iteration,
+            history=history,
+            resumed_from=resumed_from,
+        )
     manifest = save_adapter(policy, final, manifest, algorithm)
     write_json(output_dir / "history.json", history)
     plot_history(history, output_dir / "reward_curve.png", f"{algorithm.upper()} strategist")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -45,8 +44,8 @@ from stockagents.core.manifests import (
 )
 from stockagents.core.packages import TORCH_INSTALL, is_installed, require_packages
 from stockagents.core.provenance import TrainingWindow
-from stockagents.core.threads import use_all_cpus
 from stockagents.llm.presets import resolve_model
+from stockagents.training.processes import share_cpus, world_size
 from stockagents.training.progress import step_progress
 from stockagents.training.sft.config import SFTConfig
 from stockagents.training.sft.data import (
@@ -433,15 +432,6 @@ def _trl_args(
     )
 
 
-def world_size() -> int:
-    """How many processes train together (``WORLD_SIZE``, set by ``accelerate launch`` and
-    ``torchrun``); 1 when run alone."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
-
-
 def _trained_on(examples: Sequence[SFTExample]) -> TrainedOn | None:
     """The ``as_of`` window of the examples (None when they carry no dates)."""
     window = TrainingWindow.from_dates(str(e.meta.get("as_of") or "") for e in examples)
@@ -515,17 +505,8 @@ def _fit(config: SFTConfig, callbacks: Sequence[Any]) -> _Fit:
     output_dir = config.output_dir
     train_examples, validation_examples = _load_examples(config)
     cuda = _use_cuda()
-    processes = world_size()
     if not cuda:
-        use_all_cpus()
-        if processes > 1:  # the processes share the cores
-            import torch
-
-            torch.set_num_threads(max(1, torch.get_num_threads() // processes))
-            logger.info(
-                "data parallel on CPU: %d processes (gloo), %d threads each",
-                processes, torch.get_num_threads(),
-            )  # fmt: skip
+        share_cpus()
     resume = resume_from(config.training.resume_from_checkpoint, output_dir)
     bf16, _ = _precision(config, cuda)
     model, tokenizer, lora = _load_model(config, cuda, bf16)

@@ -1,0 +1,116 @@
+"""GRPO data parallel on CPU: ``accelerate launch --num_processes 2`` (gloo) shares each
+batch's prompts between two processes, trains one adapter (written once, by the main
+process) and raises the reward as the single-process run does; PPO refuses a launch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.training.test_rl import sharp_tiny  # noqa: F401  (the fixture)
+
+REPO = Path(__file__).parents[2]
+
+_TRAIN = """
+import logging, sys
+logging.basicConfig(level=logging.INFO)
+from pathlib import Path
+import torch
+from tests.training.test_rl import PROMPTS, toy_config, vowel_share
+from stockagents.training.rl.grpo import train_grpo
+from stockagents.training.rl.ppo import train_ppo
+from stockagents.core.errors import ConfigError
+base, out, algorithm = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+torch.manual_seed(0)
+config = toy_config(base, out, algorithm)
+if algorithm == "ppo":
+    try:
+        train_ppo(config, PROMPTS, vowel_share, progress=False)
+    except ConfigError as exc:
+        print("REFUSED", exc, flush=True)
+    sys.exit(0)
+result = train_grpo(config, PROMPTS, vowel_share)
+rewards = [h["reward"] for h in result.history]
+print("RESULT", result.iterations, len(rewards), sum(rewards[:10]) / 10,
+      sum(rewards[-10:]) / 10, result.manifest.version, flush=True)
+"""
+
+
+def _launch(tmp_path: Path, base: Path, algorithm: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(_TRAIN), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", "0", str(script), str(base), str(tmp_path / "out"), algorithm,
+    ]  # fmt: skip
+    return subprocess.run(launch, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_two_processes_raise_the_reward_like_one(tmp_path: Path, sharp_tiny: Path) -> None:  # noqa: F811
+    proc = _launch(tmp_path, sharp_tiny, "grpo")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("data parallel on CPU: 2 processes (gloo)") == 2
+    results = [line.split() for line in proc.stdout.splitlines() if line.startswith("RESULT")]
+    assert len(results) == 2  # both ranks finished
+    (_, steps, logged, first, last, version), other = results
+    assert (steps, logged) == ("30", "30")
+    assert other[5] == version  # the other rank describes the adapter the main one wrote
+    # the bar the single-process test holds (test_rl_raises_the_reward_and_changes_the_weights)
+    assert float(last) > float(first) + 0.08, f"mean reward {first} -> {last}"
+    final = tmp_path / "out" / "final"
+    manifest = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["agent"] == "strategist"
+    assert manifest["training"]["algorithm"] == "grpo"
+    assert (final / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "out" / ".final-tmp").exists()  # written once, whole
+    history = json.loads((tmp_path / "out" / "history.json").read_text(encoding="utf-8"))
+    assert len(history) == 30
+
+
+@pytest.mark.slow
+def test_ppo_refuses_several_processes(tmp_path: Path, sharp_tiny: Path) -> None:  # noqa: F811
+    proc = _launch(tmp_path, sharp_tiny, "ppo")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    refused = [line for line in proc.stdout.splitlines() if line.startswith("REFUSED")]
+    assert len(refused) == 2
+    assert "PPO trains in one process (this launch started 2)" in refused[0]
+
+
+def test_several_processes_need_a_collected_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockagents.core.errors import ConfigError
+    from stockagents.pipelines.rl import train_strategist
+    from stockagents.training.rl.config import load_rl_config
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    config = load_rl_config(
+        {"model": {"sft_checkpoint": None}, "training": {"output_dir": str(tmp_path)}}, "grpo"
+    )
+    with pytest.raises(ConfigError, match="several training processes read one library"):
+        train_strategist(config, progress=False)
+    assert not (tmp_path / "trajectories").exists()  # refused before collecting
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockagents.core.errors import ConfigError
+    from stockagents.training.rl.grpo import _args
+    from tests.training.test_rl import toy_config
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    config = toy_config(tmp_path, tmp_path / "out", "grpo", batch_size=3)
+    with pytest.raises(ConfigError, match="3 prompts do not split evenly over 2 processes"):
+        _args(config, tmp_path / "out", [])
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert _args(config, tmp_path / "out", []).per_device_train_batch_size == 12
