@@ -15,6 +15,12 @@ from stockagents.core.sql import prepare_schema
 from stockagents.evaluation.cache import AnswerCache
 from stockagents.monitoring.journal import Journal
 
+STORES = pytest.mark.parametrize(
+    "store",
+    [AnswerCache, ExperienceLibrary, Journal],
+    ids=["answer-cache", "experience-library", "journal"],
+)
+
 
 def _integrity() -> sa.exc.IntegrityError:
     return sa.exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: meta.key"))
@@ -59,11 +65,7 @@ def test_a_race_lost_every_time_is_raised() -> None:
         prepare_schema(prepare, attempts=2)
 
 
-@pytest.mark.parametrize(
-    "store",
-    [AnswerCache, ExperienceLibrary, Journal],
-    ids=["answer-cache", "experience-library", "journal"],
-)
+@STORES
 def test_many_openers_of_one_new_store_all_succeed(
     tmp_path: Path, store: Callable[[str | Path], object]
 ) -> None:
@@ -71,11 +73,7 @@ def test_many_openers_of_one_new_store_all_succeed(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(
-    "store",
-    [AnswerCache, ExperienceLibrary, Journal],
-    ids=["answer-cache", "experience-library", "journal"],
-)
+@STORES
 def test_many_openers_of_one_new_postgres_store_all_succeed(
     postgres_db: str, store: Callable[[str | Path], object]
 ) -> None:

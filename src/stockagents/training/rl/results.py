@@ -132,25 +132,17 @@ def finish_run(
         training=training,
     )
     final = output_dir / "final"
-    if not write:
-        return RLResult(
-            final_dir=final,
-            manifest=load_manifest(final / "manifest.json", ModelManifest, AgentError),
-            training=training,
-            iterations=iterations,
-            seconds=seconds,
-            seconds_per_iteration=per_iteration,
-            history=history,
-            resumed_from=resumed_from,
-        )
-    manifest = save_adapter(policy, final, manifest, algorithm)
-    write_json(output_dir / "history.json", history)
-    plot_history(history, output_dir / "reward_curve.png", f"{algorithm.upper()} strategist")
-    logger.info(
-        "%s: %d iterations, %.1f s each, reward %.3f -> %.3f; adapter in %s",
-        algorithm, iterations, per_iteration, training.first_reward,
-        training.last_reward, final,
-    )  # fmt: skip
+    if write:
+        manifest = save_adapter(policy, final, manifest, algorithm)
+        write_json(output_dir / "history.json", history)
+        plot_history(history, output_dir / "reward_curve.png", f"{algorithm.upper()} strategist")
+        logger.info(
+            "%s: %d iterations, %.1f s each, reward %.3f -> %.3f; adapter in %s",
+            algorithm, iterations, per_iteration, training.first_reward,
+            training.last_reward, final,
+        )  # fmt: skip
+    else:  # the main process wrote final/
+        manifest = load_manifest(final / "manifest.json", ModelManifest, AgentError)
     return RLResult(
         final_dir=final,
         manifest=manifest,
