@@ -17,11 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from tests.loopback import serving
 
 __all__ = [
     "FakeServer",
@@ -228,22 +230,14 @@ def _make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def server() -> Iterator[FakeServer]:
     state = FakeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-    )
-    thread.start()
-    try:
-        yield state
-    finally:
-        for item in state.closers:
-            item.close()
-        state.stop.set()  # release handlers still sleeping
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serving(_make_handler(state)) as port:
+        state.port = port
+        try:
+            yield state
+        finally:
+            for item in state.closers:
+                item.close()
+            state.stop.set()  # release handlers still sleeping
 
 
 @pytest.fixture

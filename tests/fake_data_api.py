@@ -26,11 +26,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+
+from tests.loopback import serving
 
 __all__ = [
     "EDGAR_AGENT",
@@ -500,19 +502,9 @@ def _make_handler(state: DataApi) -> type[BaseHTTPRequestHandler]:
 def running_api() -> Iterator[DataApi]:
     """A fake API server on its own loopback port, for the duration of the block."""
     state = DataApi()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-    )
-    thread.start()
-    try:
+    with serving(_make_handler(state)) as port:
+        state.port = port
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +24,7 @@ from stockagents.core.errors import BrokerError
 from stockagents.core.settings import Settings
 from stockagents.monitoring.alpaca import AlpacaPaperBroker
 from stockagents.monitoring.broker import order_key
+from tests.loopback import serving
 
 KEY_ID = "PKFAKE7Q2W9E4R1T6Y3U"
 SECRET = "fake-secret-Zx81Lm03Qp57Vr26Ws94Tn"
@@ -253,18 +254,9 @@ def _handler(state: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def alpaca() -> Iterator[FakeAlpaca]:
     state = FakeAlpaca()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serving(_handler(state)) as port:
+        state.port = port
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def _settings(key_id: str | None = KEY_ID, secret: str | None = SECRET) -> Settings:

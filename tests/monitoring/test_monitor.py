@@ -10,9 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from stockagents.deployment import ModelDeployer
 from stockagents.monitoring import Monitor
 from stockagents.monitoring.report import write_report
 from tests.fake_api import FakeServer, openai_completion
+from tests.loopback import WebhookReceiver
 
 REPO = Path(__file__).parents[2]
 WATCH = ["AAPL", "AMZN"]
@@ -146,41 +145,10 @@ def test_a_run_killed_mid_day_leaves_no_partial_day_and_a_rerun_completes_it(
         assert len(monitor.journal.decisions()) == 4
 
 
-class _Receiver:
-    """A webhook on loopback: answers 503 to the first ``failures`` posts, then 200."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
-        self.posts: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.posts.append(json.loads(body))
-                status = 503 if len(receiver.posts) <= receiver.failures else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    hook = _Receiver(failures=1)
-    yield hook
-    hook.close()
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver.running([503]) as hook:  # the first alert is retried
+        yield hook
 
 
 def _bad_strategist(root: Path, server: FakeServer) -> Path:
@@ -211,7 +179,7 @@ def test_a_bad_model_deployed_mid_replay_degrades_and_is_rolled_back_once(
     tmp_path: Path,
     days: list[dt.date],
     server: FakeServer,
-    receiver: _Receiver,
+    receiver: WebhookReceiver,
     models_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -247,7 +215,7 @@ def test_a_bad_model_deployed_mid_replay_degrades_and_is_rolled_back_once(
         alerts = [a for a in journal.alerts() if a["release"] == bad_key]
         assert [a["verdict"] for a in alerts][-1] == "degraded"
         assert alerts[-1]["delivery"].startswith("delivered (200)")
-    posted = [p for p in receiver.posts if p["release"] == bad_key and p["verdict"] == "degraded"]
+    posted = [p for p in receiver.bodies if p["release"] == bad_key and p["verdict"] == "degraded"]
     assert posted
     assert posted[0]["kind"] == "stockagents.monitor.verdict"
     assert posted[0]["metrics"]["valid_share"] == 0.0

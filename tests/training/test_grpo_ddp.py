@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.training.test_rl import sharp_tiny  # noqa: F401  (the fixture)
 REPO = Path(__file__).parents[2]
 
 _TRAIN = """
-import logging, sys
+import json, logging, os, sys
 logging.basicConfig(level=logging.INFO)
 from pathlib import Path
 import torch
@@ -27,18 +28,22 @@ from stockagents.training.rl.grpo import train_grpo
 from stockagents.training.rl.ppo import train_ppo
 from stockagents.core.errors import ConfigError
 base, out, algorithm = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+report = out.parent / f"rank-{os.environ['RANK']}.json"  # the ranks share stdout: a file each
 torch.manual_seed(0)
 config = toy_config(base, out, algorithm)
 if algorithm == "ppo":
     try:
         train_ppo(config, PROMPTS, vowel_share, progress=False)
     except ConfigError as exc:
-        print("REFUSED", exc, flush=True)
+        report.write_text(json.dumps({"refused": str(exc)}))
     sys.exit(0)
 result = train_grpo(config, PROMPTS, vowel_share)
 rewards = [h["reward"] for h in result.history]
-print("RESULT", result.iterations, len(rewards), sum(rewards[:10]) / 10,
-      sum(rewards[-10:]) / 10, result.manifest.version, flush=True)
+report.write_text(json.dumps({
+    "iterations": result.iterations, "logged": len(rewards),
+    "first": sum(rewards[:10]) / 10, "last": sum(rewards[-10:]) / 10,
+    "version": result.manifest.version,
+}))
 """
 
 
@@ -54,18 +59,24 @@ def _launch(tmp_path: Path, base: Path, algorithm: str) -> subprocess.CompletedP
     return subprocess.run(launch, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
+def _report(tmp_path: Path, rank: int) -> dict[str, Any]:
+    path = tmp_path / f"rank-{rank}.json"
+    assert path.is_file(), f"rank {rank} left no report"
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return report
+
+
 @pytest.mark.slow
 def test_two_processes_raise_the_reward_like_one(tmp_path: Path, sharp_tiny: Path) -> None:  # noqa: F811
     proc = _launch(tmp_path, sharp_tiny, "grpo")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("data parallel on CPU: 2 processes (gloo)") == 2
-    results = [line.split() for line in proc.stdout.splitlines() if line.startswith("RESULT")]
-    assert len(results) == 2  # both ranks finished
-    (_, steps, logged, first, last, version), other = results
-    assert (steps, logged) == ("30", "30")
-    assert other[5] == version  # the other rank describes the adapter the main one wrote
+    main, other = (_report(tmp_path, rank) for rank in (0, 1))  # both ranks finished
+    assert (main["iterations"], main["logged"]) == (30, 30)
+    assert other["version"] == main["version"]  # the adapter the main process wrote
     # the bar the single-process test holds (test_rl_raises_the_reward_and_changes_the_weights)
-    assert float(last) > float(first) + 0.08, f"mean reward {first} -> {last}"
+    first, last = main["first"], main["last"]
+    assert last > first + 0.08, f"mean reward {first:.3f} -> {last:.3f}"
     final = tmp_path / "out" / "final"
     manifest = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["agent"] == "strategist"
@@ -80,8 +91,7 @@ def test_two_processes_raise_the_reward_like_one(tmp_path: Path, sharp_tiny: Pat
 def test_ppo_refuses_several_processes(tmp_path: Path, sharp_tiny: Path) -> None:  # noqa: F811
     proc = _launch(tmp_path, sharp_tiny, "ppo")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    refused = [line for line in proc.stdout.splitlines() if line.startswith("REFUSED")]
-    assert len(refused) == 2
+    refused = [_report(tmp_path, rank)["refused"] for rank in (0, 1)]
     assert "PPO trains in one process (this launch started 2)" in refused[0]
 
 

@@ -24,7 +24,7 @@ from tests.training.test_sft import tiny_config
 from stockagents.training.sft import train_agent
 data, out, steps, batch = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 result = train_agent(tiny_config(data, out, max_steps=steps, batch_size=batch, save_steps=steps))
-print("RESULT", result.global_step, result.final_dir, flush=True)
+print(f"RESULT {result.global_step} {result.final_dir}", flush=True)  # one write: the ranks share stdout
 """
 
 
