@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+REPO = Path(__file__).parents[1]
 
 
 def make_bars(closes: list[float] | np.ndarray, start: str = "2020-01-01") -> pd.DataFrame:
@@ -89,3 +95,21 @@ def train_tiny_sft(
         agent=agent,
     )
     return train_agent(config).final_dir
+
+
+def launch_two_processes(
+    script_text: str, args: list[str], tmp_path: Path, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``accelerate launch --num_processes 2`` of a script (its text, written to
+    ``tmp_path``) with ``args``, on CPU, one torch thread a process; the finished process."""
+    script = tmp_path / "launched.py"
+    script.write_text(textwrap.dedent(script_text), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", "0", str(script), *args,
+    ]  # fmt: skip
+    return subprocess.run(
+        launch, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )

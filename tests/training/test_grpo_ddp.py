@@ -5,18 +5,14 @@ process) and raises the reward as the single-process run does; PPO refuses a lau
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import launch_two_processes
 from tests.training.test_rl import sharp_tiny  # noqa: F401  (the fixture)
-
-REPO = Path(__file__).parents[2]
 
 _TRAIN = """
 import json, logging, os, sys
@@ -48,15 +44,7 @@ report.write_text(json.dumps({
 
 
 def _launch(tmp_path: Path, base: Path, algorithm: str) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(_TRAIN), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", "0", str(script), str(base), str(tmp_path / "out"), algorithm,
-    ]  # fmt: skip
-    return subprocess.run(launch, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    return launch_two_processes(_TRAIN, [str(base), str(tmp_path / "out"), algorithm], tmp_path)
 
 
 def _report(tmp_path: Path, rank: int) -> dict[str, Any]:

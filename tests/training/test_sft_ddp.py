@@ -4,17 +4,12 @@ adapter, written once, whose greedy answers are as good as the single-process ru
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import launch_two_processes
 from tests.training.test_sft import _greedy_labels, tiny_config, write_mapping_data
-
-REPO = Path(__file__).parents[2]
 
 _TRAIN = """
 import logging, sys
@@ -37,15 +32,9 @@ def test_two_processes_train_one_adapter_as_well_as_one(tmp_path: Path) -> None:
     records = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     # the same examples per optimiser step: one process x batch 8, two processes x batch 4
     single = train_agent(tiny_config(data, tmp_path / "one", max_steps=120, save_steps=120))
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(_TRAIN), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", "0", str(script), str(data), str(tmp_path / "two"), "120", "4",
-    ]  # fmt: skip
-    proc = subprocess.run(launch, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = launch_two_processes(
+        _TRAIN, [str(data), str(tmp_path / "two"), "120", "4"], tmp_path, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr.count("data parallel on CPU: 2 processes (gloo)") == 2
     assert proc.stdout.count("RESULT 120") == 2  # both ranks finished the same 120 steps
