@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,7 @@ def ours(bars: pd.DataFrame) -> np.ndarray:
 def ours_policy(bars: pd.DataFrame) -> np.ndarray:
     """The path the agents use: a policy called after every close."""
     targets = crossover_targets(bars)["X"]
-    by_day = {ts.date(): w for ts, w in targets.items() if not np.isnan(w)}
+    by_day = {ts.date(): w for ts, w in zip(targets.index, targets, strict=True) if not np.isnan(w)}
 
     def policy(symbol: str, day: dt.date, portfolio: PortfolioContext) -> Decision | None:
         weight = by_day.get(day)
@@ -99,10 +100,12 @@ def theirs(bars: pd.DataFrame) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = bt.run()
-    return stats["_equity_curve"]["Equity"].to_numpy()
+    return np.asarray(stats["_equity_curve"]["Equity"], dtype=float)
 
 
-def _timed(fn, bars: pd.DataFrame, repeats: int) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+def _timed(
+    fn: Callable[[pd.DataFrame], np.ndarray], bars: pd.DataFrame, repeats: int
+) -> tuple[np.ndarray, float]:
     times, value = [], np.empty(0)
     for _ in range(repeats):
         start = time.perf_counter()
@@ -123,7 +126,7 @@ def collection_throughput(symbols: int, days: int) -> None:
                 end=None,
                 output=Path(tmp),
                 max_days=days,
-                backend=backend,  # type: ignore[arg-type]
+                backend=backend,
                 progress=False,
             )
             seconds = time.perf_counter() - start

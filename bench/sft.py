@@ -101,7 +101,7 @@ def _ids(encoded: Any) -> list[int]:
     return list(encoded)
 
 
-class StepClock(TrainerCallback):  # type: ignore[misc]
+class StepClock(TrainerCallback):
     """Wall time at each step end."""
 
     def __init__(self) -> None:
@@ -148,9 +148,10 @@ def run_ours(data: Path, model: str, out: Path, steps: int, warmup: int, tokens:
 
 
 def run_plain_trl(data: Path, model: str, out: Path, steps: int, warmup: int, tokens: float) -> Any:
-    from datasets import load_dataset
+    from datasets import load_dataset  # type: ignore[import-untyped]
     from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
+    from trl.trainer.sft_config import SFTConfig
+    from trl.trainer.sft_trainer import SFTTrainer
 
     note = "SFTConfig() defaults (bf16 on)"
     try:
@@ -176,7 +177,9 @@ def run_plain_trl(data: Path, model: str, out: Path, steps: int, warmup: int, to
         callbacks=[clock],
     )
     trainer.train()
-    figures = _throughput(clock, warmup, tokens * args.per_device_train_batch_size)
+    figures: dict[str, Any] = dict(
+        _throughput(clock, warmup, tokens * args.per_device_train_batch_size)
+    )
     figures["note"] = note
     figures["batch_size"] = args.per_device_train_batch_size
     figures["gradient_checkpointing"] = args.gradient_checkpointing
