@@ -607,11 +607,14 @@ def train_strategist(config: RLConfig, progress: bool = True) -> dict[str, Any]:
     reward = RewardModel(desk_from(app), config.rewards.weights())
     checkpoint = config.model.sft_checkpoint
     summary: dict[str, Any] = {"train_examples": len(train), "validation_examples": len(validation)}
-    main = is_main_process()  # under a launcher, only the main process scores and writes
-    if main and validation and checkpoint is not None:
-        summary["before"] = validation_reward(checkpoint, validation, reward, app)
     trainer = train_grpo if config.algorithm == "grpo" else train_ppo
     result = trainer(config, [e.record() for e in train], reward)
+    # under a launcher only the main process scores, once training is over, so the others
+    # never wait for it at a collective (the SFT start is scored after: training left it as
+    # it was)
+    main = is_main_process()
+    if main and validation and checkpoint is not None:
+        summary["before"] = validation_reward(checkpoint, validation, reward, app)
     if main and validation:
         summary["after"] = validation_reward(result.final_dir, validation, reward, app)
         summary["expert"] = validation_reward(None, validation, reward, app)
