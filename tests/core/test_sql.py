@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from stockagents.backtest.experience import ExperienceLibrary
-from stockagents.core.sql import prepare_schema
+from stockagents.core.errors import DataError, MonitorError
+from stockagents.core.sql import open_engine, prepare_schema
 from stockagents.evaluation.cache import AnswerCache
 from stockagents.monitoring.journal import Journal
 
@@ -24,6 +25,9 @@ STORES = pytest.mark.parametrize(
 
 def _integrity() -> sa.exc.IntegrityError:
     return sa.exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: meta.key"))
+
+
+ENGINE = sa.create_engine("postgresql+psycopg://trainer:s3cret@db-host:5432/stockagents")
 
 
 def test_a_lost_race_is_prepared_again() -> None:
@@ -41,28 +45,42 @@ def test_a_lost_race_is_prepared_again() -> None:
             )
         return "ready"
 
-    assert prepare_schema(prepare) == "ready"
+    assert prepare_schema(ENGINE, prepare, "answer cache", DataError) == "ready"
     assert len(calls) == 3
 
 
-def test_other_database_errors_are_not_retried() -> None:
+def test_other_database_errors_are_one_line_without_the_password() -> None:
     calls: list[int] = []
+    reason = (
+        'connection to server at "db-host" failed: Connection refused\n\tIs the server running?'
+    )
 
     def prepare() -> None:
         calls.append(1)
-        raise sa.exc.DatabaseError("SELECT", {}, Exception("file is not a database"))
+        raise sa.exc.OperationalError("SELECT", {}, Exception(reason))
 
-    with pytest.raises(sa.exc.DatabaseError, match="not a database"):
-        prepare_schema(prepare)
-    assert len(calls) == 1
+    with pytest.raises(DataError) as caught:
+        prepare_schema(ENGINE, prepare, "experience library", DataError)
+    assert len(calls) == 1  # not a race: not retried
+    assert str(caught.value) == (
+        "experience library postgresql+psycopg://trainer:***@db-host:5432/stockagents: "
+        'not a usable database (connection to server at "db-host" failed: Connection refused)'
+    )
 
 
-def test_a_race_lost_every_time_is_raised() -> None:
+def test_a_race_lost_every_time_is_the_stores_error() -> None:
     def prepare() -> None:
         raise _integrity()
 
-    with pytest.raises(sa.exc.IntegrityError):
-        prepare_schema(prepare, attempts=2)
+    with pytest.raises(MonitorError, match="UNIQUE constraint failed"):
+        prepare_schema(ENGINE, prepare, "monitor.journal", MonitorError, attempts=2)
+
+
+def test_a_url_that_cannot_be_opened_hides_its_password() -> None:
+    with pytest.raises(DataError) as caught:
+        open_engine("nosuch://trainer:s3cret@db-host/x", "answer cache", DataError)
+    assert "s3cret" not in str(caught.value)
+    assert str(caught.value).startswith("answer cache nosuch://db-host/x: cannot open")
 
 
 @STORES

@@ -128,7 +128,7 @@ def test_a_newer_journal_is_refused_and_an_older_one_migrated(
 def test_a_journal_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     path.write_text("not a database", encoding="utf-8")
-    with pytest.raises(MonitorError, match="cannot open the journal"):
+    with pytest.raises(MonitorError, match=r"monitor.journal .*: not a usable database"):
         Journal(path)
 
 

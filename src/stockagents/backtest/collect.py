@@ -505,9 +505,7 @@ def collect_trajectories(
             "config": json.loads(config_json),
             "data": {"source": config.data.prices.provider, "sha256": data_hash},
             "splits": splits.to_dict() if splits is not None else None,
-            "database": store.engine.url.render_as_string(hide_password=True)
-            if library
-            else DB_NAME,
+            "database": store.where if library else DB_NAME,
             "status": "interrupted",
         }
     )
@@ -536,5 +534,5 @@ def collect_trajectories(
         seconds=time.perf_counter() - started,
         actions=dict(counts.actions),
         status=status,
-        library=store.engine.url.render_as_string(hide_password=True) if library else None,
+        library=store.where if library else None,
     )

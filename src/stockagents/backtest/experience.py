@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import DataError
-from stockagents.core.sql import open_engine, prepare_schema, sql_url
+from stockagents.core.sql import open_engine, prepare_schema, shown_url
 from stockagents.core.types import ExperienceStep
 from stockagents.data.splits import FORWARD_HORIZONS
 
@@ -73,13 +73,7 @@ class ExperienceLibrary:
 
     def __init__(self, target: str | Path) -> None:
         self.engine = open_engine(target, "experience library", DataError)
-        self.url = sql_url(target)
-        try:
-            prepare_schema(self._prepare)
-        except sa.exc.DatabaseError as exc:
-            raise DataError(
-                f"experience library {self.url}: not a usable database ({exc.orig})"
-            ) from None
+        prepare_schema(self.engine, self._prepare, "experience library", DataError)
 
     def _prepare(self) -> None:
         _metadata.create_all(self.engine)
@@ -91,9 +85,14 @@ class ExperienceLibrary:
                 conn.execute(_meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif int(found) != SCHEMA_VERSION:
                 raise DataError(
-                    f"experience library {self.url}: schema version {found}, this version "
+                    f"experience library {self.where}: schema version {found}, this version "
                     f"of stockagents reads {SCHEMA_VERSION}; collect into a new file"
                 )
+
+    @property
+    def where(self) -> str:
+        """The library's URL without a password."""
+        return shown_url(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -9,7 +9,9 @@ power cut, ``NORMAL`` where a lost last transaction is redone). A URL it cannot 
 the caller's error type, with the fix. ``upsert`` inserts rows or replaces the ones with
 the same key, in one statement on SQLite and PostgreSQL. ``prepare_schema`` runs a
 store's set-up (create its tables, write its schema version) again when another process
-did the same between the check and the write, which is how two writers open one new store.
+did the same between the check and the write, which is how two writers open one new store,
+and turns a database it cannot use into the store's one-line error. Messages show a URL
+without its password.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stockagents.core.errors import StockAgentsError
+from stockagents.core.redact import redact_url
 
-__all__ = ["open_engine", "prepare_schema", "sql_url", "upsert"]
+__all__ = ["open_engine", "prepare_schema", "shown_url", "sql_url", "upsert"]
 
 T = TypeVar("T")
 
@@ -33,6 +36,11 @@ def sql_url(target: str | Path) -> str:
     """``target`` itself when it is a URL, else the URL of an SQLite file there."""
     text = str(target)
     return text if "://" in text else f"sqlite:///{Path(text)}"
+
+
+def shown_url(engine: sa.Engine) -> str:
+    """The engine's URL as messages and manifests show it: without its password."""
+    return engine.url.render_as_string(hide_password=True)
 
 
 def open_engine(
@@ -49,7 +57,8 @@ def open_engine(
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise error(
-            f"{what} {target}: cannot open ({exc}); give a file path or an SQLAlchemy URL "
+            f"{what} {redact_url(str(target))}: cannot open ({exc}); give a file path or an "
+            "SQLAlchemy URL "
             "such as postgresql+psycopg://user@host/db (pip install 'stockagents[postgres]')"
         ) from None
     if engine.dialect.name == "sqlite":
@@ -103,14 +112,24 @@ def _lost_a_race(exc: sa.exc.DBAPIError) -> bool:
     return any(sign in text for sign in ("already exists", "duplicate", "database is locked"))
 
 
-def prepare_schema(prepare: Callable[[], T], attempts: int = 5) -> T:
+def prepare_schema(
+    engine: sa.Engine,
+    prepare: Callable[[], T],
+    what: str,
+    error: type[StockAgentsError],
+    attempts: int = 5,
+) -> T:
     """``prepare()``, run again (up to ``attempts`` times) when it lost a race with another
-    process preparing the same store: its second look then finds what the other made."""
+    process preparing the same store: its second look then finds what the other made. A
+    database it cannot use (unreachable, not a database, refused) is ``error`` in one line:
+    ``what``, the URL without its password, and the first line of the driver's reason."""
     for attempt in range(1, attempts + 1):
         try:
             return prepare()
         except sa.exc.DBAPIError as exc:
-            if attempt == attempts or not _lost_a_race(exc):
-                raise
-            time.sleep(0.05 * attempt)
+            if attempt < attempts and _lost_a_race(exc):
+                time.sleep(0.05 * attempt)
+                continue
+            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+            raise error(f"{what} {shown_url(engine)}: not a usable database ({reason})") from None
     raise AssertionError("unreachable")  # pragma: no cover

@@ -78,10 +78,9 @@ class AnswerCache:
     def __init__(self, target: str | Path) -> None:
         self.target = target
         self.engine = open_engine(target, "answer cache", DataError)
-        try:
-            prepare_schema(lambda: _metadata.create_all(self.engine))
-        except sa.exc.DatabaseError as exc:
-            raise DataError(f"answer cache {target}: not a usable database ({exc.orig})") from None
+        prepare_schema(
+            self.engine, lambda: _metadata.create_all(self.engine), "answer cache", DataError
+        )
         self.hits = 0
         self.misses = 0
 

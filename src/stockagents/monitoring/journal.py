@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from stockagents.core.errors import MonitorError
 from stockagents.core.jsonio import dumps
-from stockagents.core.sql import open_engine, prepare_schema, sql_url, upsert
+from stockagents.core.sql import open_engine, prepare_schema, shown_url, upsert
 from stockagents.monitoring.broker import OrderRecord
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Journal"]
@@ -188,19 +188,13 @@ class Journal:
     """The decision journal at ``target`` (a path or an SQLAlchemy URL)."""
 
     def __init__(self, target: str | Path) -> None:
-        self.url = sql_url(target)
         self.engine = open_engine(target, "monitor.journal", MonitorError, "FULL")
-        try:
-            prepare_schema(self._prepare)
-        except sa.exc.DatabaseError as exc:
-            raise MonitorError(
-                f"cannot open the journal {self.where}: {str(exc.orig).splitlines()[0]}"
-            ) from None
+        prepare_schema(self.engine, self._prepare, "monitor.journal", MonitorError)
 
     @property
     def where(self) -> str:
         """The journal's URL without a password."""
-        return self.engine.url.render_as_string(hide_password=True)
+        return shown_url(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
